@@ -1,0 +1,42 @@
+# Two commands matter: `make run` and `make test`. Everything else is a step they use.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+export FLASK_APP := wsgi:app
+export DATABASE_URL ?= sqlite:///$(CURDIR)/instance/chengguan.sqlite3
+
+.PHONY: run test install migrate demo serve lint clean
+
+$(BIN)/activate: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	touch $(BIN)/activate
+
+install: $(BIN)/activate
+
+migrate: install
+	mkdir -p instance
+	$(BIN)/alembic upgrade head
+
+demo: migrate
+	$(BIN)/flask demo load
+
+serve: install
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+run: demo
+	@echo "API docs: http://$(HOST):$(PORT)/api/v1/docs"
+	$(BIN)/flask run --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,50 @@
+"""The Flask service. ``create_app`` reads like a checklist."""
+
+from __future__ import annotations
+
+import importlib
+
+from flask import Flask
+
+from app import config as app_config
+from app.core.docs import register_docs_assets
+from app.core.errors import register_error_handlers
+from app.core.logging import init_request_logging
+from app.extensions import api, db
+
+# Each domain folder offers `routes.blp` and, where it has commands, `cli.group`.
+DOMAINS = ("health", "accounts", "orgunits", "grids", "categories", "workcalendar", "merchants")
+CLI_MODULES = ("accounts", "orgunits", "grids", "categories", "workcalendar", "demo")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_mapping(app_config.from_environment())
+    if config:
+        app.config.update(config)
+    app.json.ensure_ascii = False
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    init_request_logging(app)
+    db.init_app(app)
+    api.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    register_docs_assets(app)
+    for name in DOMAINS:
+        routes = importlib.import_module(f"app.{name}.routes")
+        api.register_blueprint(routes.blp)
+
+
+def register_commands(app: Flask) -> None:
+    for name in CLI_MODULES:
+        cli = importlib.import_module(f"app.{name}.cli")
+        app.cli.add_command(cli.group)

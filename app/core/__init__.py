@@ -1,0 +1,1 @@
+"""Shared plumbing: database, errors, logging, schemas, pagination, clock. No domain code."""

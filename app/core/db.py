@@ -1,0 +1,105 @@
+"""Declarative base with a naming convention, portable column types, and the session."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+
+import sqlalchemy as sa
+from flask import Flask, current_app, g, has_app_context
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Timezone-aware datetimes stored as naive UTC, identical on SQLite and PostgreSQL."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware datetime")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _app_context_id() -> int:
+    return id(g._get_current_object())
+
+
+def _on_sqlite_connect(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def make_engine(url: str, echo: bool = False) -> sa.Engine:
+    """An engine with the settings every backend needs (SQLite: FKs, WAL, busy timeout)."""
+    engine = sa.create_engine(url, echo=echo, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _on_sqlite_connect)
+    return engine
+
+
+class Database:
+    """One engine per app and one session per application context (as Flask-SQLAlchemy)."""
+
+    def __init__(self) -> None:
+        self.metadata = Base.metadata
+        self._last_engine: sa.Engine | None = None
+        self.session = scoped_session(self._new_session, scopefunc=_app_context_id)
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The current app's engine; outside an app context, the last one created."""
+        if has_app_context():
+            return current_app.extensions["database_engine"]
+        if self._last_engine is None:
+            raise RuntimeError("no app has been initialised with the database")
+        return self._last_engine
+
+    def _new_session(self) -> Session:
+        return Session(bind=self.engine, expire_on_commit=False)
+
+    def init_app(self, app: Flask) -> None:
+        engine = make_engine(
+            app.config["SQLALCHEMY_DATABASE_URL"], echo=app.config.get("SQLALCHEMY_ECHO", False)
+        )
+        app.extensions["database_engine"] = engine
+        self._last_engine = engine
+
+        @app.teardown_appcontext
+        def _remove_session(_exc: BaseException | None) -> None:
+            self.session.remove()
+
+
+@contextlib.contextmanager
+def transaction(session: Session) -> Iterator[Session]:
+    """One use case, one transaction: commit on success, roll back on any error."""
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

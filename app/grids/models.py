@@ -1,0 +1,70 @@
+"""Unit grids, responsibility grids and roads. Geometry is GeoJSON text in WGS-84 plus an
+indexed bounding box, so the same schema serves SQLite and PostgreSQL without extensions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.clock import utcnow
+from app.core.db import Base, UTCDateTime
+
+
+class BoundingBoxMixin:
+    min_lon: Mapped[float] = mapped_column(sa.Float)
+    min_lat: Mapped[float] = mapped_column(sa.Float)
+    max_lon: Mapped[float] = mapped_column(sa.Float)
+    max_lat: Mapped[float] = mapped_column(sa.Float)
+
+
+class UnitGrid(BoundingBoxMixin, Base):
+    __tablename__ = "unit_grids"
+    __table_args__ = (sa.Index("ix_unit_grids_bbox", "min_lon", "max_lon", "min_lat", "max_lat"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(15), unique=True)
+    name: Mapped[str | None] = mapped_column(sa.String(128))
+    community_id: Mapped[int] = mapped_column(sa.ForeignKey("org_units.id"), index=True)
+    geometry: Mapped[str] = mapped_column(sa.Text)
+    area_m2: Mapped[float] = mapped_column(sa.Float)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ResponsibilityGrid(Base):
+    """A set of unit grids walked by one inspector."""
+
+    __tablename__ = "responsibility_grids"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(128))
+    inspector_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ResponsibilityGridMember(Base):
+    """A unit grid belongs to at most one responsibility grid."""
+
+    __tablename__ = "responsibility_grid_members"
+
+    unit_grid_id: Mapped[int] = mapped_column(sa.ForeignKey("unit_grids.id"), primary_key=True)
+    responsibility_grid_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("responsibility_grids.id"), index=True
+    )
+
+
+class Road(BoundingBoxMixin, Base):
+    """A road as a line; a point within ``buffer_m`` metres of it is on the road."""
+
+    __tablename__ = "roads"
+    __table_args__ = (sa.Index("ix_roads_bbox", "min_lon", "max_lon", "min_lat", "max_lat"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(128))
+    street_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_units.id"), index=True)
+    geometry: Mapped[str] = mapped_column(sa.Text)
+    buffer_m: Mapped[float] = mapped_column(sa.Float)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

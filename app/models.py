@@ -1,0 +1,21 @@
+"""Every domain's models, imported once so the metadata is whole (Alembic, tests)."""
+
+from app.accounts import models as accounts_models
+from app.categories import models as categories_models
+from app.core.db import Base
+from app.grids import models as grids_models
+from app.merchants import models as merchants_models
+from app.orgunits import models as orgunits_models
+from app.workcalendar import models as workcalendar_models
+
+metadata = Base.metadata
+
+__all__ = [
+    "accounts_models",
+    "categories_models",
+    "grids_models",
+    "merchants_models",
+    "metadata",
+    "orgunits_models",
+    "workcalendar_models",
+]

@@ -1,0 +1,121 @@
+"""Fixtures shared by every layer.
+
+Integration and API tests run once per database backend: SQLite always, PostgreSQL when
+``TEST_DATABASE_URL`` names one. With ``REQUIRE_POSTGRES=1`` (CI) an unreachable PostgreSQL
+fails the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app import create_app
+from app.accounts.passwords import use_fast_hashing_for_tests
+from app.core.db import make_engine
+from app.extensions import db
+from app.models import metadata
+from tests import factories
+
+use_fast_hashing_for_tests()
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "")
+REQUIRE_PG = os.environ.get("REQUIRE_POSTGRES") == "1"
+
+
+def pytest_sessionstart(session):
+    if REQUIRE_PG and not PG_URL:
+        pytest.exit("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set", returncode=1)
+    if PG_URL:
+        engine = make_engine(PG_URL)
+        try:
+            with engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1"))
+        except sa.exc.OperationalError as error:
+            pytest.exit(f"PostgreSQL at TEST_DATABASE_URL is unreachable: {error}", returncode=1)
+        finally:
+            engine.dispose()
+
+
+def backend_params() -> list:
+    params = [pytest.param("sqlite", id="sqlite")]
+    if PG_URL:
+        params.append(pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres))
+    return params
+
+
+@pytest.fixture(scope="session", params=backend_params())
+def database_url(request, tmp_path_factory) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+    engine = make_engine(PG_URL)
+    with engine.begin() as connection:
+        connection.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+        connection.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+    return PG_URL
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory):
+    application = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URL": database_url,
+            "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
+        }
+    )
+    metadata.create_all(db.engine)
+    yield application
+    db.engine.dispose()
+
+
+def _empty_all_tables(engine: sa.Engine) -> None:
+    tables = list(reversed(metadata.sorted_tables))
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{table.name}"' for table in tables)
+            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def clean_db(app):
+    yield
+    _empty_all_tables(db.engine)
+
+
+@pytest.fixture
+def session(app, clean_db):
+    """A session outside any app context, for arranging data and checking results."""
+    with Session(db.engine, expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def client(app, clean_db):
+    return app.test_client()
+
+
+@pytest.fixture
+def world(session):
+    """A district with a street, a community, a department, a road, and a user of each role."""
+    return factories.make_world(session)
+
+
+@pytest.fixture
+def auth(client, world):
+    """``auth(role)`` → headers with a bearer token of that role's user in ``world``."""
+    cache: dict[str, dict] = {}
+
+    def headers(role: str) -> dict:
+        if role not in cache:
+            cache[role] = factories.login_headers(client, world.users[role].username)
+        return cache[role]
+
+    return headers
