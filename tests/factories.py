@@ -31,16 +31,28 @@ class World:
 def make_road(session: Session, street: OrgUnit, code: str = "R001") -> Road:
     line = {"type": "LineString", "coordinates": [[118.08, 24.47], [118.09, 24.47]]}
     road = Road(
-        code=code, name="中山路", street_id=street.id, geometry=json.dumps(line), buffer_m=20.0,
-        min_lon=118.08, min_lat=24.47, max_lon=118.09, max_lat=24.47,
+        code=code,
+        name="中山路",
+        street_id=street.id,
+        geometry=json.dumps(line),
+        buffer_m=20.0,
+        min_lon=118.08,
+        min_lat=24.47,
+        max_lon=118.09,
+        max_lat=24.47,
     )
     session.add(road)
     session.flush()
     return road
 
 
-def make_user(session: Session, role: str, org_unit: OrgUnit | None, road: Road | None = None,
-              username: str | None = None) -> User:
+def make_user(
+    session: Session,
+    role: str,
+    org_unit: OrgUnit | None,
+    road: Road | None = None,
+    username: str | None = None,
+) -> User:
     return accounts.add_user(
         session,
         username=username or f"{role}_{next(_serial)}",
@@ -74,10 +86,17 @@ def make_world(session: Session) -> World:
     return World(district, street, community, department, road, users)
 
 
-def login_headers(client, username: str, password: str = PASSWORD, device_id: str = "test-phone") -> dict:
+def login_headers(
+    client, username: str, password: str = PASSWORD, device_id: str = "test-phone"
+) -> dict:
     response = client.post(
         "/api/v1/auth/login",
-        json={"username": username, "password": password, "device_id": device_id, "device_name": "pytest"},
+        json={
+            "username": username,
+            "password": password,
+            "device_id": device_id,
+            "device_name": "pytest",
+        },
     )
     assert response.status_code == 200, response.get_json()
     return {"Authorization": f"Bearer {response.get_json()['access_token']}"}

@@ -31,8 +31,13 @@ def create_user(username, role, password, display_name, org_unit_code, road_id):
         org_unit_id = unit.id
     try:
         user = services.create_user(
-            db.session, username=username, password=password, role=role,
-            display_name=display_name, org_unit_id=org_unit_id, road_id=road_id,
+            db.session,
+            username=username,
+            password=password,
+            role=role,
+            display_name=display_name,
+            org_unit_id=org_unit_id,
+            road_id=road_id,
         )
     except DomainError as error:
         raise click.ClickException(f"{error.message} {error.errors or ''}".strip()) from None

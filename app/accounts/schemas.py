@@ -14,7 +14,9 @@ class LoginSchema(Schema):
     username = ma.fields.String(required=True, validate=ma.validate.Length(1, 64))
     password = ma.fields.String(required=True, validate=ma.validate.Length(1, 1024), load_only=True)
     device_id = ma.fields.String(required=True, validate=ma.validate.Length(1, 128))
-    device_name = ma.fields.String(load_default="unnamed device", validate=ma.validate.Length(1, 128))
+    device_name = ma.fields.String(
+        load_default="unnamed device", validate=ma.validate.Length(1, 128)
+    )
 
 
 class UserSchema(Schema):

@@ -44,11 +44,15 @@ def _check_password_strength(password: str) -> None:
 
 def _check_ties(session: Session, role: str, org_unit_id: int | None, road_id: int | None) -> None:
     if role not in ROLE_VALUES:
-        raise ValidationFailed(f"unknown role {role!r}", {"role": [f"one of {', '.join(ROLE_VALUES)}"]})
+        raise ValidationFailed(
+            f"unknown role {role!r}", {"role": [f"one of {', '.join(ROLE_VALUES)}"]}
+        )
     kinds = ROLE_ORG_KINDS[Role(role)]
     if kinds is None:
         if org_unit_id is not None:
-            raise ValidationFailed("an admin belongs to no org unit", {"org_unit_id": ["not allowed"]})
+            raise ValidationFailed(
+                "an admin belongs to no org unit", {"org_unit_id": ["not allowed"]}
+            )
     else:
         if org_unit_id is None:
             raise ValidationFailed(
@@ -137,7 +141,9 @@ def update_user(session: Session, user_id: int, changes: dict) -> User:
         return user
 
 
-def users_query(role: str | None = None, org_unit_id: int | None = None, q: str | None = None) -> sa.Select:
+def users_query(
+    role: str | None = None, org_unit_id: int | None = None, q: str | None = None
+) -> sa.Select:
     stmt = sa.select(User).order_by(User.id)
     if role:
         stmt = stmt.where(User.role == role)
@@ -160,7 +166,9 @@ def _revoke_all(session: Session, user: User) -> None:
 def _throttle(session: Session, username: str, remote_addr: str, policy: LoginPolicy, now) -> None:
     since = now - policy.window
     by_name = session.scalar(
-        sa.select(sa.func.count()).where(LoginAttempt.username == username, LoginAttempt.at >= since)
+        sa.select(sa.func.count()).where(
+            LoginAttempt.username == username, LoginAttempt.at >= since
+        )
     )
     by_addr = session.scalar(
         sa.select(sa.func.count()).where(
@@ -196,9 +204,7 @@ def login(
     with transaction(session):
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
-        session.execute(
-            sa.delete(LoginAttempt).where(LoginAttempt.username == username)
-        )
+        session.execute(sa.delete(LoginAttempt).where(LoginAttempt.username == username))
         device = session.scalar(
             sa.select(Device).where(Device.user_id == user.id, Device.device_id == device_id)
         )

@@ -16,4 +16,6 @@ class Schema(ma.Schema):
 class PointSchema(Schema):
     lat = ma.fields.Float(required=True, validate=ma.validate.Range(-90, 90))
     lon = ma.fields.Float(required=True, validate=ma.validate.Range(-180, 180))
-    crs = ma.fields.String(load_default="wgs84", validate=ma.validate.OneOf(["wgs84", "gcj02", "bd09"]))
+    crs = ma.fields.String(
+        load_default="wgs84", validate=ma.validate.OneOf(["wgs84", "gcj02", "bd09"])
+    )

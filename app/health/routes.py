@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.core.schemas import Schema
 from app.extensions import db
-
-import marshmallow as ma
 
 blp = Blueprint("health", __name__, description="Service health")
 
@@ -31,6 +30,12 @@ class Health(MethodView):
                 connection.execute(sa.text("SELECT 1"))
             return {"status": "ok", "database": {"backend": db.engine.dialect.name, "ok": True}}
         except sa.exc.SQLAlchemyError as error:
-            body = {"status": "degraded", "database": {"backend": db.engine.dialect.name, "ok": False,
-                                                         "error": type(error).__name__}}
+            body = {
+                "status": "degraded",
+                "database": {
+                    "backend": db.engine.dialect.name,
+                    "ok": False,
+                    "error": type(error).__name__,
+                },
+            }
             return body, 503

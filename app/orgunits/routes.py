@@ -10,7 +10,12 @@ from app.extensions import db
 from app.orgunits import services
 from app.orgunits.schemas import OrgUnitQuerySchema, OrgUnitSchema
 
-blp = Blueprint("orgunits", __name__, url_prefix="/api/v1", description="District, streets, communities, departments")
+blp = Blueprint(
+    "orgunits",
+    __name__,
+    url_prefix="/api/v1",
+    description="District, streets, communities, departments",
+)
 
 
 @blp.route("/org-units")
@@ -21,7 +26,9 @@ class OrgUnitsView(MethodView):
     @blp.paginate()
     def get(self, query, pagination_parameters):
         """List org units, by kind or parent."""
-        return paginate_select(db.session, services.list_org_units_query(**query), pagination_parameters)
+        return paginate_select(
+            db.session, services.list_org_units_query(**query), pagination_parameters
+        )
 
     @require_roles(Role.ADMIN)
     @blp.arguments(OrgUnitSchema)

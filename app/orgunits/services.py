@@ -21,12 +21,16 @@ def find_by_code(session: Session, code: str) -> OrgUnit | None:
     return session.scalar(sa.select(OrgUnit).where(OrgUnit.code == code))
 
 
-def validate_org_unit(session: Session, kind: str, code: str, parent_code: str | None) -> OrgUnit | None:
+def validate_org_unit(
+    session: Session, kind: str, code: str, parent_code: str | None
+) -> OrgUnit | None:
     """Check an org unit's kind, code and parent; return the parent. Raises on any fault."""
     try:
         kind = OrgKind(kind)
     except ValueError:
-        raise ValidationFailed(f"unknown org unit kind {kind!r}", {"kind": ["unknown kind"]}) from None
+        raise ValidationFailed(
+            f"unknown org unit kind {kind!r}", {"kind": ["unknown kind"]}
+        ) from None
     digits = CODE_DIGITS.get(kind)
     if digits is not None and not (code.isdigit() and len(code) == digits):
         raise ValidationFailed(
@@ -36,11 +40,14 @@ def validate_org_unit(session: Session, kind: str, code: str, parent_code: str |
     parent = None
     if wanted_parent is None:
         if parent_code:
-            raise ValidationFailed(f"a {kind.value} has no parent", {"parent_code": ["not allowed"]})
+            raise ValidationFailed(
+                f"a {kind.value} has no parent", {"parent_code": ["not allowed"]}
+            )
     else:
         if not parent_code:
             raise ValidationFailed(
-                f"a {kind.value} needs a parent {wanted_parent.value}", {"parent_code": ["required"]}
+                f"a {kind.value} needs a parent {wanted_parent.value}",
+                {"parent_code": ["required"]},
             )
         parent = find_by_code(session, parent_code)
         if parent is None:
@@ -60,7 +67,9 @@ def validate_org_unit(session: Session, kind: str, code: str, parent_code: str |
     return parent
 
 
-def add_org_unit(session: Session, kind: str, code: str, name: str, parent_code: str | None = None) -> OrgUnit:
+def add_org_unit(
+    session: Session, kind: str, code: str, name: str, parent_code: str | None = None
+) -> OrgUnit:
     """Add an org unit inside the caller's transaction."""
     parent = validate_org_unit(session, kind, code, parent_code)
     unit = OrgUnit(kind=kind, code=code, name=name, parent=parent)
@@ -69,7 +78,9 @@ def add_org_unit(session: Session, kind: str, code: str, name: str, parent_code:
     return unit
 
 
-def create_org_unit(session: Session, kind: str, code: str, name: str, parent_code: str | None = None) -> OrgUnit:
+def create_org_unit(
+    session: Session, kind: str, code: str, name: str, parent_code: str | None = None
+) -> OrgUnit:
     """Create a district, street, community or department."""
     with transaction(session):
         return add_org_unit(session, kind, code, name, parent_code)

@@ -4,8 +4,13 @@ from tests.factories import PASSWORD, login_headers
 
 
 def _login(client, username, password=PASSWORD, device_id="phone-1", **extra):
-    body = {"username": username, "password": password, "device_id": device_id,
-            "device_name": "Huawei P60", **extra}
+    body = {
+        "username": username,
+        "password": password,
+        "device_id": device_id,
+        "device_name": "Huawei P60",
+        **extra,
+    }
     return client.post("/api/v1/auth/login", json=body)
 
 
@@ -79,7 +84,9 @@ def test_login_bad_input_is_4xx_with_field_errors(client, world):
     missing = client.post("/api/v1/auth/login", json={"username": "t_inspector"})
     assert missing.status_code == 422
     assert "password" in missing.get_json()["errors"]["json"]
-    wrong_type = client.post("/api/v1/auth/login", json={"username": 5, "password": [], "device_id": {}})
+    wrong_type = client.post(
+        "/api/v1/auth/login", json={"username": 5, "password": [], "device_id": {}}
+    )
     assert wrong_type.status_code == 422
     extra = _login(client, "t_inspector", role="admin")
     assert extra.status_code == 422
@@ -95,8 +102,9 @@ def test_oversize_body_is_413(client, world, app):
 def test_deactivated_user_loses_every_device(client, world, auth):
     phone = login_headers(client, "t_inspector", device_id="p1")
     user_id = world.users["inspector"].id
-    response = client.patch(f"/api/v1/admin/users/{user_id}", json={"is_active": False},
-                            headers=auth("admin"))
+    response = client.patch(
+        f"/api/v1/admin/users/{user_id}", json={"is_active": False}, headers=auth("admin")
+    )
     assert response.status_code == 200
     assert client.get("/api/v1/auth/me", headers=phone).status_code == 401
     assert _login(client, "t_inspector").status_code == 401
@@ -105,7 +113,9 @@ def test_deactivated_user_loses_every_device(client, world, auth):
 def test_admin_lists_and_revokes_devices(client, world, auth):
     phone = login_headers(client, "t_inspector", device_id="lost-phone")
     user_id = world.users["inspector"].id
-    listed = client.get(f"/api/v1/admin/devices?user_id={user_id}&active=true", headers=auth("admin"))
+    listed = client.get(
+        f"/api/v1/admin/devices?user_id={user_id}&active=true", headers=auth("admin")
+    )
     assert listed.status_code == 200
     devices = listed.get_json()
     assert [d["device_id"] for d in devices] == ["lost-phone"]
@@ -113,4 +123,6 @@ def test_admin_lists_and_revokes_devices(client, world, auth):
     revoked = client.post(f"/api/v1/admin/devices/{devices[0]['id']}/revoke", headers=auth("admin"))
     assert revoked.status_code == 200 and revoked.get_json()["active"] is False
     assert client.get("/api/v1/auth/me", headers=phone).status_code == 401
-    assert client.post("/api/v1/admin/devices/999999/revoke", headers=auth("admin")).status_code == 404
+    assert (
+        client.post("/api/v1/admin/devices/999999/revoke", headers=auth("admin")).status_code == 404
+    )

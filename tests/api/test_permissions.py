@@ -1,0 +1,83 @@
+"""The role matrix: every route of the API, every role, allowed or 403; no token is 401.
+
+A new route fails ``test_every_route_is_in_the_matrix`` until its row is written here.
+"""
+
+import re
+
+import pytest
+
+ALL = {"inspector", "street_chief", "road_chief", "dispatcher", "handler", "merchant", "admin"}
+ADMIN = {"admin"}
+SHOP_READERS = ALL - {"handler"}
+
+# (method, Flask rule, roles allowed)
+MATRIX = [
+    ("GET", "/api/v1/auth/me", ALL),
+    ("POST", "/api/v1/auth/logout", ALL),
+    ("GET", "/api/v1/admin/users", ADMIN),
+    ("POST", "/api/v1/admin/users", ADMIN),
+    ("GET", "/api/v1/admin/users/<int:user_id>", ADMIN),
+    ("PATCH", "/api/v1/admin/users/<int:user_id>", ADMIN),
+    ("GET", "/api/v1/admin/devices", ADMIN),
+    ("POST", "/api/v1/admin/devices/<int:device_pk>/revoke", ADMIN),
+    ("GET", "/api/v1/org-units", ALL),
+    ("POST", "/api/v1/org-units", ADMIN),
+    ("GET", "/api/v1/org-units/<int:org_unit_id>", ALL),
+    ("GET", "/api/v1/shops", SHOP_READERS),
+    ("GET", "/api/v1/shops/<int:shop_id>", SHOP_READERS),
+    ("POST", "/api/v1/admin/shops", ADMIN),
+]
+
+PUBLIC = {
+    ("POST", "/api/v1/auth/login"),
+    ("GET", "/api/v1/openapi.json"),
+    ("GET", "/api/v1/docs"),
+    ("GET", "/api/v1/docs/assets/<path:filename>"),
+}
+
+_PLACEHOLDER = re.compile(r"<(?:(\w+):)?(\w+)>")
+
+
+def _concrete(rule: str) -> str:
+    def fill(match):
+        converter = match.group(1)
+        return "999999" if converter == "int" else "x-unknown"
+
+    return _PLACEHOLDER.sub(fill, rule)
+
+
+def test_every_route_is_in_the_matrix(app):
+    listed = {(method, rule) for method, rule, _ in MATRIX} | PUBLIC
+    missing = []
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/v1"):
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            if (method, rule.rule) not in listed:
+                missing.append((method, rule.rule))
+    assert not missing, f"routes without a row in the role matrix: {sorted(missing)}"
+
+
+def _call(client, method, rule, headers):
+    url = _concrete(rule)
+    kwargs = {"headers": headers}
+    if method in {"POST", "PUT", "PATCH"}:
+        kwargs["json"] = {}
+    return client.open(url, method=method, **kwargs)
+
+
+@pytest.mark.parametrize(("method", "rule", "allowed"), MATRIX, ids=[f"{m} {r}" for m, r, _ in MATRIX])
+def test_role_matrix(client, auth, method, rule, allowed):
+    for role in sorted(ALL):
+        response = _call(client, method, rule, auth(role))
+        if role in allowed:
+            assert response.status_code not in (401, 403), (role, response.get_json())
+        else:
+            assert response.status_code == 403, (role, response.status_code)
+            assert response.get_json()["code"] == 403
+
+
+@pytest.mark.parametrize(("method", "rule", "allowed"), MATRIX, ids=[f"{m} {r}" for m, r, _ in MATRIX])
+def test_no_token_is_401(client, world, method, rule, allowed):
+    assert _call(client, method, rule, {}).status_code == 401

@@ -1,0 +1,59 @@
+"""The service as a whole: docs work offline, health, request ids, JSON errors everywhere."""
+
+import re
+
+
+def test_openapi_document_is_served_with_bearer_security(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    spec = response.get_json()
+    assert spec["openapi"].startswith("3.")
+    assert "bearerAuth" in spec["components"]["securitySchemes"]
+    assert "/api/v1/auth/login" in spec["paths"]
+    assert spec["paths"]["/api/v1/auth/login"]["post"]["security"] == []
+
+
+def test_docs_page_loads_only_local_assets(client):
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources, "the docs page references its scripts and styles"
+    for source in sources:
+        assert not source.startswith(("http://", "https://", "//")), f"external asset {source}"
+        asset = client.get(source)
+        assert asset.status_code == 200, source
+        assert len(asset.data) > 100
+
+
+def test_health_reports_the_database(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["database"]["ok"] is True
+
+
+def test_request_id_is_echoed_or_made(client):
+    made = client.get("/healthz")
+    assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-ID"])
+    echoed = client.get("/healthz", headers={"X-Request-ID": "phone-abc.123"})
+    assert echoed.headers["X-Request-ID"] == "phone-abc.123"
+    hostile = client.get("/healthz", headers={"X-Request-ID": "x\u202e; drop table"})
+    assert hostile.headers["X-Request-ID"] != "x\u202e; drop table"
+
+
+def test_unknown_path_and_method_answer_in_the_error_body(client):
+    missing = client.get("/api/v1/nowhere")
+    assert missing.status_code == 404
+    assert set(missing.get_json()) >= {"code", "status", "message"}
+    wrong_method = client.delete("/api/v1/auth/login")
+    assert wrong_method.status_code == 405
+    assert wrong_method.get_json()["code"] == 405
+
+
+def test_requests_are_logged_as_json_lines(client, capsys):
+    client.get("/healthz", headers={"X-Request-ID": "trace-me"})
+    err = capsys.readouterr().err
+    line = next(entry for entry in err.splitlines() if "trace-me" in entry)
+    assert '"path": "/healthz"' in line and '"status": 200' in line
