@@ -81,12 +81,24 @@ def roads() -> dict:
     return {
         "type": "FeatureCollection",
         "features": [
-            _line("R350203001", "中山路", [(WEST + 0.0005, middle_lat), (east - 0.0005, middle_lat)],
-                  "350203001"),
-            _line("R350203002", "思明南路",
-                  [(WEST + 0.0061, NORTH - 0.0005), (WEST + 0.0061, south + 0.0005)], "350203001"),
-            _line("R350203003", "厦禾路",
-                  [(WEST + 0.0170, south + 0.0010), (east - 0.0010, NORTH - 0.0020)], "350203003"),
+            _line(
+                "R350203001",
+                "中山路",
+                [(WEST + 0.0005, middle_lat), (east - 0.0005, middle_lat)],
+                "350203001",
+            ),
+            _line(
+                "R350203002",
+                "思明南路",
+                [(WEST + 0.0061, NORTH - 0.0005), (WEST + 0.0061, south + 0.0005)],
+                "350203001",
+            ),
+            _line(
+                "R350203003",
+                "厦禾路",
+                [(WEST + 0.0170, south + 0.0010), (east - 0.0010, NORTH - 0.0020)],
+                "350203003",
+            ),
         ],
     }
 

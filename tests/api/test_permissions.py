@@ -27,6 +27,26 @@ MATRIX = [
     ("GET", "/api/v1/shops", SHOP_READERS),
     ("GET", "/api/v1/shops/<int:shop_id>", SHOP_READERS),
     ("POST", "/api/v1/admin/shops", ADMIN),
+    ("GET", "/api/v1/categories", ALL),
+    ("GET", "/api/v1/categories/<int:category_id>", ALL),
+    ("POST", "/api/v1/admin/categories", ADMIN),
+    ("PATCH", "/api/v1/admin/categories/<int:category_id>", ADMIN),
+    ("GET", "/api/v1/calendar", ALL),
+    ("GET", "/api/v1/calendar/deadline", ALL),
+    ("PUT", "/api/v1/admin/calendar", ADMIN),
+    ("PUT", "/api/v1/admin/calendar/days/<day>", ADMIN),
+    ("DELETE", "/api/v1/admin/calendar/days/<day>", ADMIN),
+    ("GET", "/api/v1/grids", ALL),
+    ("GET", "/api/v1/grids/locate", ALL),
+    ("GET", "/api/v1/grids/<code>", ALL),
+    ("GET", "/api/v1/roads", ALL),
+    ("POST", "/api/v1/admin/grids/import", ADMIN),
+    ("POST", "/api/v1/admin/roads/import", ADMIN),
+    ("GET", "/api/v1/admin/responsibility-grids", ADMIN),
+    ("POST", "/api/v1/admin/responsibility-grids", ADMIN),
+    ("GET", "/api/v1/admin/responsibility-grids/<int:responsibility_grid_id>", ADMIN),
+    ("PATCH", "/api/v1/admin/responsibility-grids/<int:responsibility_grid_id>", ADMIN),
+    ("GET", "/api/v1/responsibility-grids/mine", {"inspector"}),
 ]
 
 PUBLIC = {
@@ -67,7 +87,9 @@ def _call(client, method, rule, headers):
     return client.open(url, method=method, **kwargs)
 
 
-@pytest.mark.parametrize(("method", "rule", "allowed"), MATRIX, ids=[f"{m} {r}" for m, r, _ in MATRIX])
+@pytest.mark.parametrize(
+    ("method", "rule", "allowed"), MATRIX, ids=[f"{m} {r}" for m, r, _ in MATRIX]
+)
 def test_role_matrix(client, auth, method, rule, allowed):
     for role in sorted(ALL):
         response = _call(client, method, rule, auth(role))
@@ -78,6 +100,8 @@ def test_role_matrix(client, auth, method, rule, allowed):
             assert response.get_json()["code"] == 403
 
 
-@pytest.mark.parametrize(("method", "rule", "allowed"), MATRIX, ids=[f"{m} {r}" for m, r, _ in MATRIX])
+@pytest.mark.parametrize(
+    ("method", "rule", "allowed"), MATRIX, ids=[f"{m} {r}" for m, r, _ in MATRIX]
+)
 def test_no_token_is_401(client, world, method, rule, allowed):
     assert _call(client, method, rule, {}).status_code == 401
