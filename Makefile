@@ -12,7 +12,7 @@ export DATABASE_URL ?= sqlite:///$(CURDIR)/instance/chengguan.sqlite3
 $(BIN)/activate: pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/pip install --quiet -e '.[dev,postgres,s3]'
 	touch $(BIN)/activate
 
 install: $(BIN)/activate
