@@ -11,10 +11,13 @@ from app.core.docs import register_docs_assets
 from app.core.errors import register_error_handlers
 from app.core.logging import init_request_logging
 from app.extensions import api, db
+from app.photos.backends import init_media
 
 # Each domain folder offers `routes.blp` and, where it has commands, `cli.group`.
-DOMAINS = ("health", "accounts", "orgunits", "grids", "categories", "workcalendar", "merchants")
-CLI_MODULES = ("accounts", "orgunits", "grids", "categories", "workcalendar", "demo")
+DOMAINS = (
+    "health", "accounts", "orgunits", "grids", "categories", "workcalendar", "merchants", "photos",
+)
+CLI_MODULES = ("accounts", "orgunits", "grids", "categories", "workcalendar", "photos", "demo")
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -34,6 +37,7 @@ def create_app(config: dict | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     init_request_logging(app)
     db.init_app(app)
+    init_media(app)
     api.init_app(app)
 
 

@@ -25,6 +25,26 @@ def from_environment() -> dict:
         "SQLALCHEMY_ECHO": os.environ.get("SQLALCHEMY_ECHO") == "1",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "dev-only-secret-change-me"),
         "MEDIA_ROOT": os.environ.get("MEDIA_ROOT", str(INSTANCE_DIR / "media")),
+        "UPLOADS_ROOT": os.environ.get("UPLOADS_ROOT", str(INSTANCE_DIR / "uploads")),
+        # disk (MEDIA_ROOT/blobs) or s3 (S3_BUCKET at S3_ENDPOINT_URL; credentials from the
+        # usual AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY variables).
+        "MEDIA_BACKEND": os.environ.get("MEDIA_BACKEND", "disk"),
+        "S3_BUCKET": os.environ.get("S3_BUCKET", ""),
+        "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
+        "S3_REGION": os.environ.get("S3_REGION", ""),
+        "S3_PREFIX": os.environ.get("S3_PREFIX", "blobs/"),
+        "PHOTO_MAX_BYTES": _int("PHOTO_MAX_BYTES", 30 * 1024 * 1024),
+        "MAX_IMAGE_PIXELS": _int("MAX_IMAGE_PIXELS", 100_000_000),
+        "THUMBNAIL_SIZES": [
+            int(size) for size in os.environ.get("THUMBNAIL_SIZES", "320,1024").split(",")
+        ],
+        "UPLOAD_EXPIRES_HOURS": _int("UPLOAD_EXPIRES_HOURS", 7 * 24),
+        # inprocess (a worker thread; nothing else to run) or redis (run `flask photos worker`).
+        "JOB_QUEUE": os.environ.get("JOB_QUEUE", "inprocess"),
+        "JOB_QUEUE_NAME": os.environ.get("JOB_QUEUE_NAME", "media"),
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        "MEDIA_JOB_RETRIES": _int("MEDIA_JOB_RETRIES", 3),
+        "MEDIA_JOB_DELAY": _float("MEDIA_JOB_DELAY", 5.0),
         # JSON bodies; photo routes raise their own limit per request.
         "MAX_CONTENT_LENGTH": _int("MAX_JSON_BYTES", 2 * 1024 * 1024),
         "GRID_IMPORT_MAX_BYTES": _int("GRID_IMPORT_MAX_BYTES", 32 * 1024 * 1024),

@@ -6,6 +6,7 @@ from app.core.db import Base
 from app.grids import models as grids_models
 from app.merchants import models as merchants_models
 from app.orgunits import models as orgunits_models
+from app.photos import models as photos_models
 from app.workcalendar import models as workcalendar_models
 
 metadata = Base.metadata
@@ -17,5 +18,6 @@ __all__ = [
     "merchants_models",
     "metadata",
     "orgunits_models",
+    "photos_models",
     "workcalendar_models",
 ]

@@ -66,6 +66,8 @@ def app(database_url, tmp_path_factory):
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URL": database_url,
             "MEDIA_ROOT": str(tmp_path_factory.mktemp("media")),
+            "UPLOADS_ROOT": str(tmp_path_factory.mktemp("uploads")),
+            "MEDIA_JOB_DELAY": 0.05,
         }
     )
     metadata.create_all(db.engine)

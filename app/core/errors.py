@@ -46,8 +46,19 @@ class TooManyRequests(DomainError):
     status_code = 429
 
 
+# Codes outside the IANA registry that protocols we speak define (tus checksum: 460).
+EXTRA_PHRASES = {460: "Checksum Mismatch"}
+
+
+def status_phrase(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return EXTRA_PHRASES.get(status_code, "Error")
+
+
 def error_body(status_code: int, message: str, errors: dict | None = None) -> dict:
-    body = {"code": status_code, "status": HTTPStatus(status_code).phrase, "message": message}
+    body = {"code": status_code, "status": status_phrase(status_code), "message": message}
     if errors:
         body["errors"] = errors
     return body
@@ -68,7 +79,7 @@ def register_error_handlers(app: Flask) -> None:
         # Werkzeug errors outside flask-smorest (404 on an unknown path, 405, 413) answer
         # in the same JSON shape as everything else.
         data = getattr(error, "data", None) or {}
-        message = data.get("message") or error.description or HTTPStatus(error.code).phrase
+        message = data.get("message") or error.description or status_phrase(error.code)
         body = error_body(error.code, message, data.get("messages") or data.get("errors"))
         response = jsonify(body)
         response.status_code = error.code

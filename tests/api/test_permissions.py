@@ -47,6 +47,17 @@ MATRIX = [
     ("GET", "/api/v1/admin/responsibility-grids/<int:responsibility_grid_id>", ADMIN),
     ("PATCH", "/api/v1/admin/responsibility-grids/<int:responsibility_grid_id>", ADMIN),
     ("GET", "/api/v1/responsibility-grids/mine", {"inspector"}),
+    ("HEAD", "/api/v1/blobs/<sha256>", ALL),
+    ("PUT", "/api/v1/blobs/<sha256>", ALL),
+    ("POST", "/api/v1/uploads", ALL),
+    ("HEAD", "/api/v1/uploads/<upload_id>", ALL),
+    ("PATCH", "/api/v1/uploads/<upload_id>", ALL),
+    ("DELETE", "/api/v1/uploads/<upload_id>", ALL),
+    ("POST", "/api/v1/photos", ALL),
+    ("GET", "/api/v1/photos/<uuid:photo_id>", ALL),
+    ("GET", "/api/v1/photos/<uuid:photo_id>/original", ALL),
+    ("GET", "/api/v1/photos/<uuid:photo_id>/thumbnail", ALL),
+    ("GET", "/api/v1/admin/media/failed-jobs", ADMIN),
 ]
 
 PUBLIC = {
@@ -54,6 +65,7 @@ PUBLIC = {
     ("GET", "/api/v1/openapi.json"),
     ("GET", "/api/v1/docs"),
     ("GET", "/api/v1/docs/assets/<path:filename>"),
+    ("OPTIONS", "/api/v1/uploads"),
 }
 
 _PLACEHOLDER = re.compile(r"<(?:(\w+):)?(\w+)>")
@@ -62,7 +74,11 @@ _PLACEHOLDER = re.compile(r"<(?:(\w+):)?(\w+)>")
 def _concrete(rule: str) -> str:
     def fill(match):
         converter = match.group(1)
-        return "999999" if converter == "int" else "x-unknown"
+        if converter == "int":
+            return "999999"
+        if converter == "uuid":
+            return "00000000-0000-4000-8000-000000000000"
+        return "x-unknown"
 
     return _PLACEHOLDER.sub(fill, rule)
 

@@ -1,0 +1,1 @@
+"""Photos: evidence bytes (content-addressed blobs), resumable uploads, photo records."""

@@ -1,0 +1,103 @@
+"""Builds the media pipeline's storage, upload store and job queue from the app config."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from flask import Flask, current_app
+
+from media.jobs import Backoff, InProcessQueue, JobQueue, JobRegistry, RedisQueue
+from media.resumable import UploadStore
+from media.storage import BlobStore, DiskBlobStore, S3BlobStore
+
+registry = JobRegistry()
+
+# Apps by token, so a job run by the in-process worker thread finds the app that queued it
+# (tests build several apps in one process). A Redis worker builds its own app instead.
+_apps: dict[str, Flask] = {}
+
+
+@dataclasses.dataclass
+class Media:
+    store: BlobStore
+    uploads: UploadStore
+    queue: JobQueue
+    app_token: str
+    max_bytes: int
+    max_pixels: int
+    thumbnail_sizes: tuple[int, ...]
+
+
+def _blob_store(config: dict) -> BlobStore:
+    if config["MEDIA_BACKEND"] == "s3":
+        import boto3
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=config.get("S3_ENDPOINT_URL") or None,
+            region_name=config.get("S3_REGION") or None,
+        )
+        return S3BlobStore(config["S3_BUCKET"], client, prefix=config["S3_PREFIX"])
+    if config["MEDIA_BACKEND"] != "disk":
+        raise ValueError(f"MEDIA_BACKEND must be disk or s3, not {config['MEDIA_BACKEND']!r}")
+    return DiskBlobStore(Path(config["MEDIA_ROOT"]) / "blobs")
+
+
+def _job_queue(config: dict) -> JobQueue:
+    backoff = Backoff(retries=config["MEDIA_JOB_RETRIES"], first_delay=config["MEDIA_JOB_DELAY"])
+    if config["JOB_QUEUE"] == "redis":
+        import redis
+
+        return RedisQueue(
+            registry,
+            redis.Redis.from_url(config["REDIS_URL"]),
+            backoff=backoff,
+            name=config["JOB_QUEUE_NAME"],
+        )
+    return InProcessQueue(registry, backoff)
+
+
+def init_media(app: Flask) -> None:
+    # The job functions register themselves on import.
+    from app.photos import jobs  # noqa: F401
+
+    config = app.config
+    token = uuid.uuid4().hex
+    _apps[token] = app
+    app.extensions["media"] = Media(
+        store=_blob_store(config),
+        uploads=UploadStore(Path(config["UPLOADS_ROOT"]), max_length=config["PHOTO_MAX_BYTES"]),
+        queue=_job_queue(config),
+        app_token=token,
+        max_bytes=config["PHOTO_MAX_BYTES"],
+        max_pixels=config["MAX_IMAGE_PIXELS"],
+        thumbnail_sizes=tuple(config["THUMBNAIL_SIZES"]),
+    )
+
+
+def media() -> Media:
+    return current_app.extensions["media"]
+
+
+def app_for_token(token: str | None) -> Flask | None:
+    return _apps.get(token or "")
+
+
+@contextlib.contextmanager
+def local_path(store: BlobStore, sha256: str) -> Iterator[Path]:
+    """A local file with the blob's bytes: the stored file itself on disk, else a temporary
+    copy streamed from the object store."""
+    if isinstance(store, DiskBlobStore):
+        yield store.path_of(sha256)
+        return
+    with tempfile.NamedTemporaryFile(prefix="blob-", suffix=".bin") as copy:
+        with store.open(sha256) as source:
+            shutil.copyfileobj(source, copy, 1024 * 1024)
+        copy.flush()
+        yield Path(copy.name)

@@ -1,0 +1,42 @@
+"""``flask photos …``: the Redis job worker, upload cleanup, reprocessing."""
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from app.extensions import db
+from app.photos import services
+from app.photos.backends import media
+
+group = AppGroup("photos", help="Photo pipeline operations.")
+
+
+@group.command("purge-uploads")
+def purge_uploads():
+    """Remove expired partial uploads (run from cron)."""
+    count = services.purge_expired_uploads(media())
+    click.echo(f"purged {count} expired partial uploads and temporary files")
+
+
+@group.command("requeue")
+def requeue():
+    """Queue again every photo whose thumbnails are still to be made."""
+    count = services.requeue_unprocessed(db.session, media())
+    click.echo(f"queued {count} blobs for processing")
+
+
+@group.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst):
+    """Process photo jobs from Redis (with JOB_QUEUE=redis)."""
+    import redis
+
+    from media.jobs import run_worker
+
+    if current_app.config["JOB_QUEUE"] != "redis":
+        raise click.ClickException("JOB_QUEUE is not redis: the web process runs jobs itself")
+    connection = redis.Redis.from_url(current_app.config["REDIS_URL"])
+    click.echo(
+        f"worker on {current_app.config['REDIS_URL']} queue {current_app.config['JOB_QUEUE_NAME']}"
+    )
+    run_worker(connection, current_app.config["JOB_QUEUE_NAME"], burst=burst)

@@ -1,0 +1,9 @@
+"""Signals other domains subscribe to, so media knows nothing of cases or sync."""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: Sent after commit with ``photo_ids`` (list of UUIDs) and ``sha256`` when their bytes
+#: have arrived and been verified.
+photos_available = _signals.signal("photos-available")

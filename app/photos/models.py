@@ -1,0 +1,87 @@
+"""Blobs (the bytes, by SHA-256, with what the pipeline learnt of them) and photos (the
+phone's record of a picture: its UUID, kind and owner, pointing at a blob by hash)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.clock import utcnow
+from app.core.db import Base, UTCDateTime
+
+
+class PhotoKind(enum.StrEnum):
+    PROBLEM = "problem"  # 问题图片, before
+    CLOSURE = "closure"  # 销号图片, after
+    CHECK = "check"  # 核查, the inspector's re-photo
+    SELFCHECK = "selfcheck"  # 自查, a merchant's daily photo
+
+
+class PhotoStatus(enum.StrEnum):
+    PENDING = "pending"  # the record arrived; its bytes have not (yet)
+    AVAILABLE = "available"  # bytes stored and their hash verified
+
+
+class Processing(enum.StrEnum):
+    QUEUED = "queued"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class Blob(Base):
+    """Bytes that arrived and were verified. Never modified; thumbnails are blobs too."""
+
+    __tablename__ = "blobs"
+    __table_args__ = (
+        sa.CheckConstraint("processing IN ('queued', 'done', 'failed')", name="processing"),
+    )
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(sa.BigInteger)
+    media_type: Mapped[str] = mapped_column(sa.String(32))
+    width: Mapped[int] = mapped_column(sa.Integer)
+    height: Mapped[int] = mapped_column(sa.Integer)
+    # EXIF facts, read when the bytes arrive (cheap: no pixels are decoded for them).
+    exif_taken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    exif_taken_at_local: Mapped[str | None] = mapped_column(sa.String(32))
+    exif_lat: Mapped[float | None] = mapped_column(sa.Float)
+    exif_lon: Mapped[float | None] = mapped_column(sa.Float)
+    camera_make: Mapped[str | None] = mapped_column(sa.String(64))
+    camera_model: Mapped[str | None] = mapped_column(sa.String(64))
+    orientation: Mapped[int | None] = mapped_column(sa.SmallInteger)
+    exif_warnings: Mapped[list] = mapped_column(sa.JSON, default=list)
+    # Made off the request path by a job.
+    processing: Mapped[str] = mapped_column(sa.String(16), default=Processing.QUEUED)
+    processing_error: Mapped[str | None] = mapped_column(sa.Text)
+    processing_attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    phash: Mapped[str | None] = mapped_column(sa.String(16), index=True)
+    thumbnails: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # "320" -> sha256
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Photo(Base):
+    """A photo as the phone made it. Keyed by the phone's UUID: sending it twice stores it
+    once. ``sha256`` may name bytes that have not arrived yet (``pending``)."""
+
+    __tablename__ = "photos"
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('problem', 'closure', 'check', 'selfcheck')", name="kind"),
+        sa.CheckConstraint("status IN ('pending', 'available')", name="status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default=PhotoStatus.PENDING)
+    # What the phone says; recorded, never trusted over EXIF or the server clock.
+    client_taken_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    client_lat: Mapped[float | None] = mapped_column(sa.Float)
+    client_lon: Mapped[float | None] = mapped_column(sa.Float)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    available_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,396 @@
+"""Photo use cases: take in verified bytes, register photos, process blobs, read them back.
+
+Bytes are accepted only when their SHA-256 matches the name the phone gave and they are
+a well-formed image of an accepted type; anything else leaves no trace in storage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import io
+import time
+import uuid
+from typing import BinaryIO
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Role, User
+from app.core.clock import utcnow
+from app.core.db import transaction
+from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.photos.backends import Media, local_path
+from app.photos.events import photos_available
+from app.photos.models import Blob, Photo, PhotoKind, PhotoStatus, Processing
+from media import images
+from media.errors import MediaError, UploadNotFound
+from media.resumable import Upload
+from media.storage import validate_sha256
+
+# Which roles take which kind of photo.
+KIND_ROLES: dict[str, frozenset[str]] = {
+    PhotoKind.PROBLEM: frozenset(
+        {Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF, Role.MERCHANT, Role.DISPATCHER}
+    ),
+    PhotoKind.CLOSURE: frozenset(
+        {Role.HANDLER, Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF}
+    ),
+    PhotoKind.CHECK: frozenset({Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF}),
+    PhotoKind.SELFCHECK: frozenset({Role.MERCHANT}),
+}
+# Who may see any photo until cases widen it to "anyone who may see the case".
+READ_ALL_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})
+OWNER_METADATA_KEY = "owner_id"
+
+
+@dataclasses.dataclass(frozen=True)
+class Received:
+    blob: Blob
+    created: bool
+
+
+def _facts_to_blob(sha256: str, size: int, facts: images.ImageFacts) -> Blob:
+    taken_at = None
+    taken_local = None
+    if facts.taken_at is not None:
+        if facts.taken_at_has_offset:
+            taken_at = facts.taken_at.astimezone(dt.UTC)
+        taken_local = facts.taken_at.replace(tzinfo=None).isoformat()
+    return Blob(
+        sha256=sha256,
+        size=size,
+        media_type=facts.mime_type,
+        width=facts.width,
+        height=facts.height,
+        exif_taken_at=taken_at,
+        exif_taken_at_local=taken_local,
+        exif_lat=facts.gps.latitude if facts.gps else None,
+        exif_lon=facts.gps.longitude if facts.gps else None,
+        camera_make=(facts.make or None) and facts.make[:64],
+        camera_model=(facts.model or None) and facts.model[:64],
+        orientation=facts.orientation,
+        exif_warnings=list(facts.warnings),
+        processing=Processing.QUEUED,
+        thumbnails={},
+    )
+
+
+def _inspect_or_discard(media: Media, sha256: str, created: bool) -> images.ImageFacts:
+    """Check the stored bytes are an accepted, sound image; if not, remove what this
+    request stored and re-raise, so storage keeps nothing from bad input."""
+    try:
+        with local_path(media.store, sha256) as path:
+            return images.inspect_image(path, max_pixels=media.max_pixels)
+    except MediaError:
+        if created:
+            media.store.delete(sha256)
+        raise
+
+
+def _record_blob(
+    session: Session, media: Media, sha256: str, size: int, facts: images.ImageFacts
+) -> Received:
+    """Insert the blob row once (a concurrent twin loses on the primary key, harmlessly),
+    make its pending photos available and queue its processing."""
+    created = False
+    with transaction(session):
+        blob = session.get(Blob, sha256)
+        if blob is None:
+            try:
+                with session.begin_nested():
+                    blob = _facts_to_blob(sha256, size, facts)
+                    session.add(blob)
+                created = True
+            except sa.exc.IntegrityError:
+                blob = session.get(Blob, sha256)
+        now = utcnow()
+        arrived = list(
+            session.scalars(
+                sa.select(Photo.id).where(
+                    Photo.sha256 == sha256, Photo.status == PhotoStatus.PENDING
+                )
+            )
+        )
+        if arrived:
+            session.execute(
+                sa.update(Photo)
+                .where(Photo.id.in_(arrived))
+                .values(status=PhotoStatus.AVAILABLE, available_at=now)
+            )
+    if created:
+        media.queue.enqueue("process_blob", {"sha256": sha256, "app": media.app_token})
+    if arrived:
+        photos_available.send(None, photo_ids=arrived, sha256=sha256)
+    return Received(blob, created)
+
+
+def receive_blob(session: Session, media: Media, stream: BinaryIO, sha256: str) -> Received:
+    """Store bytes that must hash to ``sha256`` (PUT /blobs/{sha256})."""
+    sha256 = validate_sha256(sha256)
+    stored = media.store.put_stream(stream, sha256, media.max_bytes)
+    facts = _inspect_or_discard(media, sha256, stored.created)
+    received = _record_blob(session, media, sha256, stored.size, facts)
+    return dataclasses.replace(received, created=received.created or stored.created)
+
+
+def find_blob(session: Session, media: Media, sha256: str) -> Blob | None:
+    """The blob if its bytes are here (HEAD /blobs/{sha256})."""
+    blob = session.get(Blob, validate_sha256(sha256))
+    if blob is None or not media.store.exists(sha256):
+        return None
+    return blob
+
+
+# -- resumable uploads (tus) ------------------------------------------------------------
+
+
+def create_upload(
+    media: Media, user: User, length: int, metadata: dict[str, str], expires_in: dt.timedelta
+) -> Upload:
+    """Start a resumable upload of a photo whose SHA-256 is in its metadata."""
+    sha256 = metadata.get("sha256", "")
+    try:
+        validate_sha256(sha256)
+    except MediaError:
+        raise ValidationFailed(
+            "Upload-Metadata needs sha256: the photo's SHA-256 as 64 lowercase hex digits",
+            {"Upload-Metadata": ["sha256 missing or malformed"]},
+        ) from None
+    if length <= 0:
+        raise ValidationFailed("Upload-Length must be positive", {"Upload-Length": ["> 0"]})
+    return media.uploads.create(length, {**metadata, OWNER_METADATA_KEY: str(user.id)}, expires_in)
+
+
+def get_upload(media: Media, user: User, upload_id: str) -> Upload:
+    """An upload of the calling user; another user's upload does not exist for them."""
+    upload = media.uploads.get(upload_id)
+    if upload.metadata.get(OWNER_METADATA_KEY) != str(user.id):
+        raise UploadNotFound(upload_id)
+    return upload
+
+
+def append_upload(
+    session: Session,
+    media: Media,
+    user: User,
+    upload_id: str,
+    offset: int,
+    stream: BinaryIO,
+    checksum: tuple[str, bytes] | None,
+) -> Upload:
+    """Append one PATCH's bytes; when the upload is complete, verify and keep the photo."""
+    get_upload(media, user, upload_id)
+    upload = media.uploads.append(upload_id, offset, stream, checksum)
+    if upload.complete:
+        _complete_upload(session, media, upload)
+    return upload
+
+
+def _complete_upload(session: Session, media: Media, upload: Upload) -> None:
+    sha256 = upload.metadata["sha256"]
+    try:
+        finished = media.uploads.finish(upload.id, expected_sha256=sha256)
+        stored = media.store.put_file(finished.path, sha256)
+        facts = _inspect_or_discard(media, sha256, stored.created)
+    except MediaError:
+        # Bad bytes cannot become good by resuming: drop the upload, keep nothing.
+        media.uploads.terminate(upload.id)
+        raise
+    _record_blob(session, media, sha256, stored.size, facts)
+    media.uploads.terminate(upload.id)
+
+
+def terminate_upload(media: Media, user: User, upload_id: str) -> None:
+    get_upload(media, user, upload_id)
+    media.uploads.terminate(upload_id)
+
+
+# -- photo records ----------------------------------------------------------------------
+
+
+def register_photo(
+    session: Session,
+    media: Media,
+    user: User,
+    *,
+    photo_id: uuid.UUID,
+    sha256: str,
+    kind: str,
+    taken_at: dt.datetime | None = None,
+    lat: float | None = None,
+    lon: float | None = None,
+) -> tuple[Photo, bool]:
+    """Record a photo the phone took. Idempotent by the phone's UUID: the same photo sent
+    again returns the stored one; the same UUID with other content is a conflict."""
+    sha256 = sha256.lower()
+    try:
+        validate_sha256(sha256)
+    except MediaError:
+        raise ValidationFailed("sha256 is 64 hex digits", {"sha256": ["malformed"]}) from None
+    if user.role not in KIND_ROLES[kind]:
+        raise Forbidden(f"a {user.role} does not take {kind} photos")
+    existing = session.get(Photo, photo_id)
+    if existing is not None:
+        if (existing.sha256, existing.kind, existing.owner_id) != (sha256, kind, user.id):
+            raise Conflict(
+                f"photo {photo_id} exists with other content",
+                {"id": ["already used for another photo"]},
+            )
+        return existing, False
+    available = find_blob(session, media, sha256) is not None
+    now = utcnow()
+    photo = Photo(
+        id=photo_id,
+        sha256=sha256,
+        kind=kind,
+        owner_id=user.id,
+        status=PhotoStatus.AVAILABLE if available else PhotoStatus.PENDING,
+        client_taken_at=taken_at,
+        client_lat=lat,
+        client_lon=lon,
+        created_at=now,
+        available_at=now if available else None,
+    )
+    try:
+        with transaction(session):
+            session.add(photo)
+    except sa.exc.IntegrityError:
+        # A concurrent twin of this request won; answer as the retry it is.
+        return register_photo(
+            session,
+            media,
+            user,
+            photo_id=photo_id,
+            sha256=sha256,
+            kind=kind,
+            taken_at=taken_at,
+            lat=lat,
+            lon=lon,
+        )
+    return photo, True
+
+
+def get_photo(session: Session, user: User, photo_id: uuid.UUID) -> Photo:
+    photo = session.get(Photo, photo_id)
+    if photo is None:
+        raise NotFound(f"photo {photo_id} does not exist")
+    if photo.owner_id != user.id and user.role not in READ_ALL_ROLES:
+        raise Forbidden("this photo is not yours to see")
+    return photo
+
+
+def photo_blob(session: Session, photo: Photo) -> Blob:
+    blob = session.get(Blob, photo.sha256) if photo.status == PhotoStatus.AVAILABLE else None
+    if blob is None:
+        raise NotFound(f"the bytes of photo {photo.id} have not arrived yet")
+    return blob
+
+
+def thumbnail_sha(session: Session, photo: Photo, size: int) -> str:
+    blob = photo_blob(session, photo)
+    if blob.processing == Processing.FAILED:
+        raise NotFound(f"thumbnails of photo {photo.id} could not be made: {blob.processing_error}")
+    sha = (blob.thumbnails or {}).get(str(size))
+    if sha is None:
+        raise NotFound(f"the {size} px thumbnail of photo {photo.id} is not made yet")
+    return sha
+
+
+# -- processing (runs in a job, off the request path) -----------------------------------
+
+
+def process_blob(session: Session, media: Media, sha256: str) -> Blob:
+    """Decode once; store the thumbnails as blobs and the perceptual hash."""
+    blob = session.get(Blob, sha256)
+    if blob is None:
+        raise NotFound(f"blob {sha256} is not recorded")
+    if blob.processing == Processing.DONE:
+        return blob
+    try:
+        with local_path(media.store, sha256) as path:
+            made = images.make_derivatives(path, media.thumbnail_sizes, max_pixels=media.max_pixels)
+        thumbnails = {
+            str(size): _store_bytes(media, data) for size, data in made.thumbnails.items()
+        }
+    except Exception as error:
+        with transaction(session):
+            blob.processing_attempts += 1
+            blob.processing_error = f"{type(error).__name__}: {error}"[:2000]
+            if isinstance(error, MediaError):
+                # The bytes will not decode however often we try: stop retrying.
+                blob.processing = Processing.FAILED
+        if isinstance(error, MediaError):
+            return blob
+        raise
+    with transaction(session):
+        blob.thumbnails = thumbnails
+        blob.phash = made.phash
+        blob.processing = Processing.DONE
+        blob.processing_error = None
+        blob.processing_attempts += 1
+        blob.processed_at = utcnow()
+    return blob
+
+
+def _store_bytes(media: Media, data: bytes) -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    media.store.put_stream(io.BytesIO(data), sha, len(data))
+    return sha
+
+
+def requeue_unprocessed(session: Session, media: Media) -> int:
+    """Queue again every blob still waiting for its thumbnails (after a worker outage)."""
+    waiting = list(
+        session.scalars(sa.select(Blob.sha256).where(Blob.processing == Processing.QUEUED))
+    )
+    for sha256 in waiting:
+        media.queue.enqueue("process_blob", {"sha256": sha256, "app": media.app_token})
+    return len(waiting)
+
+
+def purge_expired_uploads(media: Media) -> int:
+    """Remove partial uploads that were not resumed before they expired."""
+    purged = media.uploads.purge_expired()
+    store = media.store
+    sweep = getattr(store, "sweep_temporary", None)
+    if sweep is not None:
+        # Debris of puts that died mid-stream (a killed worker); a day is far past any put.
+        purged += sweep(older_than_seconds=24 * 3600, now=time.time())
+    return purged
+
+
+def open_blob(media: Media, sha256: str) -> BinaryIO:
+    return media.store.open(sha256)
+
+
+def describe_photo(session: Session, photo: Photo) -> dict:
+    """The photo record with what its bytes turned out to be, once they are here."""
+    blob = session.get(Blob, photo.sha256) if photo.status == PhotoStatus.AVAILABLE else None
+    view = {
+        "id": photo.id,
+        "sha256": photo.sha256,
+        "kind": photo.kind,
+        "owner_id": photo.owner_id,
+        "status": photo.status,
+        "client_taken_at": photo.client_taken_at,
+        "client_lat": photo.client_lat,
+        "client_lon": photo.client_lon,
+        "created_at": photo.created_at,
+        "available_at": photo.available_at,
+        "thumbnail_sizes": [],
+        "exif": None,
+        "processing": None,
+    }
+    if blob is not None:
+        view.update(
+            media_type=blob.media_type,
+            width=blob.width,
+            height=blob.height,
+            size=blob.size,
+            exif=blob,
+            processing=blob.processing,
+            thumbnail_sizes=sorted(int(size) for size in blob.thumbnails or {}),
+        )
+    return view
