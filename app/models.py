@@ -1,23 +1,31 @@
 """Every domain's models, imported once so the metadata is whole (Alembic, tests)."""
 
 from app.accounts import models as accounts_models
+from app.cases import models as cases_models
 from app.categories import models as categories_models
 from app.core.db import Base
+from app.evidence import models as evidence_models
 from app.grids import models as grids_models
 from app.merchants import models as merchants_models
 from app.orgunits import models as orgunits_models
 from app.photos import models as photos_models
+from app.pressing import models as pressing_models
+from app.tasks import models as tasks_models
 from app.workcalendar import models as workcalendar_models
 
 metadata = Base.metadata
 
 __all__ = [
     "accounts_models",
+    "cases_models",
     "categories_models",
+    "evidence_models",
     "grids_models",
     "merchants_models",
     "metadata",
     "orgunits_models",
     "photos_models",
+    "pressing_models",
+    "tasks_models",
     "workcalendar_models",
 ]

@@ -59,6 +59,12 @@ class Blob(Base):
     processing_error: Mapped[str | None] = mapped_column(sa.Text)
     processing_attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     phash: Mapped[str | None] = mapped_column(sa.String(16), index=True)
+    # The 64-bit pHash cut in four 16-bit bands: two hashes within Hamming distance 3 share
+    # at least one band exactly, so near-duplicates are found by index, not by a scan.
+    phash_b0: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    phash_b1: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    phash_b2: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    phash_b3: Mapped[int | None] = mapped_column(sa.Integer, index=True)
     thumbnails: Mapped[dict] = mapped_column(sa.JSON, default=dict)  # "320" -> sha256
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
@@ -85,3 +91,8 @@ class Photo(Base):
     client_lon: Mapped[float | None] = mapped_column(sa.Float)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     available_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+def phash_bands(phash: str) -> tuple[int, int, int, int]:
+    """The four 16-bit bands of a 64-bit pHash written as 16 hex digits."""
+    return tuple(int(phash[i : i + 4], 16) for i in range(0, 16, 4))  # type: ignore[return-value]

@@ -22,8 +22,8 @@ from app.core.clock import utcnow
 from app.core.db import transaction
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.photos.backends import Media, local_path
-from app.photos.events import photos_available
-from app.photos.models import Blob, Photo, PhotoKind, PhotoStatus, Processing
+from app.photos.events import blob_processed, photos_available
+from app.photos.models import Blob, Photo, PhotoKind, PhotoStatus, Processing, phash_bands
 from media import images
 from media.errors import MediaError, UploadNotFound
 from media.resumable import Upload
@@ -327,10 +327,12 @@ def process_blob(session: Session, media: Media, sha256: str) -> Blob:
     with transaction(session):
         blob.thumbnails = thumbnails
         blob.phash = made.phash
+        blob.phash_b0, blob.phash_b1, blob.phash_b2, blob.phash_b3 = phash_bands(made.phash)
         blob.processing = Processing.DONE
         blob.processing_error = None
         blob.processing_attempts += 1
         blob.processed_at = utcnow()
+    blob_processed.send(None, sha256=sha256)
     return blob
 
 

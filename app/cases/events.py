@@ -1,0 +1,12 @@
+"""Signals of the case workflow; sent after the change is committed."""
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+#: ``case_id`` — a new case was reported (duplicates are looked for on it).
+case_reported = _signals.signal("case-reported")
+#: ``case_id``, ``photo_ids``, ``kind`` — photos were attached to a case.
+case_photos_added = _signals.signal("case-photos-added")
+#: ``case_id``, ``action``, ``from_state``, ``to_state`` — a workflow move was applied.
+case_moved = _signals.signal("case-moved")

@@ -1,0 +1,216 @@
+"""Cases, their flow log, requests awaiting a dispatcher, photos, reporters and pauses."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.clock import utcnow
+from app.core.db import Base, UTCDateTime
+
+STATES = (
+    "reported",
+    "verifying",
+    "rejected",
+    "registered",
+    "dispatched",
+    "returned",
+    "handling",
+    "suspended",
+    "handled",
+    "checking",
+    "closed",
+    "cancelled",
+    "self_handled",
+)
+SOURCES = (
+    "inspector",
+    "street_chief",
+    "road_chief",
+    "merchant",
+    "dispatcher",
+    "hotline",
+    "open311",
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Case(Base):
+    """案卷. The id is the phone's UUID; ``number`` is the human case number."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        sa.CheckConstraint(_in("state", STATES), name="state"),
+        sa.CheckConstraint(_in("source", SOURCES), name="source"),
+        sa.CheckConstraint("urgency IN ('normal', 'urgent')", name="urgency"),
+        sa.CheckConstraint("routing IN ('routed', 'needs_confirmation')", name="routing"),
+        # The command centre's two busiest lists: a street's open overdue cases, and a
+        # grid's recent cases (see bench/).
+        sa.Index("ix_cases_street_state_deadline", "street_id", "state", "deadline"),
+        sa.Index("ix_cases_grid_reported_at", "grid_id", "reported_at"),
+        sa.Index("ix_cases_state_deadline", "state", "deadline"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    source: Mapped[str] = mapped_column(sa.String(16))
+    category_id: Mapped[int] = mapped_column(sa.ForeignKey("categories.id"), index=True)
+    description: Mapped[str] = mapped_column(sa.Text)
+    address: Mapped[str] = mapped_column(sa.String(256), default="")
+    lat: Mapped[float] = mapped_column(sa.Float)  # WGS-84
+    lon: Mapped[float] = mapped_column(sa.Float)
+    input_crs: Mapped[str] = mapped_column(sa.String(8), default="wgs84")
+    grid_id: Mapped[int | None] = mapped_column(sa.ForeignKey("unit_grids.id"))
+    community_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_units.id"), index=True)
+    street_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_units.id"))
+    road_id: Mapped[int | None] = mapped_column(sa.ForeignKey("roads.id"), index=True)
+    shop_id: Mapped[int | None] = mapped_column(sa.ForeignKey("shops.id"), index=True)
+    routing: Mapped[str] = mapped_column(sa.String(24), default="routed")
+    locate_status: Mapped[str] = mapped_column(sa.String(16))  # inside/near_boundary/outside
+    urgency: Mapped[str] = mapped_column(sa.String(8), default="normal")
+    state: Mapped[str] = mapped_column(sa.String(16), default="reported")
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_units.id"), index=True)
+    reporter_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # Deadline of the current handling round (UTC); moves later by suspensions and
+    # approved extensions; a rework starts a new round.
+    limit_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    rework_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    check_passed: Mapped[bool] = mapped_column(default=False)
+    press_level: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
+    merged_into_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("cases.id"))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    client_ts: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    registered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    handled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class CaseNumberCounter(Base):
+    """One row per district and day; the case number's sequence comes from here."""
+
+    __tablename__ = "case_number_counters"
+
+    prefix: Mapped[str] = mapped_column(sa.String(16), primary_key=True)  # district + date
+    last: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class FlowEntry(Base):
+    """One step of a case's flow log: who, from which device, when, opinion, photos."""
+
+    __tablename__ = "case_flow"
+    __table_args__ = (sa.UniqueConstraint("case_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"))
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    action: Mapped[str] = mapped_column(sa.String(32))
+    from_state: Mapped[str | None] = mapped_column(sa.String(16))
+    to_state: Mapped[str] = mapped_column(sa.String(16))
+    actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    actor_role: Mapped[str] = mapped_column(sa.String(16))
+    device_id: Mapped[str | None] = mapped_column(sa.String(128))
+    opinion: Mapped[str | None] = mapped_column(sa.Text)
+    photo_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
+    data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CasePhoto(Base):
+    """A photo attached to a case, by kind; append-only."""
+
+    __tablename__ = "case_photos"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), primary_key=True)
+    photo_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("photos.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    added_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CaseReporter(Base):
+    """Everyone who reported the problem (more than one after a merge)."""
+
+    __tablename__ = "case_reporters"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    original_case_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+
+
+class CaseRequest(Base):
+    """A return, extension, suspension, cancellation or self-handling awaiting approval."""
+
+    __tablename__ = "case_requests"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "kind IN ('return', 'extension', 'suspension', 'cancellation', 'self_handle')",
+            name="kind",
+        ),
+        sa.CheckConstraint("status IN ('pending', 'approved', 'refused')", name="status"),
+        sa.Index("ix_case_requests_status", "status", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    requested_by: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    extension_amount: Mapped[float | None] = mapped_column(sa.Float)  # in the limit's unit
+    photo_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
+    decided_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    decision_opinion: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class CasePause(Base):
+    """A suspension: the clock stopped from ``started_at`` to ``ended_at``."""
+
+    __tablename__ = "case_pauses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class DuplicateCandidate(Base):
+    """An open case of the same category nearby and recent, offered for merging."""
+
+    __tablename__ = "case_duplicates"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), primary_key=True)
+    other_case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), primary_key=True)
+    distance_m: Mapped[float] = mapped_column(sa.Float)
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")  # open/merged/dismissed
+    found_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RoutingGap(Base):
+    """A report outside every grid or on a boundary: recorded so the map can be fixed."""
+
+    __tablename__ = "routing_gaps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    lat: Mapped[float] = mapped_column(sa.Float)
+    lon: Mapped[float] = mapped_column(sa.Float)
+    locate_status: Mapped[str] = mapped_column(sa.String(16))
+    candidates: Mapped[list] = mapped_column(sa.JSON, default=list)
+    resolved_grid_id: Mapped[int | None] = mapped_column(sa.ForeignKey("unit_grids.id"))
+    resolved_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

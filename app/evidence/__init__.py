@@ -1,0 +1,1 @@
+"""Evidence checks: flags on closure and check photos that look faked."""

@@ -1,0 +1,1 @@
+"""Pressing (三级督办): escalation of overdue cases to street, district and city."""

@@ -1,0 +1,1 @@
+"""Tasks: what lands on a phone (verify, check, handle, rectify)."""
