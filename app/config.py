@@ -33,6 +33,8 @@ def from_environment() -> dict:
         "S3_ENDPOINT_URL": os.environ.get("S3_ENDPOINT_URL", ""),
         "S3_REGION": os.environ.get("S3_REGION", ""),
         "S3_PREFIX": os.environ.get("S3_PREFIX", "blobs/"),
+        # auto, path (MinIO) or virtual (providers that refuse path-style requests).
+        "S3_ADDRESSING_STYLE": os.environ.get("S3_ADDRESSING_STYLE", "auto"),
         "PHOTO_MAX_BYTES": _int("PHOTO_MAX_BYTES", 30 * 1024 * 1024),
         "MAX_IMAGE_PIXELS": _int("MAX_IMAGE_PIXELS", 100_000_000),
         "THUMBNAIL_SIZES": [
@@ -54,6 +56,17 @@ def from_environment() -> dict:
         "TOKEN_TTL_DAYS": _int("TOKEN_TTL_DAYS", 180),
         "GRID_BOUNDARY_BUFFER_M": _float("GRID_BOUNDARY_BUFFER_M", 15.0),
         "ROAD_DEFAULT_BUFFER_M": _float("ROAD_DEFAULT_BUFFER_M", 20.0),
+        # Evidence checks on closure and check photos (flags for the dispatcher, never a
+        # block). pHash distances up to 3 are found in full through the indexed bands; from
+        # 4 up, photos of other cases are found only when they share a band exactly.
+        "EVIDENCE_MAX_DISTANCE_M": _float("EVIDENCE_MAX_DISTANCE_M", 200.0),
+        "EVIDENCE_PHASH_DISTANCE": _int("EVIDENCE_PHASH_DISTANCE", 6),
+        # Share of its limit an open case has used when it is pressed at level 1 (street),
+        # 2 (district) and 3 (city): overdue, then 1.5x and 2x the limit by default.
+        "PRESS_LEVEL_FRACTIONS": [
+            float(value)
+            for value in os.environ.get("PRESS_LEVEL_FRACTIONS", "1.0,1.5,2.0").split(",")
+        ],
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "API_TITLE": "城管 field backend",
         "API_VERSION": "v1",

@@ -162,11 +162,15 @@ class InProcessQueue:
         self._changed = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
+        self._started = start
         if start:
             self.start()
 
     def start(self) -> None:
-        if self._thread is None:
+        # A thread does not survive fork (gunicorn --preload builds the app in the master):
+        # a dead or missing worker is started again here, and on every enqueue.
+        if self._thread is None or not self._thread.is_alive():
+            self._stopping = False
             self._thread = threading.Thread(target=self._work, name="media-jobs", daemon=True)
             self._thread.start()
 
@@ -185,6 +189,8 @@ class InProcessQueue:
         with self._changed:
             heapq.heappush(self._pending, job)
             self._changed.notify_all()
+        if self._started:
+            self.start()
         return job.id
 
     def failed(self) -> list[FailedJob]:

@@ -37,11 +37,13 @@ class Media:
 def _blob_store(config: dict) -> BlobStore:
     if config["MEDIA_BACKEND"] == "s3":
         import boto3
+        from botocore.config import Config
 
         client = boto3.client(
             "s3",
             endpoint_url=config.get("S3_ENDPOINT_URL") or None,
             region_name=config.get("S3_REGION") or None,
+            config=Config(s3={"addressing_style": config.get("S3_ADDRESSING_STYLE") or "auto"}),
         )
         return S3BlobStore(config["S3_BUCKET"], client, prefix=config["S3_PREFIX"])
     if config["MEDIA_BACKEND"] != "disk":

@@ -21,8 +21,14 @@ def purge_uploads():
 @group.command("requeue")
 def requeue():
     """Queue again every photo whose thumbnails are still to be made."""
+    queue = media().queue
     count = services.requeue_unprocessed(db.session, media())
     click.echo(f"queued {count} blobs for processing")
+    if hasattr(queue, "join"):
+        # In-process queue: this command's own thread does the work, so wait for it.
+        with click.progressbar(length=count, label="processing") as bar:
+            queue.join(timeout=max(60.0, 10.0 * count))
+            bar.update(count)
 
 
 @group.command("worker")

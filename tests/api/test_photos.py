@@ -265,3 +265,19 @@ def test_a_failing_job_is_retried_then_listed_and_the_photo_is_kept(
     photo = client.get(f"/api/v1/photos/{photo_id}", headers=headers).get_json()
     assert photo["status"] == "available" and photo["processing"] == "queued"
     assert client.get(f"/api/v1/photos/{photo_id}/original", headers=headers).data == data
+
+
+def test_requeue_command_processes_blobs_left_queued(app, client, auth, media, session):
+    from app.photos.models import Blob
+
+    data = _jpeg(seed=12)
+    assert _put(client, auth("inspector"), data).status_code == 201
+    assert media.queue.join(timeout=30)
+    blob = session.get(Blob, _sha(data))
+    blob.processing, blob.thumbnails = "queued", {}  # as if the worker died before it ran
+    session.commit()
+    result = app.test_cli_runner().invoke(args=["photos", "requeue"])
+    assert result.exit_code == 0, result.output
+    assert "queued 1 blobs" in result.output
+    session.expire_all()
+    assert session.get(Blob, _sha(data)).processing == "done"

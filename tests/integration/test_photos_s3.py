@@ -162,9 +162,7 @@ def test_a_body_with_the_wrong_hash_leaves_nothing_in_the_bucket(s3_app, session
     assert client.head(f"/api/v1/blobs/{_sha(data)}", headers=headers).status_code == 404
 
 
-def test_bytes_that_are_not_an_image_are_415_and_removed_from_the_bucket(
-    s3_app, session, bucket
-):
+def test_bytes_that_are_not_an_image_are_415_and_removed_from_the_bucket(s3_app, session, bucket):
     make_world(session)
     client = s3_app.test_client()
     headers = login_headers(client, "t_inspector")

@@ -61,6 +61,17 @@ def test_in_process_job_runs(in_process):
     assert in_process.failed() == []
 
 
+def test_in_process_worker_is_restarted_when_its_thread_is_gone(in_process):
+    # As after fork (gunicorn --preload): the queue object survives, its thread does not.
+    in_process.stop(timeout=5)
+    name = key()
+
+    in_process.enqueue("flaky", {"key": name, "failures": 0})
+
+    assert in_process.join(timeout=5)
+    assert jobfns.done[-1] == name
+
+
 def test_in_process_job_is_retried_until_it_succeeds(in_process):
     name = key()
 
