@@ -16,8 +16,12 @@ from app.photos.backends import init_media
 # Each domain folder offers `routes.blp` and, where it has commands, `cli.group`.
 DOMAINS = (
     "health", "accounts", "orgunits", "grids", "categories", "workcalendar", "merchants", "photos",
+    "evidence", "pressing", "cases", "tasks",
 )
-CLI_MODULES = ("accounts", "orgunits", "grids", "categories", "workcalendar", "photos", "demo")
+CLI_MODULES = (
+    "accounts", "orgunits", "grids", "categories", "workcalendar", "photos", "demo", "pressing",
+    "cases",
+)
 
 
 def create_app(config: dict | None = None) -> Flask:

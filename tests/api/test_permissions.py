@@ -10,6 +10,11 @@ import pytest
 ALL = {"inspector", "street_chief", "road_chief", "dispatcher", "handler", "merchant", "admin"}
 ADMIN = {"admin"}
 SHOP_READERS = ALL - {"handler"}
+DISPATCHER = {"dispatcher"}
+FIELD = {"inspector", "street_chief", "road_chief"}
+REPORTERS = FIELD | {"merchant", "dispatcher"}
+MOVERS = FIELD | {"dispatcher", "handler"}
+WORKERS = FIELD | {"handler", "merchant"}
 
 # (method, Flask rule, roles allowed)
 MATRIX = [
@@ -58,6 +63,27 @@ MATRIX = [
     ("GET", "/api/v1/photos/<uuid:photo_id>/original", ALL),
     ("GET", "/api/v1/photos/<uuid:photo_id>/thumbnail", ALL),
     ("GET", "/api/v1/admin/media/failed-jobs", ADMIN),
+    ("GET", "/api/v1/evidence-flags", {"dispatcher", "admin"}),
+    ("POST", "/api/v1/evidence-flags/<int:flag_id>/review", {"dispatcher"}),
+    ("POST", "/api/v1/cases/<uuid:case_id>/press", {"dispatcher", "street_chief", "road_chief"}),
+    ("GET", "/api/v1/cases/<uuid:case_id>/pressings", {"dispatcher", "street_chief", "road_chief"}),
+    ("POST", "/api/v1/cases", REPORTERS),
+    ("GET", "/api/v1/cases", ALL),
+    ("GET", "/api/v1/cases/<uuid:case_id>", ALL),
+    ("POST", "/api/v1/cases/<uuid:case_id>/actions", MOVERS),
+    ("POST", "/api/v1/cases/<uuid:case_id>/photos", REPORTERS | {"handler"}),
+    ("POST", "/api/v1/cases/<uuid:case_id>/routing", DISPATCHER),
+    ("GET", "/api/v1/cases/<uuid:case_id>/duplicates", DISPATCHER),
+    ("POST", "/api/v1/cases/<uuid:case_id>/merge", DISPATCHER),
+    ("POST", "/api/v1/cases/<uuid:case_id>/requests", MOVERS),
+    ("GET", "/api/v1/case-requests", DISPATCHER),
+    ("POST", "/api/v1/case-requests/<uuid:request_id>/decision", DISPATCHER),
+    ("GET", "/api/v1/tasks", ALL),
+    ("GET", "/api/v1/tasks/<uuid:task_id>", ALL),
+    ("POST", "/api/v1/tasks/<uuid:task_id>/accept", WORKERS),
+    ("POST", "/api/v1/tasks/<uuid:task_id>/complete", WORKERS),
+    ("POST", "/api/v1/tasks/<uuid:task_id>/reassign", DISPATCHER),
+    ("POST", "/api/v1/tasks/<uuid:task_id>/cancel", DISPATCHER),
 ]
 
 PUBLIC = {
