@@ -131,6 +131,7 @@ class CasePhoto(Base):
     """A photo attached to a case, by kind; append-only."""
 
     __tablename__ = "case_photos"
+    __table_args__ = (sa.Index("ix_case_photos_photo_id", "photo_id"),)
 
     case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), primary_key=True)
     photo_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("photos.id"), primary_key=True)

@@ -1,0 +1,390 @@
+"""Evidence checks on crafted photos: the same picture, a copy, another case's photo, far
+away, too early; idempotent; run by the signals of cases and photos."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from app.cases.events import case_photos_added
+from app.evidence import services
+from app.evidence.models import EvidenceFlag
+from app.photos.events import blob_processed, photos_available
+from tests import evidence_factories as ef
+
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+REPORTED = dt.datetime(2026, 11, 20, 9, 0, tzinfo=SHANGHAI)
+AFTER = REPORTED + dt.timedelta(hours=3)
+HERE = (ef.CASE_LAT, ef.CASE_LON)
+# 1 km north and 30 m north of the case (a degree of latitude is ~110.7 km here).
+ONE_KM_AWAY = (ef.CASE_LAT + 1000 / 110_700, ef.CASE_LON)
+THIRTY_M_AWAY = (ef.CASE_LAT + 30 / 110_700, ef.CASE_LON)
+
+
+@pytest.fixture
+def category(session):
+    return ef.make_category(session)
+
+
+@pytest.fixture
+def new_case(session, world, category):
+    def make(**kwargs):
+        kwargs.setdefault("reported_at", REPORTED)
+        return ef.make_case(session, world, category, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def handler_id(world):
+    return world.users["handler"].id
+
+
+@pytest.fixture
+def inspector_id(world):
+    return world.users["inspector"].id
+
+
+def check(session, case, photo_ids=None):
+    return services.check_case_photos(
+        session, case.id, photo_ids, max_distance_m=200, phash_distance=6
+    )
+
+
+def flags(session, case=None) -> list[EvidenceFlag]:
+    stmt = sa.select(EvidenceFlag).order_by(EvidenceFlag.id)
+    if case is not None:
+        stmt = stmt.where(EvidenceFlag.case_id == case.id)
+    session.expire_all()
+    return list(session.scalars(stmt))
+
+
+def kinds(session, case) -> set[tuple[uuid.UUID, str]]:
+    return {(flag.photo_id, flag.kind) for flag in flags(session, case)}
+
+
+def test_a_closure_photo_identical_to_the_problem_photo_is_flagged(
+    session, new_case, inspector_id, handler_id
+):
+    case = new_case()
+    picture = ef.jpeg(seed=1, gps=HERE, taken_at=REPORTED - dt.timedelta(minutes=5))
+    problem = ef.attach(session, case, "problem", inspector_id, data=picture)
+    # The handler sends the same bytes again (a new photo record) as the closure photo.
+    closure = ef.attach(session, case, "closure", handler_id, data=picture)
+
+    created = check(session, case)
+
+    assert {(flag.photo_id, flag.kind) for flag in created} == {
+        (closure.id, "same_as_problem"),
+        (closure.id, "taken_before_report"),
+    }
+    same = next(flag for flag in created if flag.kind == "same_as_problem")
+    assert same.detail == {
+        "problem_photo_id": str(problem.id),
+        "distance": 0,
+        "identical": True,
+    }
+    assert same.reviewed_at is None
+
+
+def test_a_reencoded_smaller_copy_of_the_problem_photo_is_flagged_by_phash(
+    session, new_case, inspector_id, handler_id
+):
+    case = new_case()
+    problem = ef.attach(session, case, "problem", inspector_id, data=ef.jpeg(seed=2, gps=HERE))
+    copy = ef.jpeg(seed=2, gps=HERE, taken_at=AFTER, size=(320, 240), quality=55)
+    closure = ef.attach(session, case, "closure", handler_id, data=copy)
+
+    check(session, case)
+
+    (flag,) = flags(session, case)
+    assert (flag.photo_id, flag.kind) == (closure.id, "same_as_problem")
+    assert flag.detail["problem_photo_id"] == str(problem.id)
+    assert flag.detail["identical"] is False
+    assert flag.detail["distance"] <= 6
+
+
+def test_a_genuine_after_photo_on_site_and_in_time_raises_nothing(
+    session, new_case, inspector_id, handler_id
+):
+    case = new_case()
+    ef.attach(session, case, "problem", inspector_id, data=ef.jpeg(seed=3, gps=HERE))
+    ef.attach(
+        session,
+        case,
+        "closure",
+        handler_id,
+        data=ef.jpeg(seed=4, gps=THIRTY_M_AWAY, taken_at=AFTER),
+    )
+    ef.attach(session, case, "check", inspector_id, data=ef.jpeg(seed=5, gps=HERE, taken_at=AFTER))
+
+    assert check(session, case) == []
+    assert flags(session) == []
+
+
+def test_a_photo_of_another_case_is_flagged_with_that_case(
+    session, new_case, inspector_id, handler_id
+):
+    elsewhere = new_case(lat=ef.CASE_LAT + 0.001)
+    earlier = ef.attach(session, elsewhere, "closure", handler_id, data=ef.jpeg(seed=6))
+    case = new_case()
+    ef.attach(session, case, "problem", inspector_id, data=ef.jpeg(seed=7, gps=HERE))
+    reused = ef.attach(
+        session,
+        case,
+        "closure",
+        handler_id,
+        data=ef.jpeg(seed=6, size=(480, 360), quality=70, gps=HERE, taken_at=AFTER),
+    )
+
+    check(session, case)
+
+    (flag,) = flags(session, case)
+    assert (flag.photo_id, flag.kind) == (reused.id, "same_as_other_case")
+    assert flag.detail["other_case_id"] == str(elsewhere.id)
+    assert flag.detail["other_photo_id"] == str(earlier.id)
+    assert flag.detail["other_photo_kind"] == "closure"
+    assert flag.detail["matches"] == 1
+    # The other case's own photos are not checked by this case's run.
+    assert flags(session, elsewhere) == []
+
+
+def test_identical_bytes_on_another_case_are_found_without_a_phash(
+    session, new_case, inspector_id, handler_id
+):
+    picture = ef.jpeg(seed=8, gps=HERE)
+    other = new_case()
+    ef.attach(session, other, "problem", inspector_id, data=picture, processed=False)
+    case = new_case()
+    closure = ef.attach(session, case, "closure", handler_id, data=picture, processed=False)
+
+    check(session, case)
+
+    (flag,) = flags(session, case)
+    assert (flag.photo_id, flag.kind) == (closure.id, "same_as_other_case")
+    assert flag.detail["identical"] is True
+
+
+def test_a_case_merged_into_this_one_is_not_another_case(
+    session, new_case, inspector_id, handler_id
+):
+    case = new_case()
+    duplicate = new_case(state="rejected")
+    duplicate.merged_into_id = case.id
+    session.commit()
+    picture = ef.jpeg(seed=9, gps=HERE)
+    ef.attach(session, duplicate, "problem", inspector_id, data=picture)
+    ef.attach(session, case, "problem", inspector_id, data=picture)
+    closure = ef.attach(session, case, "closure", handler_id, data=picture)
+
+    check(session, case)
+
+    assert kinds(session, case) == {(closure.id, "same_as_problem")}
+
+
+def test_gps_a_kilometre_away_is_flagged_thirty_metres_is_not(session, new_case, handler_id):
+    case = new_case()
+    far = ef.attach(
+        session, case, "closure", handler_id, data=ef.jpeg(seed=10, gps=ONE_KM_AWAY, taken_at=AFTER)
+    )
+    near = ef.attach(
+        session,
+        case,
+        "closure",
+        handler_id,
+        data=ef.jpeg(seed=11, gps=THIRTY_M_AWAY, taken_at=AFTER),
+    )
+
+    check(session, case)
+
+    (flag,) = flags(session, case)
+    assert (flag.photo_id, flag.kind) == (far.id, "far_from_case")
+    assert flag.detail["distance_m"] == pytest.approx(1000, abs=5)
+    assert flag.detail["max_distance_m"] == 200
+    assert flag.detail["photo"]["lat"] == pytest.approx(ONE_KM_AWAY[0], abs=1e-6)
+    assert flag.detail["case"] == {"lat": ef.CASE_LAT, "lon": ef.CASE_LON}
+    assert near.id not in {f.photo_id for f in flags(session)}
+
+
+def test_a_photo_taken_a_day_before_the_report_is_flagged(session, new_case, handler_id):
+    case = new_case()
+    day_before = REPORTED - dt.timedelta(days=1)
+    early = ef.attach(
+        session, case, "closure", handler_id, data=ef.jpeg(seed=12, gps=HERE, taken_at=day_before)
+    )
+
+    check(session, case)
+
+    (flag,) = flags(session, case)
+    assert (flag.photo_id, flag.kind) == (early.id, "taken_before_report")
+    assert flag.detail["before_by_s"] == 24 * 3600
+    assert dt.datetime.fromisoformat(flag.detail["taken_at"]) == day_before
+    assert dt.datetime.fromisoformat(flag.detail["reported_at"]) == REPORTED
+
+
+def test_a_camera_time_without_offset_is_not_judged(session, new_case, handler_id):
+    # 2026-11-19 09:00 in some unknown zone: not an instant, so not compared.
+    case = new_case()
+    ef.attach(
+        session,
+        case,
+        "closure",
+        handler_id,
+        data=ef.jpeg(seed=13, gps=HERE, taken_local="2026:11:19 09:00:00"),
+    )
+
+    assert check(session, case) == []
+
+
+def test_running_the_checks_again_creates_no_second_flag(
+    session, new_case, inspector_id, handler_id
+):
+    case = new_case()
+    picture = ef.jpeg(seed=14, gps=ONE_KM_AWAY, taken_at=REPORTED - dt.timedelta(hours=2))
+    ef.attach(session, case, "problem", inspector_id, data=picture)
+    ef.attach(session, case, "closure", handler_id, data=picture)
+
+    first = check(session, case)
+    second = check(session, case)
+    third = check(session, case, [photo for photo, _ in kinds(session, case)])
+
+    assert len(first) == 3 and second == [] and third == []
+    assert len(flags(session)) == 3
+
+
+def test_problem_photos_and_bytes_not_yet_arrived_are_not_checked(
+    session, new_case, inspector_id, handler_id
+):
+    case = new_case()
+    far_and_early = ef.jpeg(seed=15, gps=ONE_KM_AWAY, taken_at=REPORTED - dt.timedelta(days=2))
+    ef.attach(session, case, "problem", inspector_id, data=far_and_early)
+    ef.attach(session, case, "closure", handler_id, data=far_and_early, available=False)
+
+    assert check(session, case) == []
+
+
+def _flip(phash: str, bits: list[int]) -> str:
+    value = int(phash, 16)
+    for bit in bits:
+        value ^= 1 << bit
+    return f"{value:016x}"
+
+
+BASE = "913d50f56b562d8a"
+
+
+@pytest.mark.parametrize(
+    ("bits", "same_as_problem", "same_as_other_case"),
+    [
+        # Three bits in three bands: the fourth band is intact, so the index finds it.
+        pytest.param([0, 16, 32], True, True, id="distance-3"),
+        # Five bits touching all four bands: the exact comparison with the case's own
+        # problem photo sees it; no band of another case's photo matches (the documented
+        # recall limit above distance 3).
+        pytest.param([0, 1, 16, 32, 48], True, False, id="distance-5-every-band"),
+        pytest.param([0, 1, 2, 3, 4, 5, 6], False, False, id="distance-7"),
+    ],
+)
+def test_phash_distance_limits(
+    session, new_case, inspector_id, handler_id, bits, same_as_problem, same_as_other_case
+):
+    case = new_case()
+    other = new_case()
+    ef.attach(session, case, "problem", inspector_id, blob=ef.crafted_blob(session, BASE))
+    ef.attach(session, other, "check", inspector_id, blob=ef.crafted_blob(session, BASE))
+    closure = ef.attach(
+        session, case, "closure", handler_id, blob=ef.crafted_blob(session, _flip(BASE, bits))
+    )
+
+    check(session, case)
+
+    expected = set()
+    if same_as_problem:
+        expected.add((closure.id, "same_as_problem"))
+    if same_as_other_case:
+        expected.add((closure.id, "same_as_other_case"))
+    assert kinds(session, case) == expected
+
+
+# -- the subscribers ----------------------------------------------------------------------
+
+
+def test_photos_added_to_a_case_are_checked_by_the_signal(
+    app, session, new_case, inspector_id, handler_id
+):
+    case = new_case()
+    picture = ef.jpeg(seed=16, gps=HERE)
+    ef.attach(session, case, "problem", inspector_id, data=picture)
+    closure = ef.attach(session, case, "closure", handler_id, data=picture)
+
+    with app.app_context():
+        case_photos_added.send(None, case_id=case.id, photo_ids=[closure.id], kind="closure")
+
+    assert kinds(session, case) == {(closure.id, "same_as_problem")}
+
+
+def test_a_problem_photo_added_later_rechecks_the_closure_photos(
+    app, session, new_case, inspector_id, handler_id
+):
+    case = new_case()
+    picture = ef.jpeg(seed=17, gps=HERE)
+    closure = ef.attach(session, case, "closure", handler_id, data=picture)
+    with app.app_context():
+        case_photos_added.send(None, case_id=case.id, photo_ids=[closure.id], kind="closure")
+    assert flags(session) == []
+
+    problem = ef.attach(session, case, "problem", inspector_id, data=picture)
+    with app.app_context():
+        case_photos_added.send(None, case_id=case.id, photo_ids=[problem.id], kind="problem")
+
+    assert kinds(session, case) == {(closure.id, "same_as_problem")}
+
+
+def test_bytes_arriving_after_the_photo_run_the_exif_checks(app, session, new_case, handler_id):
+    case = new_case()
+    picture = ef.jpeg(seed=18, gps=ONE_KM_AWAY, taken_at=AFTER)
+    closure = ef.attach(session, case, "closure", handler_id, data=picture, available=False)
+    with app.app_context():
+        case_photos_added.send(None, case_id=case.id, photo_ids=[closure.id], kind="closure")
+    assert flags(session) == []
+
+    blob = ef.make_blob(session, picture, processed=False)
+    session.get(type(closure), closure.id).status = "available"
+    session.commit()
+    with app.app_context():
+        photos_available.send(None, photo_ids=[closure.id], sha256=blob.sha256)
+
+    assert kinds(session, case) == {(closure.id, "far_from_case")}
+
+
+def test_a_late_problem_phash_finds_the_closure_photos_that_copied_it(
+    app, session, new_case, inspector_id, handler_id
+):
+    # The closure photo of one case copies the problem photo of another, whose pHash is
+    # made only afterwards: the job's signal checks the copy then.
+    source = new_case()
+    picture = ef.jpeg(seed=19, gps=HERE)
+    problem = ef.attach(session, source, "problem", inspector_id, data=picture, processed=False)
+    case = new_case()
+    copy = ef.jpeg(seed=19, gps=HERE, taken_at=AFTER, size=(400, 300), quality=60)
+    closure = ef.attach(session, case, "closure", handler_id, data=copy)
+    check(session, case)
+    assert flags(session) == []
+
+    blob = ef.process(session, picture)
+    with app.app_context():
+        blob_processed.send(None, sha256=blob.sha256)
+
+    (flag,) = flags(session)
+    assert (flag.case_id, flag.photo_id, flag.kind) == (case.id, closure.id, "same_as_other_case")
+    assert flag.detail["other_photo_id"] == str(problem.id)
+
+
+def test_a_failing_check_never_raises_into_the_sender(app, session, caplog):
+    with app.app_context():
+        case_photos_added.send(None, case_id=uuid.uuid4(), photo_ids=[uuid.uuid4()], kind="check")
+        blob_processed.send(None, sha256="0" * 64)
+    assert "evidence check failed" in caplog.text
