@@ -49,6 +49,10 @@ def from_environment() -> dict:
         "MEDIA_JOB_DELAY": _float("MEDIA_JOB_DELAY", 5.0),
         # JSON bodies; photo routes raise their own limit per request.
         "MAX_CONTENT_LENGTH": _int("MAX_JSON_BYTES", 2 * 1024 * 1024),
+        "CASE_DUPLICATE_RADIUS_M": _float("CASE_DUPLICATE_RADIUS_M", 50.0),
+        "CASE_DUPLICATE_WINDOW_HOURS": _float("CASE_DUPLICATE_WINDOW_HOURS", 72.0),
+        "CASE_VERIFY_LIMIT_HOURS": _float("CASE_VERIFY_LIMIT_HOURS", 4.0),
+        "CASE_CHECK_LIMIT_HOURS": _float("CASE_CHECK_LIMIT_HOURS", 4.0),
         "GRID_IMPORT_MAX_BYTES": _int("GRID_IMPORT_MAX_BYTES", 32 * 1024 * 1024),
         "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_MAX_FAILURES_PER_IP": _int("LOGIN_MAX_FAILURES_PER_IP", 30),

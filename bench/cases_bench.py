@@ -25,13 +25,13 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.cases import queries  # noqa: E402
-from app.cases.models import Case  # noqa: E402
-from app.categories.models import Category  # noqa: E402
-from app.core.db import make_engine  # noqa: E402
-from app.grids.models import UnitGrid  # noqa: E402
-from app.models import metadata  # noqa: E402
-from app.orgunits.models import OrgUnit  # noqa: E402
+from app.cases import queries
+from app.cases.models import Case
+from app.categories.models import Category
+from app.core.db import make_engine
+from app.grids.models import UnitGrid
+from app.models import metadata
+from app.orgunits.models import OrgUnit
 
 STREETS, COMMUNITIES_PER_STREET, GRIDS_PER_COMMUNITY = 20, 5, 10  # 1,000 unit grids
 NOW = dt.datetime(2026, 11, 25, 6, 0, tzinfo=dt.UTC)
@@ -45,27 +45,46 @@ def _reference_data(engine: sa.Engine) -> tuple[list[int], list[tuple[int, int, 
         session.add(district)
         session.flush()
         category = Category(
-            kind="event", edition="gbt47678", code="06010", major_code="06",
-            major_name="市容环境", name="暴露垃圾", is_local=False, time_limit=4,
-            limit_type="working_hours", active=True,
+            kind="event",
+            edition="gbt47678",
+            code="06010",
+            major_code="06",
+            major_name="市容环境",
+            name="暴露垃圾",
+            is_local=False,
+            time_limit=4,
+            limit_type="working_hours",
+            active=True,
         )
         session.add(category)
         street_ids, grids = [], []
         for s in range(STREETS):
-            street = OrgUnit(kind="street", code=f"350203{s + 1:03d}", name=f"街道{s}",
-                             parent_id=district.id)
+            street = OrgUnit(
+                kind="street", code=f"350203{s + 1:03d}", name=f"街道{s}", parent_id=district.id
+            )
             session.add(street)
             session.flush()
             street_ids.append(street.id)
             for c in range(COMMUNITIES_PER_STREET):
-                community = OrgUnit(kind="community", code=f"{street.code}{c + 1:03d}",
-                                    name=f"社区{s}-{c}", parent_id=street.id)
+                community = OrgUnit(
+                    kind="community",
+                    code=f"{street.code}{c + 1:03d}",
+                    name=f"社区{s}-{c}",
+                    parent_id=street.id,
+                )
                 session.add(community)
                 session.flush()
                 for g in range(GRIDS_PER_COMMUNITY):
-                    grid = UnitGrid(code=f"{community.code}{g + 1:03d}", community_id=community.id,
-                                    geometry="{}", area_m2=1.0, min_lon=0, min_lat=0, max_lon=0,
-                                    max_lat=0)
+                    grid = UnitGrid(
+                        code=f"{community.code}{g + 1:03d}",
+                        community_id=community.id,
+                        geometry="{}",
+                        area_m2=1.0,
+                        min_lon=0,
+                        min_lat=0,
+                        max_lon=0,
+                        max_lat=0,
+                    )
                     session.add(grid)
                     session.flush()
                     grids.append((grid.id, community.id, street.id))
@@ -80,14 +99,31 @@ def _rows(count: int, start: int, grids, category_id: int, rng: random.Random):
         state = rng.choice(OPEN_STATES) if rng.random() < 0.15 else "closed"
         deadline = reported + dt.timedelta(hours=rng.choice([4, 8, 24, 120]))
         yield {
-            "id": uuid.UUID(int=rng.getrandbits(128)), "number": f"350203B{n:010d}",
-            "source": "inspector", "category_id": category_id, "description": "暴露垃圾",
-            "address": "", "lat": 24.47, "lon": 118.08, "input_crs": "wgs84",
-            "grid_id": grid_id, "community_id": community_id, "street_id": street_id,
-            "routing": "routed", "locate_status": "inside", "urgency": "normal",
-            "state": state, "rework_count": 0, "check_passed": False, "press_level": 0,
-            "version": 1, "reported_at": reported, "registered_at": reported,
-            "limit_started_at": reported, "deadline": deadline, "updated_at": reported,
+            "id": uuid.UUID(int=rng.getrandbits(128)),
+            "number": f"350203B{n:010d}",
+            "source": "inspector",
+            "category_id": category_id,
+            "description": "暴露垃圾",
+            "address": "",
+            "lat": 24.47,
+            "lon": 118.08,
+            "input_crs": "wgs84",
+            "grid_id": grid_id,
+            "community_id": community_id,
+            "street_id": street_id,
+            "routing": "routed",
+            "locate_status": "inside",
+            "urgency": "normal",
+            "state": state,
+            "rework_count": 0,
+            "check_passed": False,
+            "press_level": 0,
+            "version": 1,
+            "reported_at": reported,
+            "registered_at": reported,
+            "limit_started_at": reported,
+            "deadline": deadline,
+            "updated_at": reported,
         }
 
 
@@ -132,7 +168,9 @@ def _time(engine: sa.Engine, statements: list, repeats: int) -> float:
 def _measure(engine, street_ids, grids, repeats):
     since = NOW - dt.timedelta(days=30)
     streets = [queries.street_open_overdue(street_id, NOW) for street_id in street_ids[:10]]
-    grid_lists = [queries.grid_recent(grid_id, since) for grid_id, _c, _s in grids[:: len(grids) // 10]]
+    grid_lists = [
+        queries.grid_recent(grid_id, since) for grid_id, _c, _s in grids[:: len(grids) // 10]
+    ]
     return _time(engine, streets, repeats), _time(engine, grid_lists, repeats)
 
 
@@ -155,8 +193,10 @@ def run(url: str, label: str, small: int, large: int, repeats: int) -> None:
     engine.dispose()
     print(f"\n{label}: {small:,} → {large:,} cases (generated at {rate:,.0f} rows/s)")
     print(f"{'list':<32}{'small ms':>10}{'large ms':>10}{'ratio':>8}  target ≤ 3×")
-    for name, a, b in (("street open overdue (page 50)", small_street, large_street),
-                       ("grid last 30 days (page 50)", small_grid, large_grid)):
+    for name, a, b in (
+        ("street open overdue (page 50)", small_street, large_street),
+        ("grid last 30 days (page 50)", small_grid, large_grid),
+    ):
         print(f"{name:<32}{a * 1000:>10.3f}{b * 1000:>10.3f}{b / a:>8.2f}")
 
 

@@ -1,0 +1,167 @@
+"""Read-side selects of cases: the command centre's lists and who may see which case.
+
+Each function returns a SQLAlchemy select, so callers paginate, count or benchmark it.
+The two busiest lists use the composite indexes of ``Case`` (see bench/):
+``street_open_overdue`` rides ``ix_cases_street_state_deadline`` and ``grid_recent``
+rides ``ix_cases_grid_reported_at``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+
+import sqlalchemy as sa
+
+from app.accounts.models import Role, User
+from app.cases import workflow
+from app.cases.models import Case, CaseReporter
+from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, UnitGrid
+from app.merchants.models import Shop
+from app.tasks.models import Task
+
+# States in which the handling clock runs, so a passed deadline means overdue.
+RUNNING = tuple(sorted(state.value for state in workflow.CLOCK_RUNNING))
+OPEN = tuple(sorted(state.value for state in workflow.OPEN))
+OPEN_TASK_STATES = ("open", "accepted")
+SEE_ALL = frozenset({Role.DISPATCHER, Role.ADMIN})
+
+
+def overdue(now: dt.datetime) -> sa.ColumnElement[bool]:
+    """The clock runs and its deadline has passed."""
+    return sa.and_(Case.state.in_(RUNNING), Case.deadline < now)
+
+
+def street_open_overdue(street_id: int, now: dt.datetime) -> sa.Select:
+    """A street's overdue cases whose clock still runs, most overdue first."""
+    return (
+        sa.select(Case)
+        .where(Case.street_id == street_id, overdue(now))
+        .order_by(Case.deadline, Case.id)
+    )
+
+
+def grid_recent(grid_id: int, since: dt.datetime) -> sa.Select:
+    """A unit grid's cases reported since ``since``, newest first."""
+    return (
+        sa.select(Case)
+        .where(Case.grid_id == grid_id, Case.reported_at >= since)
+        .order_by(Case.reported_at.desc(), Case.id)
+    )
+
+
+def _reported_by(user_id: int) -> sa.ColumnElement[bool]:
+    # Merged cases keep every reporter, so "own reports" go through case_reporters.
+    return sa.or_(
+        Case.reporter_id == user_id,
+        Case.id.in_(sa.select(CaseReporter.case_id).where(CaseReporter.user_id == user_id)),
+    )
+
+
+def _with_tasks(*criteria) -> sa.ColumnElement[bool]:
+    return Case.id.in_(sa.select(Task.case_id).where(*criteria))
+
+
+def visible_to(user: User) -> sa.ColumnElement[bool]:
+    """Which cases ``user`` may see: the command centre everything, everyone else their part.
+
+    inspector: own reports, cases in their responsibility grids, cases with their tasks;
+    street chief: their street; road chief: their road; handler: their department's cases
+    (now or in an earlier task); merchant: own reports and their shops' cases.
+    """
+    role = user.role
+    if role in SEE_ALL:
+        return sa.true()
+    if role == Role.INSPECTOR:
+        walked = (
+            sa.select(ResponsibilityGridMember.unit_grid_id)
+            .join(ResponsibilityGrid)
+            .where(ResponsibilityGrid.inspector_id == user.id)
+        )
+        return sa.or_(
+            _reported_by(user.id),
+            Case.grid_id.in_(walked),
+            _with_tasks(Task.assignee_id == user.id),
+        )
+    if role == Role.STREET_CHIEF:
+        return sa.or_(_reported_by(user.id), Case.street_id == user.org_unit_id)
+    if role == Role.ROAD_CHIEF:
+        return sa.or_(
+            _reported_by(user.id),
+            Case.road_id == user.road_id if user.road_id is not None else sa.false(),
+        )
+    if role == Role.HANDLER:
+        if user.org_unit_id is None:
+            return _with_tasks(Task.assignee_id == user.id)
+        return sa.or_(
+            Case.department_id == user.org_unit_id,
+            _with_tasks(
+                sa.or_(Task.department_id == user.org_unit_id, Task.assignee_id == user.id)
+            ),
+        )
+    if role == Role.MERCHANT:
+        shops = sa.select(Shop.id).where(Shop.merchant_id == user.id)
+        return sa.or_(
+            _reported_by(user.id),
+            Case.shop_id.in_(shops),
+            _with_tasks(Task.assignee_id == user.id),
+        )
+    return sa.false()
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseFilters:
+    state: list[str] | None = None
+    category_id: int | None = None
+    grid_code: str | None = None
+    street_id: int | None = None
+    department_id: int | None = None
+    overdue: bool | None = None
+    reported_from: dt.datetime | None = None
+    reported_to: dt.datetime | None = None
+    source: str | None = None
+    routing: str | None = None
+
+
+def cases_query(user: User, filters: CaseFilters, now: dt.datetime) -> sa.Select:
+    """The cases ``user`` may see that match ``filters``, newest report first."""
+    stmt = sa.select(Case).where(visible_to(user))
+    if filters.state:
+        stmt = stmt.where(Case.state.in_(filters.state))
+    if filters.category_id is not None:
+        stmt = stmt.where(Case.category_id == filters.category_id)
+    if filters.grid_code:
+        stmt = stmt.where(
+            Case.grid_id
+            == sa.select(UnitGrid.id).where(UnitGrid.code == filters.grid_code).scalar_subquery()
+        )
+    if filters.street_id is not None:
+        stmt = stmt.where(Case.street_id == filters.street_id)
+    if filters.department_id is not None:
+        stmt = stmt.where(Case.department_id == filters.department_id)
+    if filters.overdue is True:
+        stmt = stmt.where(overdue(now))
+    elif filters.overdue is False:
+        stmt = stmt.where(sa.not_(overdue(now)) | Case.deadline.is_(None))
+    if filters.reported_from is not None:
+        stmt = stmt.where(Case.reported_at >= filters.reported_from)
+    if filters.reported_to is not None:
+        stmt = stmt.where(Case.reported_at < filters.reported_to)
+    if filters.source:
+        stmt = stmt.where(Case.source == filters.source)
+    if filters.routing:
+        stmt = stmt.where(Case.routing == filters.routing)
+    return stmt.order_by(Case.reported_at.desc(), Case.id)
+
+
+def visible_case(user: User, case_id: uuid.UUID) -> sa.Select:
+    return sa.select(Case).where(Case.id == case_id, visible_to(user))
+
+
+def open_tasks(case_id: uuid.UUID) -> sa.Select:
+    return (
+        sa.select(Task)
+        .where(Task.case_id == case_id, Task.state.in_(OPEN_TASK_STATES))
+        .order_by(Task.created_at, Task.id)
+    )

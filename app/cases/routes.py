@@ -1,0 +1,207 @@
+"""Cases (案卷): report, read, move through the workflow, ask and decide requests, merge."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.accounts.models import Role
+from app.accounts.permissions import current_device, current_user, require_login, require_roles
+from app.cases import queries, services
+from app.cases.schemas import (
+    ActionSchema,
+    AttachedSchema,
+    CaseCreateSchema,
+    CaseDetailSchema,
+    CaseQuerySchema,
+    CaseSchema,
+    DecisionSchema,
+    DuplicateSchema,
+    MergeSchema,
+    PhotosAttachSchema,
+    RequestCreateSchema,
+    RequestQuerySchema,
+    RequestSchema,
+    RoutingSchema,
+)
+from app.core.clock import utcnow
+from app.core.pagination import paginate_select
+from app.extensions import db
+from app.photos.backends import media
+
+blp = Blueprint(
+    "cases",
+    __name__,
+    url_prefix="/api/v1",
+    description="Cases (案卷): intake, filing, dispatch, handling, check and close",
+)
+
+REPORTERS = (Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF, Role.MERCHANT, Role.DISPATCHER)
+MOVERS = (Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF, Role.DISPATCHER, Role.HANDLER)
+REQUESTERS = MOVERS
+
+
+def _policy() -> services.CasePolicy:
+    return services.CasePolicy.from_config(current_app.config)
+
+
+def _device_id() -> str:
+    return current_device().device_id
+
+
+@blp.route("/cases")
+class CasesView(MethodView):
+    @require_roles(*REPORTERS)
+    @blp.arguments(CaseCreateSchema)
+    @blp.response(201, CaseDetailSchema, description="Reported")
+    @blp.alt_response(200, schema=CaseDetailSchema, description="The same report again")
+    @blp.alt_response(409, description="The case id exists with other content")
+    def post(self, body):
+        """Report a case (上报); routed by its location, never rejected for it."""
+        user = current_user()
+        reported = services.report_case(
+            db.session,
+            media(),
+            user,
+            _device_id(),
+            case_id=body["id"],
+            category=body["category_id"] if "category_id" in body else body["category"],
+            description=body["description"],
+            address=body["address"],
+            location=body["location"],
+            urgency=body["urgency"],
+            photos=body["photos"],
+            source=body.get("source"),
+            client_ts=body.get("client_ts"),
+            policy=_policy(),
+        )
+        detail = services.case_detail(db.session, user, reported.case.id)
+        return detail, 201 if reported.created else 200
+
+    @require_login
+    @blp.arguments(CaseQuerySchema, location="query")
+    @blp.response(200, CaseSchema(many=True))
+    @blp.paginate()
+    def get(self, query, pagination_parameters):
+        """List the cases the caller may see, filtered as a command centre needs."""
+        now = utcnow()
+        stmt = queries.cases_query(current_user(), queries.CaseFilters(**query), now)
+        page = paginate_select(db.session, stmt, pagination_parameters)
+        return services.summaries(db.session, page, now)
+
+
+@blp.route("/cases/<uuid:case_id>")
+class CaseView(MethodView):
+    @require_login
+    @blp.response(200, CaseDetailSchema)
+    def get(self, case_id):
+        """One case: photos by kind, flow log, open tasks, pending requests, duplicates."""
+        return services.case_detail(db.session, current_user(), case_id)
+
+
+@blp.route("/cases/<uuid:case_id>/actions")
+class CaseActionView(MethodView):
+    @require_roles(*MOVERS)
+    @blp.arguments(ActionSchema)
+    @blp.response(200, CaseDetailSchema)
+    @blp.alt_response(403, description="The role may not make this move (reason wrong_role)")
+    @blp.alt_response(409, description="Not possible from this state, or a concurrent move won")
+    @blp.alt_response(422, description="Evidence missing (reason missing_<evidence>)")
+    def post(self, body, case_id):
+        """Make a workflow move; it is written to the flow log with the caller's device."""
+        user = current_user()
+        action = body.pop("action")
+        services.move_case(
+            db.session, media(), user, _device_id(), case_id, action, body, policy=_policy()
+        )
+        return services.case_detail(db.session, user, case_id)
+
+
+@blp.route("/cases/<uuid:case_id>/photos")
+class CasePhotosView(MethodView):
+    @require_roles(*REPORTERS, Role.HANDLER)
+    @blp.arguments(PhotosAttachSchema)
+    @blp.response(200, AttachedSchema)
+    def post(self, body, case_id):
+        """Attach photos (each with its kind) to a case the caller may see."""
+        added = services.attach_photos(
+            db.session, media(), current_user(), _device_id(), case_id, body["photos"]
+        )
+        return {"added": added}
+
+
+@blp.route("/cases/<uuid:case_id>/routing")
+class CaseRoutingView(MethodView):
+    @require_roles(Role.DISPATCHER)
+    @blp.arguments(RoutingSchema)
+    @blp.response(200, CaseDetailSchema)
+    def post(self, body, case_id):
+        """Confirm or correct a case's unit grid (boundary reports and routing gaps)."""
+        user = current_user()
+        services.confirm_routing(db.session, user, _device_id(), case_id, body["grid_code"])
+        return services.case_detail(db.session, user, case_id)
+
+
+@blp.route("/cases/<uuid:case_id>/duplicates")
+class CaseDuplicatesView(MethodView):
+    @require_roles(Role.DISPATCHER)
+    @blp.response(200, DuplicateSchema(many=True))
+    def get(self, case_id):
+        """Open cases of the same category nearby and recent, offered for merging."""
+        return services.duplicates_of(db.session, current_user(), case_id)
+
+
+@blp.route("/cases/<uuid:case_id>/merge")
+class CaseMergeView(MethodView):
+    @require_roles(Role.DISPATCHER)
+    @blp.arguments(MergeSchema)
+    @blp.response(200, CaseDetailSchema)
+    def post(self, body, case_id):
+        """Merge this case into another; the other keeps every photo and reporter."""
+        user = current_user()
+        target = services.merge_case(
+            db.session, user, _device_id(), case_id, body["into"], body.get("opinion")
+        )
+        return services.case_detail(db.session, user, target.id)
+
+
+@blp.route("/cases/<uuid:case_id>/requests")
+class CaseRequestsView(MethodView):
+    @require_roles(*REQUESTERS)
+    @blp.arguments(RequestCreateSchema)
+    @blp.response(201, RequestSchema)
+    def post(self, body, case_id):
+        """Ask for a return, extension, suspension, cancellation or self-handling."""
+        return services.create_request(
+            db.session, media(), current_user(), _device_id(), case_id, **body
+        )
+
+
+@blp.route("/case-requests")
+class RequestsView(MethodView):
+    @require_roles(Role.DISPATCHER)
+    @blp.arguments(RequestQuerySchema, location="query")
+    @blp.response(200, RequestSchema(many=True))
+    @blp.paginate()
+    def get(self, query, pagination_parameters):
+        """Requests awaiting (or past) a dispatcher's decision, oldest first."""
+        return paginate_select(db.session, services.requests_query(**query), pagination_parameters)
+
+
+@blp.route("/case-requests/<uuid:request_id>/decision")
+class RequestDecisionView(MethodView):
+    @require_roles(Role.DISPATCHER)
+    @blp.arguments(DecisionSchema)
+    @blp.response(200, RequestSchema)
+    def post(self, body, request_id):
+        """Approve (the request's move is applied) or refuse a request."""
+        return services.decide_request(
+            db.session,
+            current_user(),
+            _device_id(),
+            request_id,
+            approve=body["approve"],
+            opinion=body.get("opinion"),
+            policy=_policy(),
+        )

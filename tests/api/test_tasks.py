@@ -1,0 +1,176 @@
+"""Tasks on phones: listing, accepting, completing, requests, reassigning, cancelling."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from app.cases.models import CaseRequest
+from app.extensions import db
+from app.photos.backends import media
+from app.tasks import services
+from tests import case_factories as cf
+from tests import factories
+
+
+@pytest.fixture
+def cw(session, world):
+    return cf.make_case_world(session, world)
+
+
+def _dispatched(client, auth, cw) -> dict:
+    created = cf.report(client, auth("inspector"), cw.category)
+    cf.act(client, auth("dispatcher"), created["id"], "register")
+    return cf.act(
+        client, auth("dispatcher"), created["id"], "dispatch", department_id=cw.world.department.id
+    )
+
+
+def _checking(client, auth, cw) -> dict:
+    detail = _dispatched(client, auth, cw)
+    task = cf.open_task(detail, "handle")
+    cf.task_post(client, auth("handler"), task["id"], "complete", photos=[cf.photo("closure")])
+    return cf.act(client, auth("dispatcher"), detail["id"], "send_check")
+
+
+def test_a_handler_sees_their_departments_tasks_with_a_light(client, auth, cw):
+    detail = _dispatched(client, auth, cw)
+    tasks = client.get("/api/v1/tasks?state=open&kind=handle", headers=auth("handler"))
+    assert tasks.status_code == 200
+    [task] = tasks.get_json()
+    assert task["case"]["id"] == detail["id"]
+    assert task["case"]["number"] == detail["number"]
+    assert task["traffic_light"] in {"green", "yellow", "red"}
+    assert task["deadline"] == detail["deadline"]
+    other = factories.login_headers(client, cw.other_department_handler.username)
+    assert client.get("/api/v1/tasks", headers=other).get_json() == []
+    client_get = client.get(f"/api/v1/tasks/{task['id']}", headers=other)
+    assert client_get.status_code == 404
+
+
+def test_completing_a_handle_task_accepts_and_submits_the_closure(client, auth, cw):
+    detail = _dispatched(client, auth, cw)
+    task = cf.open_task(detail, "handle")
+    done = cf.task_post(
+        client, auth("handler"), task["id"], "complete", note="已清理", photos=[cf.photo("closure")]
+    )
+    assert done["state"] == "completed"
+    assert done["traffic_light"] is None
+    after = cf.case(client, auth("dispatcher"), detail["id"])
+    assert after["state"] == "handled"
+    assert [e["action"] for e in after["flow"]][-2:] == ["accept", "submit_closure"]
+    again = cf.task_post(
+        client, auth("handler"), task["id"], "complete", note="已清理", photos=[cf.photo("closure")]
+    )
+    assert again["state"] == "completed"
+    assert len(cf.case(client, auth("dispatcher"), detail["id"])["flow"]) == len(after["flow"])
+
+
+def test_check_and_verify_tasks_need_a_result(client, auth, cw):
+    checking = _checking(client, auth, cw)
+    check = cf.open_task(checking, "check")
+    refused = cf.task_post(client, auth("inspector"), check["id"], "complete", expect=422)
+    assert "result" in refused["errors"]
+
+
+def test_someone_elses_task_cannot_be_worked_on(client, auth, cw):
+    checking = _checking(client, auth, cw)
+    check = cf.open_task(checking, "check")
+    other = factories.login_headers(client, cw.other_inspector.username)
+    cf.task_post(client, other, check["id"], "complete", result="pass", expect=404)
+    cf.task_post(client, auth("dispatcher"), check["id"], "complete", result="pass", expect=403)
+
+
+def test_reassign_replaces_the_task(client, auth, cw):
+    checking = _checking(client, auth, cw)
+    check = cf.open_task(checking, "check")
+    new = cf.task_post(
+        client, auth("dispatcher"), check["id"], "reassign", assignee_id=cw.other_inspector.id
+    )
+    assert new["assignee_id"] == cw.other_inspector.id
+    assert new["deadline"] == check["deadline"]
+    old = client.get(f"/api/v1/tasks/{check['id']}", headers=auth("dispatcher")).get_json()
+    assert old["state"] == "reassigned"
+    assert old["replaced_by_id"] == new["id"]
+    open_for_old = client.get("/api/v1/tasks?state=open", headers=auth("inspector")).get_json()
+    assert open_for_old == []
+    late = cf.task_post(
+        client,
+        auth("inspector"),
+        check["id"],
+        "complete",
+        result="pass",
+        photos=[cf.photo("check")],
+        expect=409,
+    )
+    assert late["errors"]["reason"] == "task_reassigned"
+    other = factories.login_headers(client, cw.other_inspector.username)
+    cf.task_post(client, other, new["id"], "complete", result="pass", photos=[cf.photo("check")])
+    assert cf.case(client, auth("dispatcher"), checking["id"])["check_passed"] is True
+
+
+def test_reassign_to_someone_who_cannot_take_it_is_422(client, auth, cw):
+    checking = _checking(client, auth, cw)
+    check = cf.open_task(checking, "check")
+    cf.task_post(
+        client,
+        auth("dispatcher"),
+        check["id"],
+        "reassign",
+        assignee_id=cw.users["handler"].id,
+        expect=422,
+    )
+    handle_case = _dispatched(client, auth, cw)
+    handle = cf.open_task(handle_case, "handle")
+    cf.task_post(
+        client,
+        auth("dispatcher"),
+        handle["id"],
+        "reassign",
+        assignee_id=cw.other_department_handler.id,
+        expect=422,
+    )
+
+
+def test_cancel_a_task(client, auth, cw):
+    checking = _checking(client, auth, cw)
+    check = cf.open_task(checking, "check")
+    cancelled = cf.task_post(client, auth("dispatcher"), check["id"], "cancel")
+    assert cancelled["state"] == "cancelled"
+    cf.task_post(client, auth("dispatcher"), check["id"], "cancel", expect=409)
+    after = cf.case(client, auth("dispatcher"), checking["id"])
+    assert after["open_tasks"] == []
+    assert after["flow"][-1]["action"] == "cancel_task"
+
+
+def test_update_task_requests_through_the_service(app, client, auth, cw, session):
+    detail = _dispatched(client, auth, cw)
+    task_id = uuid.UUID(cf.open_task(detail, "handle")["id"])
+    handler_id = cw.users["handler"].id
+    with app.app_context():
+        user = db.session.get(type(cw.users["handler"]), handler_id)
+        services.update_task(db.session, media(), user, "phone-1", task_id, "accept")
+        services.update_task(
+            db.session, media(), user, "phone-1", task_id, "request_extension", note="量大"
+        )
+        services.update_task(
+            db.session, media(), user, "phone-1", task_id, "request_suspension", note="需施工"
+        )
+        with pytest.raises(Exception) as twice:
+            services.update_task(
+                db.session, media(), user, "phone-1", task_id, "request_extension", note="again"
+            )
+        assert twice.value.status_code == 409
+        with pytest.raises(Exception) as unknown:
+            services.update_task(db.session, media(), user, "phone-1", task_id, "dance")
+        assert unknown.value.status_code == 422
+    requests = session.scalars(sa.select(CaseRequest).order_by(CaseRequest.created_at)).all()
+    assert [(r.kind, r.status) for r in requests] == [
+        ("extension", "pending"),
+        ("suspension", "pending"),
+    ]
+    assert requests[0].extension_amount == cw.category.time_limit
+    flow = cf.case(client, auth("dispatcher"), detail["id"])["flow"]
+    assert flow[-1]["device_id"] == "phone-1"
