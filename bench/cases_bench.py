@@ -2,8 +2,10 @@
 
 Generates cases in bulk with SQLAlchemy Core (a bench command, not the API), times the two
 command-centre lists with 10,000 cases and again with 1,000,000, and reports the ratio
-(target ≤ 3×, issue 4). Runs on SQLite (a temp file) and, with --postgres URL, on
-PostgreSQL (the database is emptied first).
+(target ≤ 3×, issue 4). The first 10,000 are the district's current month; the other
+990,000 are a year of closed history. Both lists therefore return the same rows at both
+sizes, and the ratio measures what the table's growth costs them, nothing else. Runs on
+SQLite (a temp file) and, with --postgres URL, on PostgreSQL (the database is emptied).
 
     .venv/bin/python bench/cases_bench.py [--small 10000] [--large 1000000] [--postgres URL]
 """
@@ -92,11 +94,17 @@ def _reference_data(engine: sa.Engine) -> tuple[list[int], list[tuple[int, int, 
         return street_ids, grids, category.id
 
 
-def _rows(count: int, start: int, grids, category_id: int, rng: random.Random):
+def _rows(count: int, start: int, grids, category_id: int, rng: random.Random, history: bool):
+    """``history=False``: the district's current month (15 % still open, most of those
+    overdue). ``history=True``: older, closed cases — what a year adds to the database."""
     for n in range(start, start + count):
         grid_id, community_id, street_id = grids[rng.randrange(len(grids))]
-        reported = NOW - dt.timedelta(minutes=rng.randrange(365 * 24 * 60))
-        state = rng.choice(OPEN_STATES) if rng.random() < 0.15 else "closed"
+        if history:
+            reported = NOW - dt.timedelta(days=31, minutes=rng.randrange(334 * 24 * 60))
+            state = "closed"
+        else:
+            reported = NOW - dt.timedelta(minutes=rng.randrange(30 * 24 * 60))
+            state = rng.choice(OPEN_STATES) if rng.random() < 0.15 else "closed"
         deadline = reported + dt.timedelta(hours=rng.choice([4, 8, 24, 120]))
         yield {
             "id": uuid.UUID(int=rng.getrandbits(128)),
@@ -127,13 +135,15 @@ def _rows(count: int, start: int, grids, category_id: int, rng: random.Random):
         }
 
 
-def _insert(engine: sa.Engine, count: int, start: int, grids, category_id: int, seed: int):
+def _insert(
+    engine: sa.Engine, count: int, start: int, grids, category_id: int, seed: int, history: bool
+):
     rng = random.Random(seed)
     table = Case.__table__
     batch: list[dict] = []
     done = 0
     with engine.begin() as connection:
-        for row in _rows(count, start, grids, category_id, rng):
+        for row in _rows(count, start, grids, category_id, rng, history):
             batch.append(row)
             if len(batch) == 10_000:
                 connection.execute(table.insert(), batch)
@@ -183,11 +193,11 @@ def run(url: str, label: str, small: int, large: int, repeats: int) -> None:
     metadata.create_all(engine)
     street_ids, grids, category_id = _reference_data(engine)
     print(f"[{label}] generating {small:,} cases", file=sys.stderr)
-    _insert(engine, small, 0, grids, category_id, seed=1)
+    _insert(engine, small, 0, grids, category_id, seed=1, history=False)
     small_street, small_grid = _measure(engine, street_ids, grids, repeats)
     print(f"[{label}] generating {large - small:,} more cases", file=sys.stderr)
     started = time.perf_counter()
-    _insert(engine, large - small, small, grids, category_id, seed=2)
+    _insert(engine, large - small, small, grids, category_id, seed=2, history=True)
     rate = (large - small) / (time.perf_counter() - started)
     large_street, large_grid = _measure(engine, street_ids, grids, repeats)
     engine.dispose()

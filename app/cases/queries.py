@@ -2,8 +2,8 @@
 
 Each function returns a SQLAlchemy select, so callers paginate, count or benchmark it.
 The two busiest lists use the composite indexes of ``Case`` (see bench/):
-``street_open_overdue`` rides ``ix_cases_street_state_deadline`` and ``grid_recent``
-rides ``ix_cases_grid_reported_at``.
+``street_open_overdue`` rides the partial index ``ix_cases_street_running_deadline`` and
+``grid_recent`` rides ``ix_cases_grid_reported_at``, each in the order the list is read.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import sqlalchemy as sa
 
 from app.accounts.models import Role, User
 from app.cases import workflow
-from app.cases.models import Case, CaseReporter
+from app.cases.models import RUNNING_STATES, Case, CaseReporter
 from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, UnitGrid
 from app.merchants.models import Shop
 from app.tasks.models import Task
 
 # States in which the handling clock runs, so a passed deadline means overdue.
-RUNNING = tuple(sorted(state.value for state in workflow.CLOCK_RUNNING))
+RUNNING = RUNNING_STATES
 OPEN = tuple(sorted(state.value for state in workflow.OPEN))
 OPEN_TASK_STATES = ("open", "accepted")
 SEE_ALL = frozenset({Role.DISPATCHER, Role.ADMIN})
@@ -47,7 +47,7 @@ def grid_recent(grid_id: int, since: dt.datetime) -> sa.Select:
     return (
         sa.select(Case)
         .where(Case.grid_id == grid_id, Case.reported_at >= since)
-        .order_by(Case.reported_at.desc(), Case.id)
+        .order_by(Case.reported_at.desc(), Case.id.desc())
     )
 
 
@@ -68,7 +68,8 @@ def visible_to(user: User) -> sa.ColumnElement[bool]:
 
     inspector: own reports, cases in their responsibility grids, cases with their tasks;
     street chief: their street; road chief: their road; handler: their department's cases
-    (now or in an earlier task); merchant: own reports and their shops' cases.
+    (now or in an earlier task); merchant: own reports, their shops' cases and cases sent to
+    them to rectify (门前三包, through their rectify tasks).
     """
     role = user.role
     if role in SEE_ALL:

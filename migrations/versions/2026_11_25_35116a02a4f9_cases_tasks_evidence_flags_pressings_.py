@@ -1,8 +1,8 @@
 """cases, tasks, evidence flags, pressings, pHash bands
 
-Revision ID: 41c36c33420e
+Revision ID: 35116a02a4f9
 Revises: a802679e70a8
-Create Date: 2026-11-25 20:22:41.366270
+Create Date: 2026-11-25 20:30:37.883614
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 
 import app.core.db
 
-revision = "41c36c33420e"
+revision = "35116a02a4f9"
 down_revision = "a802679e70a8"
 branch_labels = None
 depends_on = None
@@ -102,13 +102,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_cases_category_id"), ["category_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_community_id"), ["community_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_department_id"), ["department_id"], unique=False)
-        batch_op.create_index("ix_cases_grid_reported_at", ["grid_id", "reported_at"], unique=False)
+        batch_op.create_index(
+            "ix_cases_grid_reported_at", ["grid_id", "reported_at", "id"], unique=False
+        )
         batch_op.create_index(batch_op.f("ix_cases_reporter_id"), ["reporter_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_road_id"), ["road_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_shop_id"), ["shop_id"], unique=False)
         batch_op.create_index("ix_cases_state_deadline", ["state", "deadline"], unique=False)
         batch_op.create_index(
-            "ix_cases_street_state_deadline", ["street_id", "state", "deadline"], unique=False
+            "ix_cases_street_running_deadline",
+            ["street_id", "deadline", "id"],
+            unique=False,
+            sqlite_where=sa.text("state IN ('dispatched', 'handling', 'registered', 'returned')"),
+            postgresql_where=sa.text(
+                "state IN ('dispatched', 'handling', 'registered', 'returned')"
+            ),
         )
 
     op.create_table(
@@ -431,7 +439,13 @@ def downgrade() -> None:
     op.drop_table("case_flow")
     op.drop_table("case_duplicates")
     with op.batch_alter_table("cases", schema=None) as batch_op:
-        batch_op.drop_index("ix_cases_street_state_deadline")
+        batch_op.drop_index(
+            "ix_cases_street_running_deadline",
+            sqlite_where=sa.text("state IN ('dispatched', 'handling', 'registered', 'returned')"),
+            postgresql_where=sa.text(
+                "state IN ('dispatched', 'handling', 'registered', 'returned')"
+            ),
+        )
         batch_op.drop_index("ix_cases_state_deadline")
         batch_op.drop_index(batch_op.f("ix_cases_shop_id"))
         batch_op.drop_index(batch_op.f("ix_cases_road_id"))
