@@ -1,5 +1,6 @@
 """Builders for case tests: a 3 × 3 lattice of unit grids in ``world``'s community, the
-national categories, responsibility grids, photos by reference, and API helpers."""
+national categories, responsibility grids, shops under 门前三包, photos by reference, and
+API helpers."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from app.accounts.models import User
 from app.categories.models import Category
 from app.categories.services import find_category, seed_national_categories
 from app.grids import services as grids
+from app.merchants.models import Shop
+from app.merchants.services import create_shop
 from tests import factories, grid_data
 from tests.factories import World
 
@@ -67,6 +70,37 @@ def make_case_world(session: Session, world: World) -> CaseWorld:
         other_inspector=other_inspector,
         other_department_handler=other_handler,
     )
+
+
+def make_shop(
+    session: Session,
+    world: World,
+    merchant: User | None,
+    row: int = 0,
+    col: int = 0,
+    name: str = "好运来小吃店",
+) -> Shop:
+    """A shop under 门前三包 in world's community, at the middle of lattice cell (row, col),
+    with ``merchant`` responsible for its frontage (None: nobody signed the pledge yet)."""
+    lat, lon = grid_data.cell_centre(row, col)
+    shop = create_shop(
+        session,
+        name=name,
+        address=f"中山路 {row * 3 + col + 1} 号",
+        community_id=world.community.id,
+        lat=lat,
+        lon=lon,
+        merchant_id=merchant.id if merchant else None,
+    )
+    session.commit()
+    return shop
+
+
+def make_merchant(session: Session, world: World) -> User:
+    """Another merchant of world's community."""
+    merchant = factories.make_user(session, "merchant", world.community)
+    session.commit()
+    return merchant
 
 
 def photo(kind: str = "problem") -> dict:

@@ -39,7 +39,7 @@ blp = Blueprint(
 
 REPORTERS = (Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF, Role.MERCHANT, Role.DISPATCHER)
 MOVERS = (Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF, Role.DISPATCHER, Role.HANDLER)
-REQUESTERS = MOVERS
+REQUESTERS = (*MOVERS, Role.MERCHANT)  # a merchant may say "not my frontage"
 
 
 def _policy() -> services.CasePolicy:

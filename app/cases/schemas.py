@@ -52,7 +52,19 @@ class CaseCreateSchema(Schema):
 class ActionSchema(Schema):
     action = ma.fields.String(required=True, validate=ma.validate.OneOf([a.value for a in Action]))
     opinion = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=4000))
-    department_id = ma.fields.Integer(strict=True, allow_none=True)
+    department_id = ma.fields.Integer(
+        strict=True,
+        allow_none=True,
+        metadata={"description": "dispatch: the handling department (or give shop_id)"},
+    )
+    shop_id = ma.fields.Integer(
+        strict=True,
+        allow_none=True,
+        metadata={
+            "description": "dispatch: the shop whose merchant rectifies its frontage "
+            "(门前三包) on a rectify task, instead of a department"
+        },
+    )
     category_id = ma.fields.Integer(strict=True, allow_none=True)
     inspector_id = ma.fields.Integer(strict=True, allow_none=True)
     result = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(["pass", "fail"]))

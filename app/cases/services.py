@@ -70,7 +70,7 @@ ACTION_PHOTO_KIND = {
     Action.RECORD_VERIFICATION: "check",
 }
 REQUEST_PHOTO_KIND = {workflow.RequestKind.SELF_HANDLE: "closure"}
-# Moves a field user or handler makes on a task: which task kind carries them.
+# Moves a field user, handler or merchant makes on a task: which task kind carries them.
 TASK_OF_ACTION = {
     Action.RECORD_VERIFICATION: "verify",
     Action.CHECK_PASS: "check",
@@ -78,6 +78,9 @@ TASK_OF_ACTION = {
     Action.ACCEPT: "handle",
     Action.SUBMIT_CLOSURE: "handle",
 }
+# A handling round's task: a department's handle task, or a merchant's rectify task (整改,
+# 门前三包) when the case was dispatched to a shop.
+HANDLING_TASKS = ("handle", "rectify")
 OPEN_TASK_STATES = queries.OPEN_TASK_STATES
 
 
@@ -264,6 +267,34 @@ def _department(session: Session, department_id: int | None) -> OrgUnit | None:
             f"{department_id} is not a handling department", {"department_id": ["unknown"]}
         )
     return unit
+
+
+def _rectifying_shop(session: Session, shop_id: int) -> Shop:
+    """A shop a case can be dispatched to: it exists (else 404) and has an active merchant."""
+    shop = session.get(Shop, shop_id)
+    if shop is None:
+        raise NotFound(f"shop {shop_id} does not exist")
+    merchant = session.get(User, shop.merchant_id) if shop.merchant_id is not None else None
+    if merchant is None or not merchant.is_active or merchant.role != Role.MERCHANT:
+        raise ValidationFailed(
+            f"shop {shop.name} has no responsible merchant to rectify it",
+            {"shop_id": ["the shop has no active merchant"]},
+        )
+    return shop
+
+
+def _check_dispatch_target(session: Session, args: MoveArgs) -> None:
+    """A dispatch names a handling department or a shop, not both (neither: the workflow's
+    missing_department); either must exist and be able to take it."""
+    if args.department_id is not None and args.shop_id is not None:
+        raise ValidationFailed(
+            "dispatch to a department or to a shop, not both",
+            {"shop_id": ["give department_id or shop_id"]},
+        )
+    if args.shop_id is not None:
+        _rectifying_shop(session, args.shop_id)
+    else:
+        _department(session, args.department_id)
 
 
 def _district_code(session: Session, located, user: User) -> str:
@@ -660,6 +691,7 @@ class MoveArgs:
 
     opinion: str | None = None
     department_id: int | None = None
+    shop_id: int | None = None  # dispatch to the shop's merchant (门前三包) instead
     category_id: int | None = None
     inspector_id: int | None = None
     result: str | None = None
@@ -696,7 +728,7 @@ def _evidence(session: Session, case: Case, action: str, args: MoveArgs) -> set[
     present: set[Evidence] = set()
     if case.category_id is not None or args.category_id is not None:
         present.add(Evidence.CATEGORY)
-    if args.department_id is not None:
+    if args.department_id is not None or args.shop_id is not None:
         present.add(Evidence.DEPARTMENT)
     if _opinion(args.opinion):
         present.add(Evidence.OPINION)
@@ -717,18 +749,34 @@ def _case_limit(session: Session, case: Case, calendar: WorkCalendar) -> deadlin
     return deadlines.case_limit(category.time_limit, category.limit_type, case.urgency, calendar)
 
 
-def _open_tasks(session: Session, case: Case, kind: str | None = None) -> list[Task]:
+def _open_tasks(
+    session: Session, case: Case, kind: str | tuple[str, ...] | None = None
+) -> list[Task]:
     stmt = queries.open_tasks(case.id)
-    if kind is not None:
+    if isinstance(kind, str):
         stmt = stmt.where(Task.kind == kind)
+    elif kind is not None:
+        stmt = stmt.where(Task.kind.in_(kind))
     return list(session.scalars(stmt))
 
 
+def _rectify_task(session: Session, case: Case, user: User) -> Task:
+    """The merchant's open rectify task on ``case``: a merchant works only on cases sent to
+    them, the way a handler works only on their department's."""
+    for task in _open_tasks(session, case, "rectify"):
+        if task.assignee_id == user.id:
+            return task
+    raise Forbidden(f"case {case.number} was not sent to you to rectify")
+
+
 def _task_for_move(session: Session, case: Case, user: User, action: str) -> Task | None:
-    """The open task a field user's or handler's move completes; it must be theirs."""
+    """The open task a field user's, handler's or merchant's move completes; it must be
+    theirs."""
     kind = TASK_OF_ACTION.get(action)
     if kind is None or user.role == Role.DISPATCHER:
         return None
+    if kind == "handle" and user.role == Role.MERCHANT:
+        return _rectify_task(session, case, user)
     tasks = _open_tasks(session, case, kind)
     if kind == "handle":
         if case.department_id != user.org_unit_id:
@@ -739,6 +787,19 @@ def _task_for_move(session: Session, case: Case, user: User, action: str) -> Tas
     if tasks and not mine:
         raise Forbidden(f"the {kind} task of case {case.number} is someone else's")
     return mine[0] if mine else None
+
+
+def _last_rectifier(session: Session, case: Case) -> int | None:
+    """The merchant of the case's last rectify task when its handling went to a shop rather
+    than a department (a rework goes back to them); None otherwise."""
+    if case.department_id is not None:
+        return None
+    return session.scalar(
+        sa.select(Task.assignee_id)
+        .where(Task.case_id == case.id, Task.kind == "rectify", Task.state != "reassigned")
+        .order_by(Task.created_at.desc(), Task.id.desc())
+        .limit(1)
+    )
 
 
 def _field_user(session: Session, user_id: int) -> User:
@@ -812,7 +873,7 @@ def _finish_task(task: Task | None, result: str | None, note: str | None, now) -
 
 def _set_deadline(session: Session, case: Case, deadline: dt.datetime) -> None:
     case.deadline = deadline
-    for task in _open_tasks(session, case, "handle"):
+    for task in _open_tasks(session, case, HANDLING_TASKS):
         task.deadline = deadline
 
 
@@ -889,6 +950,15 @@ def _apply(
     elif action == Action.RECORD_VERIFICATION:
         _finish_task(task, args.result, opinion, now)
         data["result"] = args.result
+    elif action == Action.DISPATCH and args.shop_id is not None:
+        # 门前三包: the shop's merchant rectifies the frontage on a rectify task.
+        shop = _rectifying_shop(session, args.shop_id)
+        case.shop_id = case.shop_id or shop.id
+        case.dispatched_at = now
+        created = _new_task(
+            session, case, "rectify", user, case.deadline, now, assignee_id=shop.merchant_id
+        )
+        data.update(shop_id=shop.id, assignee_id=shop.merchant_id, task_id=str(created.id))
     elif action == Action.DISPATCH:
         department = _department(session, args.department_id)
         case.department_id = department.id
@@ -925,8 +995,10 @@ def _apply(
         case.check_passed = True
         _finish_task(task, "pass", opinion, now)
     elif action == Action.CHECK_FAIL:
-        # 返工: back to the same department, a new handling round with a fresh deadline.
+        # 返工: back to the same department (or merchant), a new handling round with a fresh
+        # deadline.
         _finish_task(task, "fail", opinion, now)
+        rectifier = _last_rectifier(session, case)
         case.rework_count += 1
         case.check_passed = False
         case.press_level = 0  # pressing counts per handling round
@@ -935,9 +1007,15 @@ def _apply(
         case.deadline = deadlines.round_deadline(
             now, _case_limit(session, case, calendar), calendar
         )
-        created = _new_task(
-            session, case, "handle", user, case.deadline, now, department_id=case.department_id
-        )
+        if rectifier is not None:
+            created = _new_task(
+                session, case, "rectify", user, case.deadline, now, assignee_id=rectifier
+            )
+            data["assignee_id"] = rectifier
+        else:
+            created = _new_task(
+                session, case, "handle", user, case.deadline, now, department_id=case.department_id
+            )
         data.update(rework=case.rework_count, task_id=str(created.id))
     elif action == Action.CLOSE or action == Action.CONFIRM_SELF_HANDLE:
         case.closed_at = now
@@ -962,7 +1040,10 @@ def _apply(
         _set_deadline(session, case, moved)
     elif action == Action.APPROVE_RETURN:
         data["department_id"] = case.department_id
-        _end_tasks(session, case, "cancelled", now, "handle")
+        rectifier = _last_rectifier(session, case)
+        if rectifier is not None:
+            data["assignee_id"] = rectifier
+        _end_tasks(session, case, "cancelled", now, HANDLING_TASKS)
         case.department_id = None
 
     if case.state in workflow.TERMINAL:
@@ -1039,8 +1120,9 @@ def move_case(
     """Apply one workflow move to a case the user may see (POST /cases/{id}/actions).
 
     Refused moves change nothing: wrong state 409, wrong role 403, missing evidence 422,
-    each with the workflow's reason. ``args``: opinion, department_id (dispatch),
-    category_id (register), inspector_id (send_verify / send_check), result, photos.
+    each with the workflow's reason. ``args``: opinion, department_id or shop_id
+    (dispatch: to a handling department, or to a shop's merchant to rectify), category_id
+    (register), inspector_id (send_verify / send_check), result, photos.
     """
     args = _prepare(args, action)
     case = get_case(session, user, case_id)
@@ -1048,7 +1130,7 @@ def move_case(
     if task is None:
         task = _task_for_move(session, case, user, action)
     if action == Action.DISPATCH:
-        _department(session, args.department_id)
+        _check_dispatch_target(session, args)
     _register_photos(session, media, user, args.photos)
     calendar = get_calendar(session)
     now = utcnow()
@@ -1265,7 +1347,8 @@ def create_request(
     """Ask a dispatcher for a return, extension, suspension, cancellation or self-handling.
 
     One pending request of a kind per case (a second is a 409). A handler asks only for
-    their department's case; a self-handling request carries the after-photo.
+    their department's case, a merchant only for a case sent to them to rectify (a return:
+    "not my frontage"); a self-handling request carries the after-photo.
     """
     case = get_case(session, user, case_id)
     try:
@@ -1281,6 +1364,8 @@ def create_request(
     _may_request(kind, case.state, user.role, evidence)
     if user.role == Role.HANDLER and case.department_id != user.org_unit_id:
         raise Forbidden(f"case {case.number} is not your department's")
+    if user.role == Role.MERCHANT:
+        _rectify_task(session, case, user)
     if request_kind == workflow.RequestKind.SELF_HANDLE and case.reporter_id != user.id:
         raise Forbidden("only the reporter fixes a case on the spot")
     if request_kind == workflow.RequestKind.EXTENSION:

@@ -42,16 +42,21 @@ CLOSED_STATES = frozenset({State.CLOSED, State.SELF_HANDLED})
 DISPATCHER = "dispatcher"
 HANDLER = "handler"
 INSPECTOR = "inspector"
+MERCHANT = "merchant"
 CHIEFS = ("street_chief", "road_chief")
 FIELD = (INSPECTOR, *CHIEFS)
-REPORTERS = (*FIELD, "merchant", DISPATCHER)
+REPORTERS = (*FIELD, MERCHANT, DISPATCHER)
+# Who handles a dispatched case: a department's handler, or the responsible merchant of the
+# shop whose frontage (门前三包) it is about, on a rectify (整改) task.
+HANDLING = (HANDLER, MERCHANT)
 
 
 class Evidence(enum.StrEnum):
     """What a move must carry."""
 
     CATEGORY = "category"  # the case has a category (立案 fixes it)
-    DEPARTMENT = "department"  # a handling department to send it to
+    # Whom to send it to: a handling department, or a shop whose merchant rectifies it.
+    DEPARTMENT = "department"
     OPINION = "opinion"  # a written reason
     CLOSURE_PHOTO = "closure_photo"  # 销号图片 on the case
     CHECK_PHOTO = "check_photo"  # the inspector's re-photo, sent with this move
@@ -131,9 +136,9 @@ MOVES: dict[Action, Move] = {
             [E.DEPARTMENT],
             "派遣",
         ),
-        _move(Action.ACCEPT, [S.DISPATCHED], S.HANDLING, [HANDLER], label="接收"),
+        _move(Action.ACCEPT, [S.DISPATCHED], S.HANDLING, HANDLING, label="接收"),
         _move(
-            Action.SUBMIT_CLOSURE, [S.HANDLING], S.HANDLED, [HANDLER], [E.CLOSURE_PHOTO], "处理反馈"
+            Action.SUBMIT_CLOSURE, [S.HANDLING], S.HANDLED, HANDLING, [E.CLOSURE_PHOTO], "处理反馈"
         ),
         _move(Action.SEND_CHECK, [S.HANDLED], S.CHECKING, [DISPATCHER], label="派核查"),
         _move(Action.CHECK_PASS, [S.CHECKING], None, FIELD, [E.CHECK_PHOTO], "核查通过"),
@@ -206,10 +211,11 @@ class RequestRule:
 
 
 REQUESTS: dict[RequestKind, RequestRule] = {
+    # "Not ours" / "not my frontage".
     RequestKind.RETURN: RequestRule(
         RequestKind.RETURN,
         frozenset({S.DISPATCHED, S.HANDLING}),
-        frozenset([HANDLER]),
+        frozenset(HANDLING),
         Action.APPROVE_RETURN,
         frozenset([E.OPINION]),
     ),

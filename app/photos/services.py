@@ -34,8 +34,9 @@ KIND_ROLES: dict[str, frozenset[str]] = {
     PhotoKind.PROBLEM: frozenset(
         {Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF, Role.MERCHANT, Role.DISPATCHER}
     ),
+    # Merchants close the rectify tasks of their own frontage (门前三包).
     PhotoKind.CLOSURE: frozenset(
-        {Role.HANDLER, Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF}
+        {Role.HANDLER, Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF, Role.MERCHANT}
     ),
     PhotoKind.CHECK: frozenset({Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF}),
     PhotoKind.SELFCHECK: frozenset({Role.MERCHANT}),

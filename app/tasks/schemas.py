@@ -58,7 +58,11 @@ class TaskCompleteSchema(Schema):
         metadata={"description": "required for verify and check tasks"},
     )
     note = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=4000))
-    photos = ma.fields.List(ma.fields.Nested(PhotoRefSchema), load_default=list)
+    photos = ma.fields.List(
+        ma.fields.Nested(PhotoRefSchema),
+        load_default=list,
+        metadata={"description": "a handle or rectify task needs a closure (after) photo"},
+    )
 
 
 class TaskReassignSchema(Schema):

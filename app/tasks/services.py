@@ -1,9 +1,10 @@
 """Task use cases: what a phone sees and does with its tasks; a dispatcher's reassignments.
 
-A task's progress is a workflow move on its case: completing a handle task submits the
-closure (处理反馈), a check task passes or fails the check (核查, a fail is 返工), a verify
-task records the verification (核实). ``update_task`` is the one entry point, called by the
-REST routes and by the offline-sync ``task.update`` mutation alike.
+A task's progress is a workflow move on its case: completing a handle task (or a merchant's
+rectify task, 门前三包 整改) submits the closure (处理反馈), a check task passes or fails
+the check (核查, a fail is 返工), a verify task records the verification (核实).
+``update_task`` is the one entry point, called by the REST routes and by the offline-sync
+``task.update`` mutation alike.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def task_views(session: Session, tasks: Iterable[Task], now: dt.datetime | None 
         case = by_id[task.case_id]
         light = None
         if task.state in OPEN_STATES and task.deadline is not None:
-            if task.kind == "handle":
+            if task.kind in cases.HANDLING_TASKS:
                 category = categories[case.category_id]
                 limit = deadlines.case_limit(
                     category.time_limit, category.limit_type, case.urgency, calendar
@@ -166,10 +167,10 @@ def update_task(
 ) -> Task:
     """Progress on a task, as a phone reports it (REST and the sync ``task.update``).
 
-    ``action``: ``accept``; ``complete`` (a handle task submits the closure, accepting it
-    first if needed, with ``photos`` of kind closure; a check task needs ``result`` pass
-    or fail, with check photos, and a fail needs a ``note``; a verify task records the
-    verification with ``result``); ``request_return`` / ``request_extension`` (with
+    ``action``: ``accept``; ``complete`` (a handle or rectify task submits the closure,
+    accepting it first if needed, with ``photos`` of kind closure; a check task needs
+    ``result`` pass or fail, with check photos, and a fail needs a ``note``; a verify task
+    records the verification with ``result``); ``request_return`` / ``request_extension`` (with
     ``extension_amount`` in the limit's unit, by default one more limit) /
     ``request_suspension`` with ``note`` as the reason. Accepting or completing a task
     again is answered with the task as it is (applied once); working on a task that was
@@ -206,7 +207,7 @@ def update_task(
         return task
 
     if action == "accept":
-        if task.kind == "handle":
+        if task.kind in cases.HANDLING_TASKS:
             cases.move_on_task(
                 session, media, user, device_id, task, [Action.ACCEPT], args, policy=policy
             )
@@ -214,11 +215,11 @@ def update_task(
             cases.accept_task(session, user, device_id, task)
         return task
 
-    if task.kind == "handle":
+    if task.kind in cases.HANDLING_TASKS:
         steps = [Action.SUBMIT_CLOSURE]
         if case.state == "dispatched":
             steps.insert(0, Action.ACCEPT)
-    elif task.kind in ("check", "verify"):
+    else:  # check or verify
         if result is None:
             raise ValidationFailed(
                 f"completing a {task.kind} task needs its result", {"result": ["pass or fail"]}
@@ -227,11 +228,6 @@ def update_task(
             steps = [Action.RECORD_VERIFICATION]
         else:
             steps = [Action.CHECK_PASS if result == "pass" else Action.CHECK_FAIL]
-    else:
-        raise ValidationFailed(
-            f"a {task.kind} task is not completed through the workflow",
-            {"action": ["unsupported"]},
-        )
     cases.move_on_task(session, media, user, device_id, task, steps, args, policy=policy)
     return task
 

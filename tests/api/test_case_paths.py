@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests import case_factories as cf
+from tests import factories
 
 
 @pytest.fixture
@@ -319,3 +322,306 @@ def test_merge_keeps_photos_and_reporters(client, h, cw):
     assert source["flow"][-1]["action"] == "merge"
     # The street chief, a reporter of the merged case, sees the case it went into.
     cf.case(client, h("street_chief"), first["id"])
+
+
+# ---------------------------------------------------------------------------------------------
+# 门前三包: a case about a shop's frontage goes to the shop's merchant to rectify (整改).
+
+
+@pytest.fixture
+def shop(session, cw):
+    return cf.make_shop(session, cw.world, cw.users["merchant"])
+
+
+def _registered(client, h, cw) -> dict:
+    """An inspector's report in front of the shop (cell 0, 0), registered."""
+    created = cf.report(client, h("inspector"), cw.category, description="店门口堆放垃圾")
+    return cf.act(client, h("dispatcher"), created["id"], "register")
+
+
+def _sent_to_shop(client, h, cw, shop) -> dict:
+    registered = _registered(client, h, cw)
+    return cf.act(client, h("dispatcher"), registered["id"], "dispatch", shop_id=shop.id)
+
+
+def _rectified(client, h, cw, shop) -> dict:
+    detail = _sent_to_shop(client, h, cw, shop)
+    task = cf.open_task(detail, "rectify")
+    cf.task_post(client, h("merchant"), task["id"], "accept")
+    cf.task_post(
+        client, h("merchant"), task["id"], "complete", note="已清扫", photos=[cf.photo("closure")]
+    )
+    return cf.case(client, h("dispatcher"), detail["id"])
+
+
+def test_rectify_path_through_the_shops_merchant(client, h, cw, shop):
+    registered = _registered(client, h, cw)
+    case_id = registered["id"]
+    assert registered["shop_id"] is None  # an inspector's report names no shop
+
+    dispatched = cf.act(client, h("dispatcher"), case_id, "dispatch", shop_id=shop.id)
+    assert dispatched["state"] == "dispatched"
+    assert dispatched["shop_id"] == shop.id
+    assert dispatched["department_id"] is None
+    rectify = cf.open_task(dispatched, "rectify")
+    assert rectify["assignee_id"] == cw.users["merchant"].id
+    assert rectify["department_id"] is None
+    assert rectify["deadline"] == dispatched["deadline"]
+    assert dispatched["flow"][-1]["data"]["shop_id"] == shop.id
+
+    # The task lands on the merchant's phone, with its traffic light; they see the case.
+    listed = client.get("/api/v1/tasks?kind=rectify&state=open", headers=h("merchant"))
+    assert [task["id"] for task in listed.get_json()] == [rectify["id"]]
+    assert listed.get_json()[0]["traffic_light"] == "green"
+    assert cf.case(client, h("merchant"), case_id)["state"] == "dispatched"
+    # … and no handler or department does.
+    assert client.get("/api/v1/tasks?kind=rectify", headers=h("handler")).get_json() == []
+    cf.case(client, h("handler"), case_id, expect=404)
+
+    accepted = cf.task_post(client, h("merchant"), rectify["id"], "accept")
+    assert accepted["state"] == "accepted"
+    assert cf.case(client, h("merchant"), case_id)["state"] == "handling"
+    # The closure needs the after-photo (销号图片).
+    refused = cf.task_post(client, h("merchant"), rectify["id"], "complete", expect=422)
+    assert refused["errors"]["reason"] == "missing_closure_photo"
+    done = cf.task_post(
+        client,
+        h("merchant"),
+        rectify["id"],
+        "complete",
+        note="已清扫干净",
+        photos=[cf.photo("closure")],
+    )
+    assert done["state"] == "completed"
+    handled = cf.case(client, h("dispatcher"), case_id)
+    assert handled["state"] == "handled"
+    assert len(handled["photos"]["closure"]) == 1
+    assert [(e["action"], e["actor_role"]) for e in handled["flow"][-2:]] == [
+        ("accept", "merchant"),
+        ("submit_closure", "merchant"),
+    ]
+
+    # Check and close are unchanged: an inspector re-photographs, a dispatcher closes.
+    checking = cf.act(client, h("dispatcher"), case_id, "send_check")
+    check = cf.open_task(checking, "check")
+    assert check["assignee_id"] == cw.users["inspector"].id
+    cf.task_post(
+        client, h("inspector"), check["id"], "complete", result="pass", photos=[cf.photo("check")]
+    )
+    closed = cf.act(client, h("dispatcher"), case_id, "close", opinion="结案")
+    assert closed["state"] == "closed"
+    assert closed["open_tasks"] == []
+    assert cf.case(client, h("merchant"), case_id)["state"] == "closed"
+
+
+def test_a_merchants_own_report_keeps_its_shop(client, h, cw, shop):
+    created = cf.report(client, h("merchant"), cw.category, description="门前积水")
+    assert created["shop_id"] == shop.id  # set at intake: the reporter's nearest shop
+    cf.act(client, h("dispatcher"), created["id"], "register")
+    dispatched = cf.act(client, h("dispatcher"), created["id"], "dispatch", shop_id=shop.id)
+    assert dispatched["shop_id"] == shop.id
+    assert cf.open_task(dispatched, "rectify")["assignee_id"] == cw.users["merchant"].id
+
+
+def test_rectify_rework_goes_back_to_the_same_merchant(client, h, cw, shop):
+    handled = _rectified(client, h, cw, shop)
+    checking = cf.act(client, h("dispatcher"), handled["id"], "send_check")
+    check = cf.open_task(checking, "check")
+    cf.task_post(
+        client,
+        h("inspector"),
+        check["id"],
+        "complete",
+        result="fail",
+        note="门前仍有垃圾",
+        photos=[cf.photo("check")],
+    )
+    rework = cf.case(client, h("dispatcher"), handled["id"])
+    assert rework["state"] == "dispatched"
+    assert rework["rework_count"] == 1
+    assert rework["department_id"] is None
+    assert [task["kind"] for task in rework["open_tasks"]] == ["rectify"]
+    again = cf.open_task(rework, "rectify")
+    assert again["assignee_id"] == cw.users["merchant"].id
+    assert again["deadline"] == rework["deadline"]
+    assert rework["flow"][-1]["data"]["assignee_id"] == cw.users["merchant"].id
+    # The old closure photo does not close the new round.
+    cf.task_post(client, h("merchant"), again["id"], "complete", note="再次清扫", expect=422)
+    cf.task_post(
+        client,
+        h("merchant"),
+        again["id"],
+        "complete",
+        note="再次清扫",
+        photos=[cf.photo("closure")],
+    )
+    assert cf.case(client, h("dispatcher"), handled["id"])["state"] == "handled"
+
+
+def test_rectify_return_not_my_frontage_then_dispatch_to_a_department(app, client, h, cw, shop):
+    from app.accounts.models import User
+    from app.extensions import db
+    from app.photos.backends import media
+    from app.tasks import services as tasks
+
+    detail = _sent_to_shop(client, h, cw, shop)
+    task_id = uuid.UUID(cf.open_task(detail, "rectify")["id"])
+    with app.app_context():
+        merchant = db.session.get(User, cw.users["merchant"].id)
+        with pytest.raises(Exception) as reasonless:
+            tasks.update_task(
+                db.session, media(), merchant, "shop-phone", task_id, "request_return"
+            )
+        assert reasonless.value.status_code == 422
+        tasks.update_task(
+            db.session,
+            media(),
+            merchant,
+            "shop-phone",
+            task_id,
+            "request_return",
+            note="不是我家门前, 是隔壁工地的",
+        )
+        # A merchant asks only for a return, not for more time or a suspension.
+        with pytest.raises(Exception) as extension:
+            tasks.update_task(
+                db.session, media(), merchant, "shop-phone", task_id, "request_extension", note="忙"
+            )
+        assert extension.value.status_code == 403
+    pending = cf.case(client, h("dispatcher"), detail["id"])["pending_requests"]
+    assert [(r["kind"], r["requested_by"]) for r in pending] == [
+        ("return", cw.users["merchant"].id)
+    ]
+    cf.decide(client, h("dispatcher"), pending[0]["id"], opinion="改派市政")
+    returned = cf.case(client, h("dispatcher"), detail["id"])
+    assert returned["state"] == "returned"
+    assert returned["open_tasks"] == []
+    assert returned["flow"][-1]["data"]["assignee_id"] == cw.users["merchant"].id
+    redispatched = cf.act(
+        client, h("dispatcher"), detail["id"], "dispatch", department_id=cw.world.department.id
+    )
+    assert [task["kind"] for task in redispatched["open_tasks"]] == ["handle"]
+    cf.act(client, h("handler"), detail["id"], "accept")
+
+
+def test_another_merchant_cannot_see_or_act_on_a_rectify_case(app, client, h, cw, session, shop):
+    from app.accounts.models import User
+    from app.cases import services as cases
+    from app.extensions import db
+    from app.photos.backends import media
+
+    stranger = cf.make_merchant(session, cw.world)
+    stranger_headers = factories.login_headers(client, stranger.username)
+    detail = _sent_to_shop(client, h, cw, shop)
+    task_id = cf.open_task(detail, "rectify")["id"]
+
+    cf.case(client, stranger_headers, detail["id"], expect=404)
+    assert client.get(f"/api/v1/tasks/{task_id}", headers=stranger_headers).status_code == 404
+    assert client.get("/api/v1/tasks", headers=stranger_headers).get_json() == []
+    cf.task_post(client, stranger_headers, task_id, "accept", expect=404)
+    cf.task_post(
+        client, stranger_headers, task_id, "complete", photos=[cf.photo("closure")], expect=404
+    )
+    # Even a merchant who may see the case (they reported it) acts only on their own task.
+    with app.app_context():
+        user = db.session.get(User, stranger.id)
+        with pytest.raises(Exception) as refused:
+            cases.move_case(db.session, media(), user, "p", uuid.UUID(detail["id"]), "accept")
+        assert refused.value.status_code == 404  # they cannot see it at all
+    neighbour = cf.make_merchant(session, cw.world)
+    cf.make_shop(session, cw.world, neighbour, row=0, col=1, name="隔壁五金店")
+    neighbour_headers = factories.login_headers(client, neighbour.username)
+    reported = cf.report(client, neighbour_headers, cw.category, description="隔壁门前垃圾")
+    cf.act(client, h("dispatcher"), reported["id"], "register")
+    sent = cf.act(client, h("dispatcher"), reported["id"], "dispatch", shop_id=shop.id)
+    assert sent["shop_id"] != shop.id  # the reporter's shop was named at intake
+    assert cf.case(client, neighbour_headers, reported["id"])["state"] == "dispatched"
+    with app.app_context():
+        user = db.session.get(User, neighbour.id)
+        with pytest.raises(Exception) as refused:
+            cases.move_case(db.session, media(), user, "p", uuid.UUID(reported["id"]), "accept")
+        assert refused.value.status_code == 403
+        with pytest.raises(Exception) as refused:
+            cases.create_request(
+                db.session,
+                media(),
+                user,
+                "p",
+                uuid.UUID(reported["id"]),
+                kind="return",
+                reason="不是我的",
+            )
+        assert refused.value.status_code == 403
+    # A handler cannot take over a case sent to a shop either (it is not theirs to see).
+    cf.act(client, h("handler"), reported["id"], "accept", expect=404)
+    assert cf.case(client, h("dispatcher"), reported["id"])["state"] == "dispatched"
+
+
+def test_a_merchant_cannot_dispatch(app, client, h, cw, shop):
+    from app.accounts.models import User
+    from app.cases import services as cases
+    from app.extensions import db
+    from app.photos.backends import media
+
+    created = cf.report(client, h("merchant"), cw.category)
+    cf.act(client, h("dispatcher"), created["id"], "register")
+    cf.act(client, h("merchant"), created["id"], "dispatch", shop_id=shop.id, expect=403)
+    with app.app_context():
+        user = db.session.get(User, cw.users["merchant"].id)
+        with pytest.raises(Exception) as refused:
+            cases.move_case(
+                db.session,
+                media(),
+                user,
+                "p",
+                uuid.UUID(created["id"]),
+                "dispatch",
+                {"shop_id": shop.id},
+            )
+        assert refused.value.status_code == 403
+        assert refused.value.errors["reason"] == "wrong_role"
+    assert cf.case(client, h("dispatcher"), created["id"])["state"] == "registered"
+
+
+def test_dispatch_to_a_shop_refusals(client, h, cw, session, shop):
+    registered = _registered(client, h, cw)
+    case_id = registered["id"]
+    both = cf.act(
+        client,
+        h("dispatcher"),
+        case_id,
+        "dispatch",
+        shop_id=shop.id,
+        department_id=cw.world.department.id,
+        expect=422,
+    )
+    assert "shop_id" in both["errors"]
+    neither = cf.act(client, h("dispatcher"), case_id, "dispatch", expect=422)
+    assert neither["errors"]["reason"] == "missing_department"
+    cf.act(client, h("dispatcher"), case_id, "dispatch", shop_id=shop.id + 999, expect=404)
+    unattended = cf.make_shop(session, cw.world, None, row=0, col=2, name="空置铺面")
+    nobody = cf.act(client, h("dispatcher"), case_id, "dispatch", shop_id=unattended.id, expect=422)
+    assert "shop_id" in nobody["errors"]
+    after = cf.case(client, h("dispatcher"), case_id)
+    assert after["state"] == "registered"
+    assert after["shop_id"] is None
+    assert after["open_tasks"] == []
+    assert after["version"] == registered["version"]
+
+
+def test_a_merchant_asks_for_a_return_over_rest_only_for_their_own_rectify_task(
+    client, h, cw, shop
+):
+    detail = _sent_to_shop(client, h, cw, shop)
+    url = f"/api/v1/cases/{detail['id']}/requests"
+    body = {"kind": "return", "reason": "不是我家门前"}
+    assert (
+        client.post(url, json={**body, "kind": "extension"}, headers=h("merchant")).status_code
+        == 403
+    )
+    created = client.post(url, json=body, headers=h("merchant"))
+    assert created.status_code == 201, created.get_json()
+    pending = cf.case(client, h("dispatcher"), detail["id"])["pending_requests"]
+    assert [(r["kind"], r["requested_by"]) for r in pending] == [
+        ("return", cw.users["merchant"].id)
+    ]

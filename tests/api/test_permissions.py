@@ -75,7 +75,7 @@ MATRIX = [
     ("POST", "/api/v1/cases/<uuid:case_id>/routing", DISPATCHER),
     ("GET", "/api/v1/cases/<uuid:case_id>/duplicates", DISPATCHER),
     ("POST", "/api/v1/cases/<uuid:case_id>/merge", DISPATCHER),
-    ("POST", "/api/v1/cases/<uuid:case_id>/requests", MOVERS),
+    ("POST", "/api/v1/cases/<uuid:case_id>/requests", MOVERS | {"merchant"}),
     ("GET", "/api/v1/case-requests", DISPATCHER),
     ("POST", "/api/v1/case-requests/<uuid:request_id>/decision", DISPATCHER),
     ("GET", "/api/v1/tasks", ALL),

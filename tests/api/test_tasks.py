@@ -174,3 +174,82 @@ def test_update_task_requests_through_the_service(app, client, auth, cw, session
     assert requests[0].extension_amount == cw.category.time_limit
     flow = cf.case(client, auth("dispatcher"), detail["id"])["flow"]
     assert flow[-1]["device_id"] == "phone-1"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rectify tasks (整改): a merchant's, for a case about their shop's frontage (门前三包).
+
+
+def _sent_to_shop(client, auth, cw, session) -> tuple[dict, object]:
+    shop = cf.make_shop(session, cw.world, cw.users["merchant"])
+    created = cf.report(client, auth("inspector"), cw.category, description="店门口乱堆物")
+    cf.act(client, auth("dispatcher"), created["id"], "register")
+    detail = cf.act(client, auth("dispatcher"), created["id"], "dispatch", shop_id=shop.id)
+    return detail, shop
+
+
+def test_a_merchant_sees_their_rectify_task_and_nothing_else(client, auth, cw, session):
+    _dispatched(client, auth, cw)  # a department's case: not the merchant's business
+    detail, _shop = _sent_to_shop(client, auth, cw, session)
+    [task] = client.get("/api/v1/tasks", headers=auth("merchant")).get_json()
+    assert task["kind"] == "rectify"
+    assert task["case"]["id"] == detail["id"]
+    assert task["deadline"] == detail["deadline"]
+    assert task["traffic_light"] == "green"
+    listed = client.get("/api/v1/cases", headers=auth("merchant")).get_json()
+    assert [case["id"] for case in listed] == [detail["id"]]
+
+
+def test_completing_a_rectify_task_accepts_and_submits_the_closure(client, auth, cw, session):
+    detail, _shop = _sent_to_shop(client, auth, cw, session)
+    task = cf.open_task(detail, "rectify")
+    done = cf.task_post(
+        client,
+        auth("merchant"),
+        task["id"],
+        "complete",
+        note="已清理",
+        photos=[cf.photo("closure")],
+    )
+    assert done["state"] == "completed"
+    assert done["accepted_at"] is not None
+    after = cf.case(client, auth("dispatcher"), detail["id"])
+    assert after["state"] == "handled"
+    assert [(e["action"], e["actor_role"]) for e in after["flow"]][-2:] == [
+        ("accept", "merchant"),
+        ("submit_closure", "merchant"),
+    ]
+    again = cf.task_post(
+        client, auth("merchant"), task["id"], "complete", photos=[cf.photo("closure")]
+    )
+    assert again["state"] == "completed"
+    assert len(cf.case(client, auth("dispatcher"), detail["id"])["flow"]) == len(after["flow"])
+
+
+def test_a_rectify_task_is_the_merchants_alone(client, auth, cw, session):
+    detail, _shop = _sent_to_shop(client, auth, cw, session)
+    task = cf.open_task(detail, "rectify")
+    cf.task_post(client, auth("handler"), task["id"], "accept", expect=404)
+    cf.task_post(client, auth("dispatcher"), task["id"], "accept", expect=403)
+    assert cf.case(client, auth("dispatcher"), detail["id"])["state"] == "dispatched"
+
+
+def test_reassign_a_rectify_task_to_another_merchant(client, auth, cw, session):
+    detail, _shop = _sent_to_shop(client, auth, cw, session)
+    task = cf.open_task(detail, "rectify")
+    cf.task_post(
+        client,
+        auth("dispatcher"),
+        task["id"],
+        "reassign",
+        assignee_id=cw.users["handler"].id,
+        expect=422,
+    )
+    successor = cf.make_merchant(session, cw.world)
+    new = cf.task_post(client, auth("dispatcher"), task["id"], "reassign", assignee_id=successor.id)
+    assert (new["kind"], new["assignee_id"]) == ("rectify", successor.id)
+    late = cf.task_post(client, auth("merchant"), task["id"], "accept", expect=409)
+    assert late["errors"]["reason"] == "task_reassigned"
+    successor_headers = factories.login_headers(client, successor.username)
+    cf.task_post(client, successor_headers, new["id"], "accept")
+    assert cf.case(client, successor_headers, detail["id"])["state"] == "handling"

@@ -110,6 +110,31 @@ def test_the_rules_of_the_brief():
         assert rule.sources <= MOVES[rule.approve].sources
 
 
+def test_a_merchant_rectifies_what_a_handler_handles_and_nothing_else():
+    """门前三包: a case dispatched to a shop is accepted, closed off and (when it is not
+    their frontage) asked back by its merchant, like a handler; the rest stays out of reach."""
+    assert MOVES[Action.ACCEPT].roles == {"handler", "merchant"}
+    assert MOVES[Action.SUBMIT_CLOSURE].roles == {"handler", "merchant"}
+    assert REQUESTS[RequestKind.RETURN].roles == {"handler", "merchant"}
+    assert decide("accept", "dispatched", "merchant") == State.HANDLING
+    assert (
+        decide("submit_closure", "handling", "merchant", [Evidence.CLOSURE_PHOTO]) == State.HANDLED
+    )
+    with pytest.raises(TransitionRefused) as refused:
+        decide("submit_closure", "handling", "merchant", ())
+    assert refused.value.reason == "missing_closure_photo"
+    assert may_request("return", "handling", "merchant", [Evidence.OPINION]).approve == (
+        Action.APPROVE_RETURN
+    )
+    merchant_moves = {a for a in Action if "merchant" in MOVES[a].roles}
+    assert merchant_moves == {Action.ACCEPT, Action.SUBMIT_CLOSURE}
+    merchant_requests = {k for k in RequestKind if "merchant" in REQUESTS[k].roles}
+    assert merchant_requests == {RequestKind.RETURN}
+    # The check that closes a rectified case is still an inspector's, the close a dispatcher's.
+    assert "merchant" not in MOVES[Action.CHECK_PASS].roles
+    assert MOVES[Action.DISPATCH].roles == {"dispatcher"}
+
+
 REQUEST_CASES = list(itertools.product(RequestKind, State, ROLES))
 
 
