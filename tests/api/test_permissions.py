@@ -84,6 +84,7 @@ MATRIX = [
     ("POST", "/api/v1/tasks/<uuid:task_id>/complete", WORKERS),
     ("POST", "/api/v1/tasks/<uuid:task_id>/reassign", DISPATCHER),
     ("POST", "/api/v1/tasks/<uuid:task_id>/cancel", DISPATCHER),
+    ("POST", "/api/v1/sync/push", ALL),
 ]
 
 PUBLIC = {
