@@ -41,6 +41,7 @@ from app.cases.models import (
 )
 from app.categories.models import Category
 from app.categories.services import find_category, get_category
+from app.core import events
 from app.core.clock import utcnow
 from app.core.db import transaction
 from app.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -553,9 +554,9 @@ def report_case(
         if existing is None:
             raise
         return _replayed(session, existing, fields, refs)
-    case_reported.send(None, case_id=case.id)
+    events.send(case_reported, case_id=case.id)
     if attached:
-        case_photos_added.send(None, case_id=case.id, photo_ids=attached, kind="problem")
+        events.send(case_photos_added, case_id=case.id, photo_ids=attached, kind="problem")
     return Reported(case, True)
 
 
@@ -1076,16 +1077,19 @@ def _apply(
 
 def _announce(moves: Sequence[_Moved]) -> None:
     for moved in moves:
-        case_moved.send(
-            None,
+        events.send(
+            case_moved,
             case_id=moved.case_id,
             action=moved.action,
             from_state=moved.from_state,
             to_state=moved.to_state,
         )
         if moved.photo_ids:
-            case_photos_added.send(
-                None, case_id=moved.case_id, photo_ids=moved.photo_ids, kind=moved.photo_kind
+            events.send(
+                case_photos_added,
+                case_id=moved.case_id,
+                photo_ids=moved.photo_ids,
+                kind=moved.photo_kind,
             )
 
 
@@ -1236,7 +1240,7 @@ def attach_photos(
         if ref.photo_id in added:
             by_kind.setdefault(ref.kind, []).append(ref.photo_id)
     for kind, ids in by_kind.items():
-        case_photos_added.send(None, case_id=case.id, photo_ids=ids, kind=kind)
+        events.send(case_photos_added, case_id=case.id, photo_ids=ids, kind=kind)
     return added
 
 
@@ -1408,7 +1412,7 @@ def create_request(
             now=now,
         )
     if attached:
-        case_photos_added.send(None, case_id=case.id, photo_ids=attached, kind=refs[0].kind)
+        events.send(case_photos_added, case_id=case.id, photo_ids=attached, kind=refs[0].kind)
     return request
 
 
@@ -1602,7 +1606,7 @@ def merge_case(
         )
     _announce([moved])
     if copied:
-        case_photos_added.send(None, case_id=target.id, photo_ids=copied, kind=None)
+        events.send(case_photos_added, case_id=target.id, photo_ids=copied, kind=None)
     return target
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.cases.services import CasePolicy
+from app.core import events
 from app.core.errors import DomainError
 from app.photos.backends import Media
 from app.sync_api.apply import Applier
@@ -65,24 +66,28 @@ def push(
     work = Session(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
-    try:
-        actor = work.get(User, user.id)
-        applier = Applier(work, media, actor, device_id, policy)
-        store = SqlSyncStore(work, applier.keep_field_evidence)
+    # The services' signals wait for the push's own commit: before it, their rows are not
+    # visible to anyone else (the evidence checks read in sessions of their own).
+    with events.deferred() as announcements:
         try:
-            result = engine.push(store, actor, device_id, body, applier, limits=limits)
-            interrupted = None
-        except engine.PushInterrupted as error:
-            result, interrupted = error.result, error
-        except EnvelopeError as error:
-            raise PushRefused(error) from error
-        store.settle()
-        work.close()
-    except BaseException:
-        work.close()  # first: its savepoint lives inside the transaction rolled back next
-        session.rollback()
-        raise
-    session.commit()  # with an interruption too: the decided prefix is sound
+            actor = work.get(User, user.id)
+            applier = Applier(work, media, actor, device_id, policy)
+            store = SqlSyncStore(work, applier.keep_field_evidence)
+            try:
+                result = engine.push(store, actor, device_id, body, applier, limits=limits)
+                interrupted = None
+            except engine.PushInterrupted as error:
+                result, interrupted = error.result, error
+            except EnvelopeError as error:
+                raise PushRefused(error) from error
+            store.settle()
+            work.close()
+        except BaseException:
+            work.close()  # first: its savepoint lives inside the transaction rolled back next
+            session.rollback()
+            raise
+        session.commit()  # with an interruption too: the decided prefix is sound
+    events.release(announcements)
     if interrupted is not None:
         raise Interrupted(interrupted.mid) from interrupted
     return result

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app.core import events
 from app.core.clock import utcnow
 from app.sync_api.models import SyncConflict, SyncDevice, SyncFailure, SyncMutation
 from sync.conflicts import Refused
@@ -75,12 +76,14 @@ class SqlSyncStore:
         or wrote and did not commit) is settled first, so the two never interleave."""
         self.settle()
         nested = self._connection.begin_nested()
+        mark = events.checkpoint()
         try:
             yield
         except BaseException:
             self._settle(commit=False)
             if nested.is_active:
                 nested.rollback()
+            events.discard_since(mark)  # what was rolled back is not announced
             raise
         self.settle()
         nested.commit()

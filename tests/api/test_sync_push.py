@@ -382,3 +382,33 @@ def test_a_case_fixed_on_the_spot_asks_for_self_handling_with_its_after_photo(
     assert [(r["status"], r["reason"]) for r in again["results"]] == [
         ("conflict", "pending_request")
     ]
+
+
+def test_evidence_checks_run_on_a_closure_pushed_from_the_field(client, auth, phone, cw):
+    """Signals wait for the push's commit, so the checks see the pushed closure photo."""
+    import hashlib
+
+    from tests.media import photos as pictures
+
+    created = cf.report(client, auth("inspector"), cw.category)
+    cf.act(client, auth("dispatcher"), created["id"], "register")
+    detail = cf.act(
+        client, auth("dispatcher"), created["id"], "dispatch", department_id=cw.world.department.id
+    )
+    handle = cf.open_task(detail, "handle")
+    here = cf.cell(0, 0)
+    far_away = pictures.exif(gps=pictures.gps_ifd(here["lat"] + 0.01, here["lon"]))  # ≈ 1.1 km
+    data = pictures.encode(pictures.scene(320, 240, seed=5), "JPEG", far_away)
+    sha = hashlib.sha256(data).hexdigest()
+    headers, device = phone("handler")
+    assert client.put(f"/api/v1/blobs/{sha}", data=data, headers=headers).status_code == 201
+    closure = {"photo_id": str(uuid.uuid4()), "sha256": sha, "kind": "closure"}
+    args = {"action": "complete", "note": "已清理", "photos": [closure]}
+    answer = push(client, headers, device, mutation(1, "task.update", handle["id"], args, base=0))
+    assert statuses(answer) == ["applied"]
+    flags = client.get(
+        f"/api/v1/evidence-flags?case_id={created['id']}", headers=auth("dispatcher")
+    ).get_json()
+    assert [(flag["kind"], flag["photo_id"]) for flag in flags] == [
+        ("far_from_case", closure["photo_id"])
+    ]
