@@ -51,7 +51,8 @@ from app.grids.services import get_unit_grid, locate
 from app.merchants.models import Shop
 from app.orgunits.models import OrgKind, OrgUnit
 from app.photos.backends import Media
-from app.photos.services import register_photo
+from app.photos.models import Photo
+from app.photos.services import add_visibility_rule, register_photo
 from app.tasks.models import Task
 from app.workcalendar.services import get_calendar
 from app.workcalendar.worktime import LimitType, WorkCalendar
@@ -1724,3 +1725,18 @@ def case_detail(
         available_actions=[a.value for a in workflow.available_actions(case.state, user.role)],
     )
     return view
+
+
+@add_visibility_rule
+def case_photo_visible(session: Session, user: User, photo: Photo) -> bool:
+    """A photo attached to a case may be seen by whoever may see that case."""
+    return (
+        session.scalar(
+            sa.select(sa.literal(1))
+            .select_from(CasePhoto)
+            .join(Case, Case.id == CasePhoto.case_id)
+            .where(CasePhoto.photo_id == photo.id, queries.visible_to(user))
+            .limit(1)
+        )
+        is not None
+    )

@@ -12,6 +12,7 @@ import hashlib
 import io
 import time
 import uuid
+from collections.abc import Callable
 from typing import BinaryIO
 
 import sqlalchemy as sa
@@ -44,6 +45,17 @@ KIND_ROLES: dict[str, frozenset[str]] = {
 # Who may see any photo until cases widen it to "anyone who may see the case".
 READ_ALL_ROLES = frozenset({Role.DISPATCHER, Role.ADMIN})
 OWNER_METADATA_KEY = "owner_id"
+
+# Other domains widen who may see a photo without photos knowing them: the cases domain
+# lets whoever may see a case see its photos.
+VisibilityRule = Callable[[Session, User, Photo], bool]
+_visibility_rules: list[VisibilityRule] = []
+
+
+def add_visibility_rule(rule: VisibilityRule) -> VisibilityRule:
+    if rule not in _visibility_rules:
+        _visibility_rules.append(rule)
+    return rule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,9 +289,11 @@ def get_photo(session: Session, user: User, photo_id: uuid.UUID) -> Photo:
     photo = session.get(Photo, photo_id)
     if photo is None:
         raise NotFound(f"photo {photo_id} does not exist")
-    if photo.owner_id != user.id and user.role not in READ_ALL_ROLES:
-        raise Forbidden("this photo is not yours to see")
-    return photo
+    if photo.owner_id == user.id or user.role in READ_ALL_ROLES:
+        return photo
+    if any(rule(session, user, photo) for rule in _visibility_rules):
+        return photo
+    raise Forbidden("this photo is not yours to see")
 
 
 def photo_blob(session: Session, photo: Photo) -> Blob:

@@ -441,3 +441,18 @@ def test_flask_cases_diagram_prints_the_generated_diagram(app):
     result = app.test_cli_runner().invoke(args=["cases", "diagram"])
     assert result.exit_code == 0
     assert result.output == workflow.mermaid()
+
+
+def test_whoever_may_see_a_case_may_see_its_photos(client, auth, cw):
+    created = cf.report(client, auth("inspector"), cw.category)
+    problem = created["photos"]["problem"][0]["photo_id"]
+    url = f"/api/v1/photos/{problem}"
+    # Before dispatch the case is not the department's: neither is its photo.
+    assert client.get(url, headers=auth("handler")).status_code == 403
+    cf.act(client, auth("dispatcher"), created["id"], "register")
+    cf.act(
+        client, auth("dispatcher"), created["id"], "dispatch", department_id=cw.world.department.id
+    )
+    assert client.get(url, headers=auth("handler")).status_code == 200
+    assert client.get(url, headers=auth("street_chief")).status_code == 200
+    assert client.get(url, headers=auth("merchant")).status_code == 403
