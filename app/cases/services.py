@@ -1250,26 +1250,28 @@ def default_extension(session: Session, case: Case) -> float:
     return _case_limit(session, case, get_calendar(session)).amount
 
 
-def accept_task(session: Session, user: User, device_id: str | None, task: Task) -> Task:
-    """An inspector takes a verify or check task (no workflow move; logged in the flow)."""
+@contextlib.contextmanager
+def _task_step(
+    session: Session, user: User, device_id: str | None, task: Task, action: str
+) -> Iterator[tuple[Case, dt.datetime, dict]]:
+    """One step on a task (no workflow move): stamp task and case, log it in the flow.
+    The caller changes the task inside the block and may add to the logged data."""
     case = session.get(Case, task.case_id)
     now = utcnow()
+    data = {"task_id": str(task.id), "kind": task.kind}
     with _moving(session):
+        yield case, now, data
+        task.updated_at = now
+        case.updated_at = now
+        append_flow(session, case, user, device_id, action, case.state, data=data, now=now)
+
+
+def accept_task(session: Session, user: User, device_id: str | None, task: Task) -> Task:
+    """An inspector takes a verify or check task (no workflow move; logged in the flow)."""
+    with _task_step(session, user, device_id, task, "accept_task") as (_case, now, _data):
         task.state = "accepted"
         task.accepted_at = now
         task.assignee_id = task.assignee_id or user.id
-        task.updated_at = now
-        case.updated_at = now
-        append_flow(
-            session,
-            case,
-            user,
-            device_id,
-            "accept_task",
-            case.state,
-            data={"task_id": str(task.id), "kind": task.kind},
-            now=now,
-        )
     return task
 
 
@@ -1277,9 +1279,7 @@ def replace_task(
     session: Session, user: User, device_id: str | None, task: Task, assignee_id: int
 ) -> Task:
     """Reassign: the old task is ``reassigned`` and points at its replacement."""
-    case = session.get(Case, task.case_id)
-    now = utcnow()
-    with _moving(session):
+    with _task_step(session, user, device_id, task, "reassign_task") as (case, now, data):
         replacement = _new_task(
             session,
             case,
@@ -1293,43 +1293,14 @@ def replace_task(
         session.flush()
         task.state = "reassigned"
         task.replaced_by_id = replacement.id
-        task.updated_at = now
-        case.updated_at = now
-        append_flow(
-            session,
-            case,
-            user,
-            device_id,
-            "reassign_task",
-            case.state,
-            data={
-                "task_id": str(task.id),
-                "replaced_by": str(replacement.id),
-                "from": task.assignee_id,
-                "to": assignee_id,
-            },
-            now=now,
-        )
+        data.update(replaced_by=str(replacement.id), to=assignee_id)
+        data["from"] = task.assignee_id
     return replacement
 
 
 def cancel_task(session: Session, user: User, device_id: str | None, task: Task) -> Task:
-    case = session.get(Case, task.case_id)
-    now = utcnow()
-    with _moving(session):
+    with _task_step(session, user, device_id, task, "cancel_task"):
         task.state = "cancelled"
-        task.updated_at = now
-        case.updated_at = now
-        append_flow(
-            session,
-            case,
-            user,
-            device_id,
-            "cancel_task",
-            case.state,
-            data={"task_id": str(task.id), "kind": task.kind},
-            now=now,
-        )
     return task
 
 

@@ -63,7 +63,11 @@ def test_tuspy_uploads_a_photo_which_becomes_available(server, auth, app):
         assert photo["status"] == "available"
         original = client.get(f"/api/v1/photos/{photo_id}/original", headers=headers)
         assert original.data == data
-    assert not os.path.exists("/etc/passwd.tus")
+    # The hostile filename is metadata only: nothing outside the uploads root was written,
+    # and nothing inside it is named after it.
+    uploads_root = app.extensions["media"].uploads.root
+    assert not any("passwd" in path.name for path in uploads_root.rglob("*"))
+    assert not (uploads_root.parent.parent / "etc").exists()
 
 
 def _raw_patch(server, headers, path, offset, body: bytes, claimed_length: int):
