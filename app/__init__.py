@@ -16,7 +16,7 @@ from app.photos.backends import init_media
 # Each domain folder offers `routes.blp` and, where it has commands, `cli.group`.
 DOMAINS = (
     "health", "accounts", "orgunits", "grids", "categories", "workcalendar", "merchants", "photos",
-    "evidence", "pressing", "cases", "tasks", "sync_api",
+    "evidence", "pressing", "cases", "tasks", "sync_api", "feed",
 )
 CLI_MODULES = (
     "accounts", "orgunits", "grids", "categories", "workcalendar", "photos", "demo", "pressing",

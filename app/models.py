@@ -5,6 +5,8 @@ from app.cases import models as cases_models
 from app.categories import models as categories_models
 from app.core.db import Base
 from app.evidence import models as evidence_models
+from app.feed import models as feed_models
+from app.feed import scopes as feed_scopes  # watches the models whose changes are fed
 from app.grids import models as grids_models
 from app.merchants import models as merchants_models
 from app.orgunits import models as orgunits_models
@@ -21,6 +23,8 @@ __all__ = [
     "cases_models",
     "categories_models",
     "evidence_models",
+    "feed_models",
+    "feed_scopes",
     "grids_models",
     "merchants_models",
     "metadata",

@@ -119,19 +119,13 @@ def _record_blob(
             except sa.exc.IntegrityError:
                 blob = session.get(Blob, sha256)
         now = utcnow()
-        arrived = list(
-            session.scalars(
-                sa.select(Photo.id).where(
-                    Photo.sha256 == sha256, Photo.status == PhotoStatus.PENDING
-                )
-            )
-        )
-        if arrived:
-            session.execute(
-                sa.update(Photo)
-                .where(Photo.id.in_(arrived))
-                .values(status=PhotoStatus.AVAILABLE, available_at=now)
-            )
+        # Through the ORM, not a Core UPDATE: the change feed tells the phones (app.feed).
+        waiting = session.scalars(
+            sa.select(Photo).where(Photo.sha256 == sha256, Photo.status == PhotoStatus.PENDING)
+        ).all()
+        for photo in waiting:
+            photo.status, photo.available_at = PhotoStatus.AVAILABLE, now
+        arrived = [photo.id for photo in waiting]
     if created:
         media.queue.enqueue("process_blob", {"sha256": sha256, "app": media.app_token})
     if arrived:

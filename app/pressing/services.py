@@ -31,6 +31,7 @@ from app.categories.models import Category
 from app.core.clock import utcnow
 from app.core.db import transaction
 from app.core.errors import Conflict, Forbidden, NotFound
+from app.feed import capture as feed
 from app.pressing.models import LEVELS, Pressing
 from app.workcalendar.worktime import WorkCalendar
 
@@ -153,6 +154,9 @@ def _escalate_batch(
                 .execution_options(synchronize_session=False)
             )
             report.escalated += raised.rowcount
+            if raised.rowcount:
+                # A Core UPDATE (atomic against a concurrent run): tell the feed by hand.
+                feed.touch(session, feed.mention("case", case_id))
 
 
 def _record_automatic(

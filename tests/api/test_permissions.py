@@ -85,6 +85,7 @@ MATRIX = [
     ("POST", "/api/v1/tasks/<uuid:task_id>/reassign", DISPATCHER),
     ("POST", "/api/v1/tasks/<uuid:task_id>/cancel", DISPATCHER),
     ("POST", "/api/v1/sync/push", ALL),
+    ("GET", "/api/v1/sync/pull", ALL),
 ]
 
 PUBLIC = {

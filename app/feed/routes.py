@@ -1,0 +1,27 @@
+"""Offline sync, the other way: phones pull what changed in their scope."""
+
+from __future__ import annotations
+
+from flask import Response, json
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from app.accounts.permissions import current_device, current_user, require_login
+from app.extensions import db
+from app.feed import services
+from app.feed.schemas import PageSchema, PullArgsSchema
+
+blp = Blueprint("feed", __name__, url_prefix="/api/v1/sync", description="Offline sync")
+
+
+@blp.route("/pull")
+class PullView(MethodView):
+    @require_login
+    @blp.arguments(PullArgsSchema, location="query", as_kwargs=True)
+    @blp.doc(responses={"200": {"content": {"application/json": {"schema": PageSchema}}}})
+    @blp.alt_response(422, description="Not a cursor of this server, or a bad limit")
+    def get(self, cursor: str, limit: int):
+        """The changes in the caller's scope after ``cursor``: upsert, revoke or delete."""
+        page = services.pull(db.session, current_user(), current_device().device_id, cursor, limit)
+        # Encoded once, here: the page is built as plain JSON values (see bench/).
+        return Response(json.dumps(page.as_json()), mimetype="application/json")

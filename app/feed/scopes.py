@@ -1,0 +1,586 @@
+"""What the feed carries, and to whom: each kind of thing phones keep, its audience keys,
+who may see it now, its data on the wire and what a snapshot of a user's scope holds.
+
+Audience keys are coarse and generous: ``u:<user>``, ``g:<unit grid>``, ``s:<street>``,
+``r:<road>``, ``h:<shop>``, ``d:<department>`` and ``*`` (everyone: reference data). A
+change is filed under the keys its thing has now *and* had before the change, so whoever
+saw it before hears of it (and gets a ``revoke`` if they may not see it any more). What a
+user finally gets is decided at pull by the same visibility rules as the REST API
+(``app.cases.queries.visible_to`` and friends): keys only narrow the search.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Role, User
+from app.cases import queries
+from app.cases.models import Case, CasePhoto, CaseReporter
+from app.categories.models import Category
+from app.feed.capture import audience, mention, old_values, watch
+from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, UnitGrid
+from app.merchants.models import Shop
+from app.orgunits.models import OrgUnit
+from app.photos.models import Photo
+from app.tasks import services as tasks
+from app.tasks.models import Task
+from app.workcalendar.models import CalendarDay, CalendarSettings
+
+EVERYONE = "*"
+# Closed cases stay in a snapshot this long, so a phone that starts afresh still shows
+# what was finished lately; older ones are on the REST lists.
+SNAPSHOT_CLOSED_DAYS = 30
+HIDDEN_TASK_STATES = ("cancelled", "reassigned")
+
+
+def _key(prefix: str, value: object) -> str | None:
+    return f"{prefix}:{value}" if value is not None else None
+
+
+def _keys(*pairs: tuple[str, object]) -> set[str]:
+    return {key for key in (_key(p, v) for p, v in pairs) if key}
+
+
+# ---- who holds which keys -------------------------------------------------------------
+
+
+def sees_everything(user: User) -> bool:
+    return user.role in queries.SEE_ALL
+
+
+def user_keys(session: Session, user: User) -> set[str]:
+    """The audience keys of ``user``'s scope (the command centre reads the whole feed)."""
+    keys = {f"u:{user.id}", EVERYONE}
+    if user.role == Role.INSPECTOR:
+        grids = session.scalars(
+            sa.select(ResponsibilityGridMember.unit_grid_id)
+            .join(ResponsibilityGrid)
+            .where(ResponsibilityGrid.inspector_id == user.id)
+        )
+        keys |= {f"g:{grid}" for grid in grids}
+    elif user.role == Role.STREET_CHIEF and user.org_unit_id is not None:
+        keys.add(f"s:{user.org_unit_id}")
+    elif user.role == Role.ROAD_CHIEF and user.road_id is not None:
+        keys.add(f"r:{user.road_id}")
+    elif user.role == Role.HANDLER and user.org_unit_id is not None:
+        keys.add(f"d:{user.org_unit_id}")
+    elif user.role == Role.MERCHANT:
+        shops = session.scalars(sa.select(Shop.id).where(Shop.merchant_id == user.id))
+        keys |= {f"h:{shop}" for shop in shops}
+    return keys
+
+
+# ---- the kinds of things in the feed --------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class FeedType:
+    """One kind of thing in the feed. ``visible`` and ``load`` take ids as strings."""
+
+    name: str
+    parse_id: Callable[[str], object]
+    visible: Callable[[Session, User, list], set]
+    load: Callable[[Session, list], dict]
+    snapshot: Callable[[Session, User, object, int, dt.datetime], list]
+
+
+FEED_TYPES: dict[str, FeedType] = {}
+
+
+def feed_type(feed: FeedType) -> FeedType:
+    FEED_TYPES[feed.name] = feed
+    return feed
+
+
+def _iso(value: dt.datetime | dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _uuid(text: str) -> uuid.UUID:
+    return uuid.UUID(text)
+
+
+def _all(session: Session, user: User, ids: list) -> set:
+    return set(ids)
+
+
+# cases ---------------------------------------------------------------------------------
+
+
+def _case_keys(connection: sa.Connection, ids: list[str]) -> dict[str, set[str]]:
+    uuids = [uuid.UUID(i) for i in ids]
+    cases = Case.__table__
+    keys: dict[str, set[str]] = {}
+    for row in connection.execute(
+        sa.select(
+            cases.c.id,
+            cases.c.grid_id,
+            cases.c.street_id,
+            cases.c.road_id,
+            cases.c.shop_id,
+            cases.c.department_id,
+            cases.c.reporter_id,
+        ).where(cases.c.id.in_(uuids))
+    ):
+        keys[str(row.id)] = _keys(
+            ("g", row.grid_id),
+            ("s", row.street_id),
+            ("r", row.road_id),
+            ("h", row.shop_id),
+            ("d", row.department_id),
+            ("u", row.reporter_id),
+        )
+    reporters = CaseReporter.__table__
+    for case_id, user_id in connection.execute(
+        sa.select(reporters.c.case_id, reporters.c.user_id).where(reporters.c.case_id.in_(uuids))
+    ):
+        keys.setdefault(str(case_id), set()).add(f"u:{user_id}")
+    task_table = Task.__table__
+    for case_id, assignee_id, department_id in connection.execute(
+        sa.select(task_table.c.case_id, task_table.c.assignee_id, task_table.c.department_id).where(
+            task_table.c.case_id.in_(uuids)
+        )
+    ):
+        keys.setdefault(str(case_id), set()).update(_keys(("u", assignee_id), ("d", department_id)))
+    return keys
+
+
+def _case_changed(case: Case, deleted: bool) -> list:
+    names = ("grid_id", "street_id", "road_id", "shop_id", "department_id", "reporter_id")
+    prefixes = ("g", "s", "r", "h", "d", "u")
+    old = {
+        f"{prefix}:{value}"
+        for prefix, name in zip(prefixes, names, strict=True)
+        for value in ([getattr(case, name)] if deleted else old_values(case, name))
+        if value is not None
+    }
+    return mention("case", case.id, *old)
+
+
+def _case_visible(session: Session, user: User, ids: list) -> set:
+    return set(
+        session.scalars(sa.select(Case.id).where(Case.id.in_(ids), queries.visible_to(user)))
+    )
+
+
+def _case_load(session: Session, ids: list) -> dict:
+    cases = Case.__table__
+    categories = Category.__table__
+    photos: dict[uuid.UUID, list] = {}
+    for case_id, photo_id, kind in session.execute(
+        sa.select(CasePhoto.case_id, CasePhoto.photo_id, CasePhoto.kind)
+        .where(CasePhoto.case_id.in_(ids))
+        .order_by(CasePhoto.added_at, CasePhoto.photo_id)
+    ):
+        photos.setdefault(case_id, []).append({"photo_id": str(photo_id), "kind": kind})
+    data = {}
+    for row in session.execute(
+        sa.select(
+            cases,
+            categories.c.code.label("category_code"),
+            categories.c.kind.label("category_kind"),
+            categories.c.edition.label("category_edition"),
+            categories.c.name.label("category_name"),
+        )
+        .join(categories, categories.c.id == cases.c.category_id)
+        .where(cases.c.id.in_(ids))
+    ):
+        data[row.id] = (
+            row.version,
+            {
+                "id": str(row.id),
+                "number": row.number,
+                "state": row.state,
+                "source": row.source,
+                "category": {
+                    "id": row.category_id,
+                    "code": row.category_code,
+                    "kind": row.category_kind,
+                    "edition": row.category_edition,
+                    "name": row.category_name,
+                },
+                "description": row.description,
+                "address": row.address,
+                "location": {"lat": row.lat, "lon": row.lon, "crs": "wgs84"},
+                "urgency": row.urgency,
+                "routing": row.routing,
+                "grid_id": row.grid_id,
+                "street_id": row.street_id,
+                "road_id": row.road_id,
+                "shop_id": row.shop_id,
+                "department_id": row.department_id,
+                "reporter_id": row.reporter_id,
+                "deadline": _iso(row.deadline),
+                "press_level": row.press_level,
+                "rework_count": row.rework_count,
+                "merged_into_id": str(row.merged_into_id) if row.merged_into_id else None,
+                "version": row.version,
+                "reported_at": _iso(row.reported_at),
+                "closed_at": _iso(row.closed_at),
+                "updated_at": _iso(row.updated_at),
+                "photos": photos.get(row.id, []),
+            },
+        )
+    return data
+
+
+def _case_snapshot(session: Session, user: User, after, limit: int, now: dt.datetime) -> list:
+    recent = sa.or_(
+        Case.state.in_(queries.OPEN),
+        Case.closed_at >= now - dt.timedelta(days=SNAPSHOT_CLOSED_DAYS),
+    )
+    stmt = sa.select(Case.id).where(queries.visible_to(user), recent)
+    if after is not None:
+        stmt = stmt.where(Case.id > after)
+    return list(session.scalars(stmt.order_by(Case.id).limit(limit)))
+
+
+# tasks ---------------------------------------------------------------------------------
+
+
+def _task_keys(connection: sa.Connection, ids: list[str]) -> dict[str, set[str]]:
+    table = Task.__table__
+    rows = connection.execute(
+        sa.select(table.c.id, table.c.assignee_id, table.c.department_id).where(
+            table.c.id.in_([uuid.UUID(i) for i in ids])
+        )
+    )
+    return {str(r.id): _keys(("u", r.assignee_id), ("d", r.department_id)) for r in rows}
+
+
+def _task_changed(task: Task, deleted: bool) -> list:
+    def before(name: str) -> list:
+        return [getattr(task, name)] if deleted else old_values(task, name)
+
+    old = [f"u:{v}" for v in before("assignee_id")] + [f"d:{v}" for v in before("department_id")]
+    # The case's audience follows its tasks (visible_to counts them), so it changes too.
+    return mention("task", task.id, *old) + mention("case", task.case_id, *old)
+
+
+def _task_visible(session: Session, user: User, ids: list) -> set:
+    stmt = tasks.tasks_query(user).where(Task.id.in_(ids), Task.state.not_in(HIDDEN_TASK_STATES))
+    return set(session.scalars(stmt.with_only_columns(Task.id)))
+
+
+def _task_load(session: Session, ids: list) -> dict:
+    table = Task.__table__
+    data = {}
+    for row in session.execute(sa.select(table).where(table.c.id.in_(ids))):
+        data[row.id] = (
+            row.version,
+            {
+                "id": str(row.id),
+                "case_id": str(row.case_id),
+                "kind": row.kind,
+                "state": row.state,
+                "assignee_id": row.assignee_id,
+                "department_id": row.department_id,
+                "deadline": _iso(row.deadline),
+                "result": row.result,
+                "note": row.note,
+                "replaced_by_id": str(row.replaced_by_id) if row.replaced_by_id else None,
+                "version": row.version,
+                "created_at": _iso(row.created_at),
+                "accepted_at": _iso(row.accepted_at),
+                "completed_at": _iso(row.completed_at),
+            },
+        )
+    return data
+
+
+def _task_snapshot(session: Session, user: User, after, limit: int, now: dt.datetime) -> list:
+    stmt = tasks.tasks_query(user).where(Task.state.in_(queries.OPEN_TASK_STATES))
+    if after is not None:
+        stmt = stmt.where(Task.id > after)
+    return list(session.scalars(stmt.with_only_columns(Task.id).order_by(Task.id).limit(limit)))
+
+
+# photos --------------------------------------------------------------------------------
+
+
+def _photo_keys(connection: sa.Connection, ids: list[str]) -> dict[str, set[str]]:
+    uuids = [uuid.UUID(i) for i in ids]
+    photos, links = Photo.__table__, CasePhoto.__table__
+    keys = {
+        str(r.id): {f"u:{r.owner_id}"}
+        for r in connection.execute(
+            sa.select(photos.c.id, photos.c.owner_id).where(photos.c.id.in_(uuids))
+        )
+    }
+    attached: dict[str, list[str]] = {}
+    for photo_id, case_id in connection.execute(
+        sa.select(links.c.photo_id, links.c.case_id).where(links.c.photo_id.in_(uuids))
+    ):
+        attached.setdefault(str(case_id), []).append(str(photo_id))
+    if attached:
+        for case_id, case_keys in _case_keys(connection, list(attached)).items():
+            for photo_id in attached.get(case_id, ()):
+                keys.setdefault(photo_id, set()).update(case_keys)
+    return keys
+
+
+def _photo_changed(photo: Photo, deleted: bool) -> list:
+    return mention("photo", photo.id, f"u:{photo.owner_id}" if deleted else "")
+
+
+def _case_photo_changed(link: CasePhoto, deleted: bool) -> list:
+    return mention("case", link.case_id) + mention("photo", link.photo_id)
+
+
+def _photo_visible(session: Session, user: User, ids: list) -> set:
+    if sees_everything(user):
+        return set(ids)
+    own = set(
+        session.scalars(sa.select(Photo.id).where(Photo.id.in_(ids), Photo.owner_id == user.id))
+    )
+    via_cases = set(
+        session.scalars(
+            sa.select(CasePhoto.photo_id)
+            .join(Case, Case.id == CasePhoto.case_id)
+            .where(CasePhoto.photo_id.in_(ids), queries.visible_to(user))
+        )
+    )
+    return own | via_cases
+
+
+def _photo_load(session: Session, ids: list) -> dict:
+    table = Photo.__table__
+    cases: dict[uuid.UUID, list[str]] = {}
+    for photo_id, case_id in session.execute(
+        sa.select(CasePhoto.photo_id, CasePhoto.case_id).where(CasePhoto.photo_id.in_(ids))
+    ):
+        cases.setdefault(photo_id, []).append(str(case_id))
+    data = {}
+    for row in session.execute(sa.select(table).where(table.c.id.in_(ids))):
+        data[row.id] = (
+            None,
+            {
+                "id": str(row.id),
+                "sha256": row.sha256,
+                "kind": row.kind,
+                "status": row.status,
+                "owner_id": row.owner_id,
+                "case_ids": sorted(cases.get(row.id, [])),
+                "client_taken_at": _iso(row.client_taken_at),
+                "available_at": _iso(row.available_at),
+            },
+        )
+    return data
+
+
+def _photo_snapshot(session: Session, user: User, after, limit: int, now: dt.datetime) -> list:
+    """The photos of the cases in the snapshot, and the user's own still waiting for bytes."""
+    recent = sa.or_(
+        Case.state.in_(queries.OPEN),
+        Case.closed_at >= now - dt.timedelta(days=SNAPSHOT_CLOSED_DAYS),
+    )
+    of_cases = (
+        sa.select(CasePhoto.photo_id)
+        .join(Case, Case.id == CasePhoto.case_id)
+        .where(queries.visible_to(user), recent)
+    )
+    stmt = sa.select(Photo.id).where(
+        sa.or_(
+            Photo.id.in_(of_cases), sa.and_(Photo.owner_id == user.id, Photo.status == "pending")
+        )
+    )
+    if after is not None:
+        stmt = stmt.where(Photo.id > after)
+    return list(session.scalars(stmt.order_by(Photo.id).limit(limit)))
+
+
+# reference data: categories, grids, the work calendar ------------------------------------
+
+
+def _everyone(connection: sa.Connection, ids: list[str]) -> dict[str, set[str]]:
+    return {i: {EVERYONE} for i in ids}
+
+
+def _category_load(session: Session, ids: list) -> dict:
+    table = Category.__table__
+    return {
+        row.id: (
+            None,
+            {
+                "id": row.id,
+                "kind": row.kind,
+                "edition": row.edition,
+                "code": row.code,
+                "major_code": row.major_code,
+                "major_name": row.major_name,
+                "name": row.name,
+                "time_limit": row.time_limit,
+                "limit_type": row.limit_type,
+                "active": row.active,
+            },
+        )
+        for row in session.execute(sa.select(table).where(table.c.id.in_(ids)))
+    }
+
+
+def _category_snapshot(session: Session, user: User, after, limit: int, now) -> list:
+    stmt = sa.select(Category.id).where(Category.active.is_(True))
+    if after is not None:
+        stmt = stmt.where(Category.id > after)
+    return list(session.scalars(stmt.order_by(Category.id).limit(limit)))
+
+
+def _grid_keys(connection: sa.Connection, ids: list[str]) -> dict[str, set[str]]:
+    grids, units = UnitGrid.__table__, OrgUnit.__table__
+    rows = connection.execute(
+        sa.select(grids.c.id, units.c.parent_id)
+        .join(units, units.c.id == grids.c.community_id)
+        .where(grids.c.id.in_([int(i) for i in ids]))
+    )
+    return {str(r.id): _keys(("g", r.id), ("s", r.parent_id)) for r in rows}
+
+
+def _user_grids(session: Session, user: User) -> sa.ColumnElement[bool]:
+    if sees_everything(user):
+        return sa.true()
+    if user.role == Role.INSPECTOR:
+        return UnitGrid.id.in_(
+            sa.select(ResponsibilityGridMember.unit_grid_id)
+            .join(ResponsibilityGrid)
+            .where(ResponsibilityGrid.inspector_id == user.id)
+        )
+    if user.role == Role.STREET_CHIEF and user.org_unit_id is not None:
+        return UnitGrid.community_id.in_(
+            sa.select(OrgUnit.id).where(OrgUnit.parent_id == user.org_unit_id)
+        )
+    return sa.false()
+
+
+def _grid_visible(session: Session, user: User, ids: list) -> set:
+    return set(
+        session.scalars(
+            sa.select(UnitGrid.id).where(UnitGrid.id.in_(ids), _user_grids(session, user))
+        )
+    )
+
+
+def _grid_load(session: Session, ids: list) -> dict:
+    table = UnitGrid.__table__
+    return {
+        row.id: (
+            None,
+            {
+                "id": row.id,
+                "code": row.code,
+                "name": row.name,
+                "community_id": row.community_id,
+                "geometry": json.loads(row.geometry),
+                "bbox": [row.min_lon, row.min_lat, row.max_lon, row.max_lat],
+            },
+        )
+        for row in session.execute(sa.select(table).where(table.c.id.in_(ids)))
+    }
+
+
+def _grid_snapshot(session: Session, user: User, after, limit: int, now) -> list:
+    stmt = sa.select(UnitGrid.id).where(_user_grids(session, user))
+    if after is not None:
+        stmt = stmt.where(UnitGrid.id > after)
+    return list(session.scalars(stmt.order_by(UnitGrid.id).limit(limit)))
+
+
+def _grid_changed(grid: UnitGrid, deleted: bool) -> list:
+    return mention("grid", grid.id, *([f"g:{grid.id}"] if deleted else []))
+
+
+def _grid_member_changed(member: ResponsibilityGridMember, deleted: bool) -> list:
+    # The inspector's scope itself changes: their cursor gets a reset (scope fingerprint).
+    return mention("grid", member.unit_grid_id)
+
+
+CALENDAR_SETTINGS = "settings"
+
+
+def _calendar_id(text: str) -> str:
+    if text != CALENDAR_SETTINGS:
+        dt.date.fromisoformat(text)
+    return text
+
+
+def _calendar_load(session: Session, ids: list) -> dict:
+    data: dict = {}
+    days = [dt.date.fromisoformat(i) for i in ids if i != CALENDAR_SETTINGS]
+    if days:
+        for day in session.scalars(sa.select(CalendarDay).where(CalendarDay.day.in_(days))):
+            data[day.day.isoformat()] = (
+                None,
+                {"day": day.day.isoformat(), "is_workday": day.is_workday, "note": day.note},
+            )
+    if CALENDAR_SETTINGS in ids:
+        settings = session.scalar(sa.select(CalendarSettings).order_by(CalendarSettings.id))
+        if settings is not None:
+            data[CALENDAR_SETTINGS] = (
+                None,
+                {"timezone": settings.timezone, "periods": settings.periods},
+            )
+    return data
+
+
+def _calendar_snapshot(session: Session, user: User, after, limit: int, now: dt.datetime) -> list:
+    # The settings sort after every ISO date ("s" > "2"), so one order serves both.
+    ids = [CALENDAR_SETTINGS] if session.scalar(sa.select(CalendarSettings.id).limit(1)) else []
+    since = dt.date(now.year - 1, 1, 1)
+    ids += [
+        d.isoformat()
+        for d in session.scalars(sa.select(CalendarDay.day).where(CalendarDay.day >= since))
+    ]
+    ids = sorted(i for i in ids if after is None or i > after)
+    return ids[:limit]
+
+
+def _calendar_day_changed(day: CalendarDay, deleted: bool) -> list:
+    return mention("calendar", day.day.isoformat())
+
+
+def _calendar_settings_changed(settings: CalendarSettings, deleted: bool) -> list:
+    return mention("calendar", CALENDAR_SETTINGS)
+
+
+def _int_id(text: str) -> int:
+    return int(text)
+
+
+# Snapshot phases run in this order: reference data first, so a phone can show its cases.
+for _feed in (
+    FeedType("category", _int_id, _all, _category_load, _category_snapshot),
+    FeedType("calendar", _calendar_id, _all, _calendar_load, _calendar_snapshot),
+    FeedType("grid", _int_id, _grid_visible, _grid_load, _grid_snapshot),
+    FeedType("case", _uuid, _case_visible, _case_load, _case_snapshot),
+    FeedType("task", _uuid, _task_visible, _task_load, _task_snapshot),
+    FeedType("photo", _uuid, _photo_visible, _photo_load, _photo_snapshot),
+):
+    feed_type(_feed)
+
+audience("case", _case_keys)
+audience("task", _task_keys)
+audience("photo", _photo_keys)
+audience("category", _everyone)
+audience("calendar", _everyone)
+audience("grid", _grid_keys)
+
+watch(Case, _case_changed)
+watch(Task, _task_changed)
+watch(Photo, _photo_changed)
+watch(CasePhoto, _case_photo_changed)
+watch(CaseReporter, lambda link, deleted: mention("case", link.case_id, f"u:{link.user_id}"))
+watch(Category, lambda category, deleted: mention("category", category.id))
+watch(UnitGrid, _grid_changed)
+watch(ResponsibilityGridMember, _grid_member_changed)
+watch(CalendarDay, _calendar_day_changed)
+watch(CalendarSettings, _calendar_settings_changed)
+
+
+def feed_types() -> Iterable[FeedType]:
+    return FEED_TYPES.values()

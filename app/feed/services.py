@@ -1,0 +1,213 @@
+"""Pull: the changes in a user's scope after their cursor, a page at a time.
+
+One read transaction per page. ``last_mid`` is read first: every mutation it covers was
+committed before the changes are read, so its effects are in this page or an earlier one
+(or a later page of this same pull, at a higher seq).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.accounts.models import User
+from app.core.clock import utcnow
+from app.core.errors import ValidationFailed
+from app.feed import scopes
+from app.feed.capture import head
+from app.feed.models import FeedChange, FeedCounter
+from app.sync_api.models import SyncDevice
+from sync import feed
+
+DEFAULT_LIMIT = 500
+MAX_LIMIT = 1000
+
+
+@dataclasses.dataclass
+class Page:
+    changes: list[dict]
+    cursor: str
+    has_more: bool
+    last_mid: int
+    reset: bool = False
+
+    def as_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def pull(
+    session: Session,
+    user: User,
+    device_id: str,
+    cursor: str | None,
+    limit: int = DEFAULT_LIMIT,
+    now: dt.datetime | None = None,
+) -> Page:
+    """The next page of ``user``'s feed after ``cursor`` (empty: a snapshot of their scope,
+    then the changes since it began). A cursor of another scope, or older than what is
+    kept, gives ``reset``: push what is unsent, then pull from an empty cursor."""
+    now = now or utcnow()
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(
+            f"limit must be between 1 and {MAX_LIMIT}", {"reason": "invalid_limit"}
+        )
+    try:
+        position = feed.parse_cursor(cursor)
+    except feed.CursorError as error:
+        raise ValidationFailed(str(error), {"reason": "invalid_cursor"}) from error
+    last_mid = _last_mid(session, user, device_id)
+    keys = scopes.user_keys(session, user)
+    everything = scopes.sees_everything(user)
+    scope = feed.scope_fingerprint(keys | ({"centre"} if everything else set()))
+    top, floor = head(session.connection())
+    if feed.needs_reset(position, scope, floor):
+        page = Page([], "", False, last_mid, reset=True)
+    elif position is None or position.snapshot is not None:
+        page = _snapshot_page(session, user, position, scope, top, limit, last_mid, now)
+    else:
+        page = _log_page(session, user, keys, everything, position, limit, last_mid)
+    _seen(session, user, device_id, now)
+    return page
+
+
+def _last_mid(session: Session, user: User, device_id: str) -> int:
+    value = session.scalar(
+        sa.select(SyncDevice.last_mid).where(
+            SyncDevice.device_id == device_id, SyncDevice.user_id == user.id
+        )
+    )
+    return value or 0
+
+
+def _seen(session: Session, user: User, device_id: str, now: dt.datetime) -> None:
+    if "last_pull_at" in SyncDevice.__table__.c:
+        session.execute(
+            sa.update(SyncDevice)
+            .where(SyncDevice.device_id == device_id, SyncDevice.user_id == user.id)
+            .values(last_pull_at=now)
+        )
+    session.commit()
+
+
+def _log_page(session, user, keys, everything, position, limit, last_mid) -> Page:
+    table = FeedChange.__table__
+    columns = (table.c.seq, table.c.entity_type, table.c.entity_id)
+    if everything:
+        stmt = (
+            sa.select(*columns)
+            .distinct()
+            .where(table.c.seq > position.seq)
+            .order_by(table.c.seq)
+            .limit(limit + 1)
+        )
+    else:
+        # One index range per key, each cut at the page size: the cost follows the user's
+        # own changes, whatever else the feed holds.
+        per_key = [
+            sa.select(*columns)
+            .where(table.c.key == key, table.c.seq > position.seq)
+            .order_by(table.c.seq)
+            .limit(limit + 1)
+            for key in sorted(keys)
+        ]
+        union = sa.union(*[q.subquery().select() for q in per_key]).subquery()
+        stmt = sa.select(union).order_by(union.c.seq).limit(limit + 1)
+    rows = [tuple(row) for row in session.execute(stmt)]
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    last_seq = rows[-1][0] if rows else position.seq
+    changes = _describe(session, user, feed.last_of_each(rows))
+    cursor = feed.Cursor(last_seq, position.scope).encode()
+    return Page(changes, cursor, has_more, last_mid)
+
+
+def _describe(session: Session, user: User, rows: list[tuple[int, str, str]]) -> list[dict]:
+    """Each mention as the user should see it now: upsert, revoke or delete."""
+    by_type: dict[str, list] = {}
+    for _, entity_type, entity_id in rows:
+        kind = scopes.FEED_TYPES.get(entity_type)
+        if kind is not None:
+            by_type.setdefault(entity_type, []).append(kind.parse_id(entity_id))
+    loaded: dict[str, dict] = {}
+    visible: dict[str, set] = {}
+    for entity_type, ids in by_type.items():
+        kind = scopes.FEED_TYPES[entity_type]
+        loaded[entity_type] = {str(k): v for k, v in kind.load(session, ids).items()}
+        shown = kind.visible(session, user, ids) if not scopes.sees_everything(user) else ids
+        visible[entity_type] = {str(i) for i in shown}
+    changes = []
+    for seq, entity_type, entity_id in rows:
+        if entity_type not in loaded:
+            continue
+        found = loaded[entity_type].get(entity_id)
+        op = feed.op_for(found is not None, entity_id in visible[entity_type])
+        version, data = found if (found is not None and op == feed.UPSERT) else (None, None)
+        changes.append(
+            {
+                "seq": seq,
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "op": op,
+                "version": version,
+                "data": data,
+            }
+        )
+    return changes
+
+
+def _snapshot_page(session, user, position, scope, top, limit, last_mid, now) -> Page:
+    """Everything in scope now, type by type in id order, stamped with the head seq taken
+    when the snapshot began: whatever changes after that is in the feed above it."""
+    if position is None:
+        snapshot_head, phase, after_text = top, 0, None
+    else:
+        snapshot_head, (phase, after_text) = position.seq, position.snapshot
+    kinds = list(scopes.feed_types())
+    changes: list[dict] = []
+    while phase < len(kinds) and len(changes) < limit:
+        kind = kinds[phase]
+        after = kind.parse_id(after_text) if after_text else None
+        ids = kind.snapshot(session, user, after, limit - len(changes), now)
+        if ids:
+            loaded = kind.load(session, ids)
+            for entity_id in ids:
+                version, data = loaded[entity_id]
+                changes.append(
+                    {
+                        "seq": snapshot_head,
+                        "entity_type": kind.name,
+                        "entity_id": str(entity_id),
+                        "op": feed.UPSERT,
+                        "version": version,
+                        "data": data,
+                    }
+                )
+            after_text = str(ids[-1])
+        if len(changes) < limit:
+            phase, after_text = phase + 1, None
+    if phase >= len(kinds):
+        # Whole: from here on the feed above the head; more may already be there.
+        cursor = feed.Cursor(snapshot_head, scope).encode()
+        return Page(changes, cursor, snapshot_head < _top(session), last_mid)
+    cursor = feed.Cursor(snapshot_head, scope, (phase, after_text or "")).encode()
+    return Page(changes, cursor, True, last_mid)
+
+
+def _top(session: Session) -> int:
+    return head(session.connection())[0]
+
+
+def prune(session: Session, before_seq: int) -> int:
+    """Forget changes numbered below ``before_seq``; cursors older than that get a reset."""
+    table = FeedChange.__table__
+    deleted = session.execute(sa.delete(table).where(table.c.seq < before_seq)).rowcount
+    session.execute(
+        sa.update(FeedCounter)
+        .where(FeedCounter.id == 1, FeedCounter.floor < before_seq)
+        .values(floor=before_seq)
+    )
+    session.commit()
+    return deleted
