@@ -77,11 +77,11 @@ def scope_fingerprint(keys: Iterable[str]) -> str:
 
 
 def needs_reset(cursor: Cursor | None, scope: str, floor: int) -> bool:
-    """A cursor the server cannot continue: made for another scope, or older than the
-    oldest change still kept (``floor``)."""
+    """A cursor the server cannot continue: made for another scope, or one that still
+    needs changes below ``floor``, the oldest seq kept."""
     if cursor is None:
         return False
-    return cursor.scope != scope or cursor.seq < floor
+    return cursor.scope != scope or cursor.seq + 1 < floor
 
 
 def op_for(exists: bool, visible: bool) -> str:

@@ -211,3 +211,11 @@ def prune(session: Session, before_seq: int) -> int:
     )
     session.commit()
     return deleted
+
+
+def prune_before(session: Session, cutoff: dt.datetime) -> int:
+    """Forget the changes committed before ``cutoff`` (the retention period's start)."""
+    table = FeedChange.__table__
+    below = session.scalar(sa.select(sa.func.max(table.c.seq)).where(table.c.at < cutoff))
+    session.rollback()
+    return prune(session, below + 1) if below is not None else 0

@@ -4,6 +4,7 @@ that cannot be continued is a reset."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import uuid
 
@@ -15,7 +16,7 @@ from app.feed.models import FeedChange
 from app.grids import services as grids
 from tests import case_factories as cf
 from tests import factories, grid_data
-from tests.api.test_sync_push import mutation, push, report
+from tests.api.test_sync_push import push, report
 from tests.media import photos as images
 
 
@@ -64,9 +65,7 @@ def pull_all(client, headers: dict, cursor: str = "", limit: int = 500) -> tuple
 
 
 def things(changes: list, entity_type: str, op: str = "upsert") -> dict:
-    return {
-        c["entity_id"]: c for c in changes if c["entity_type"] == entity_type and c["op"] == op
-    }
+    return {c["entity_id"]: c for c in changes if c["entity_type"] == entity_type and c["op"] == op}
 
 
 def test_an_empty_cursor_pulls_everything_in_scope_and_nothing_else(client, auth, phone, cw):
@@ -230,8 +229,8 @@ def test_a_change_of_scope_or_a_pruned_cursor_is_a_reset(client, auth, phone, cw
     _, cursor = pull_all(client, headers)  # from empty: the new grid's things come in
 
     cf.report(client, auth("inspector"), cw.category)
-    with session.begin():
-        top = session.scalar(sa.select(sa.func.max(FeedChange.seq)))
+    top = session.scalar(sa.select(sa.func.max(FeedChange.seq)))
+    session.rollback()
     feed_services.prune(session, top + 1)
     assert pull(client, headers, cursor)["reset"] is True
 
@@ -248,3 +247,19 @@ def test_bad_pull_arguments_are_422(client, phone, cw, query):
 
 def test_pull_needs_a_token(client, cw):
     assert client.get("/api/v1/sync/pull").status_code == 401
+
+
+def test_pruning_by_age_keeps_recent_changes_and_resets_older_cursors(
+    client, auth, phone, cw, session
+):
+    headers, _ = phone("inspector")
+    _, old_cursor = pull_all(client, headers)
+    cf.report(client, auth("inspector"), cw.category)
+    _, cursor = pull_all(client, headers, old_cursor)
+    session.execute(sa.update(FeedChange).values(at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
+    session.commit()
+    fresh = cf.report(client, auth("inspector"), cw.category)
+    assert feed_services.prune_before(session, dt.datetime(2026, 6, 1, tzinfo=dt.UTC)) > 0
+    assert pull(client, headers, old_cursor)["reset"] is True
+    changes, _ = pull_all(client, headers, cursor)
+    assert fresh["id"] in things(changes, "case")
