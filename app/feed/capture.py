@@ -32,10 +32,12 @@ from app.feed.models import FeedChange, FeedCounter, FeedPending
 Mention = tuple[str, str, str]
 OnChange = Callable[[object, bool], Iterable[Mention]]
 Audience = Callable[[sa.Connection, list[str]], dict[str, set[str]]]
+Followers = Callable[[sa.Connection, list[str]], dict[str, list[tuple[str, str]]]]
 
 _PENDING_FLAG = "feed_pending"
 _watched: dict[type, OnChange] = {}
 _audiences: dict[str, Audience] = {}
+_followers: dict[str, Followers] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +56,12 @@ def watch(model: type, on_change: OnChange) -> None:
 def audience(entity_type: str, keys: Audience) -> None:
     """``keys(connection, ids)`` → the audience keys of each thing as it is now."""
     _audiences[entity_type] = keys
+
+
+def followers(entity_type: str, things: Followers) -> None:
+    """``things(connection, ids)`` → for each id, the things seen only through it (a
+    case's photos): when it leaves an audience, they leave it too."""
+    _followers[entity_type] = things
 
 
 def old_values(obj: object, name: str) -> list:
@@ -113,6 +121,7 @@ def stamp(connection: sa.Connection) -> Stamped | None:
             keys[(entity_type, entity_id)].add(key)
     if not keys:
         return None
+    _add_followers(connection, keys)
     by_type: dict[str, list[str]] = {}
     for entity_type, entity_id in keys:
         by_type.setdefault(entity_type, []).append(entity_id)
@@ -139,6 +148,18 @@ def stamp(connection: sa.Connection) -> Stamped | None:
             )
     connection.execute(sa.insert(FeedChange), changes)
     return Stamped(first, last, len(keys))
+
+
+def _add_followers(connection: sa.Connection, keys: dict[tuple[str, str], set[str]]) -> None:
+    # Only things that lost an audience key (a key they had before) matter here.
+    moved: dict[str, list[str]] = {}
+    for (entity_type, entity_id), old in keys.items():
+        if old and entity_type in _followers:
+            moved.setdefault(entity_type, []).append(entity_id)
+    for entity_type, ids in moved.items():
+        for entity_id, things in _followers[entity_type](connection, ids).items():
+            for thing in things:
+                keys.setdefault(thing, set()).update(keys[(entity_type, entity_id)])
 
 
 def _advance_counter(connection: sa.Connection, count: int) -> int:

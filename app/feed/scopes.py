@@ -24,7 +24,7 @@ from app.accounts.models import Role, User
 from app.cases import queries
 from app.cases.models import Case, CasePhoto, CaseReporter
 from app.categories.models import Category
-from app.feed.capture import audience, mention, old_values, watch
+from app.feed.capture import audience, followers, mention, old_values, watch
 from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, UnitGrid
 from app.merchants.models import Shop
 from app.orgunits.models import OrgUnit
@@ -326,6 +326,18 @@ def _photo_keys(connection: sa.Connection, ids: list[str]) -> dict[str, set[str]
     return keys
 
 
+def _case_photos(connection: sa.Connection, ids: list[str]) -> dict[str, list[tuple[str, str]]]:
+    links = CasePhoto.__table__
+    found: dict[str, list[tuple[str, str]]] = {}
+    for case_id, photo_id in connection.execute(
+        sa.select(links.c.case_id, links.c.photo_id).where(
+            links.c.case_id.in_([uuid.UUID(i) for i in ids])
+        )
+    ):
+        found.setdefault(str(case_id), []).append(("photo", str(photo_id)))
+    return found
+
+
 def _photo_changed(photo: Photo, deleted: bool) -> list:
     return mention("photo", photo.id, f"u:{photo.owner_id}" if deleted else "")
 
@@ -564,6 +576,7 @@ for _feed in (
     feed_type(_feed)
 
 audience("case", _case_keys)
+followers("case", _case_photos)
 audience("task", _task_keys)
 audience("photo", _photo_keys)
 audience("category", _everyone)

@@ -263,3 +263,27 @@ def test_pruning_by_age_keeps_recent_changes_and_resets_older_cursors(
     assert pull(client, headers, old_cursor)["reset"] is True
     changes, _ = pull_all(client, headers, cursor)
     assert fresh["id"] in things(changes, "case")
+
+
+def test_a_case_moved_to_another_grid_leaves_with_its_photos(client, auth, phone, cw):
+    created = cf.report(client, auth("dispatcher"), cw.category, location=cf.cell(0, 0))
+    [photo] = created["photos"]["problem"]
+    headers, _ = phone("inspector")
+    changes, cursor = pull_all(client, headers)
+    assert created["id"] in things(changes, "case")
+    assert photo["photo_id"] in things(changes, "photo")
+    other, _ = phone(user=cw.other_inspector)
+    _, other_cursor = pull_all(client, other)
+
+    response = client.post(
+        f"/api/v1/cases/{created['id']}/routing",
+        json={"grid_code": f"{grid_data.COMMUNITY}005"},
+        headers=auth("dispatcher"),
+    )
+    assert response.status_code == 200, response.get_json()
+    changes, _ = pull_all(client, headers, cursor)
+    assert created["id"] in things(changes, "case", "revoke")
+    assert photo["photo_id"] in things(changes, "photo", "revoke")
+    theirs, _ = pull_all(client, other, other_cursor)
+    assert created["id"] in things(theirs, "case")
+    assert photo["photo_id"] in things(theirs, "photo")
