@@ -13,14 +13,15 @@ from app.core.logging import init_request_logging
 from app.extensions import api, db
 from app.photos.backends import init_media
 
-# Each domain folder offers `routes.blp` and, where it has commands, `cli.group`.
+# Each domain folder offers `routes.blp` (or several in `routes.blueprints`) and, where it
+# has commands, `cli.group`.
 DOMAINS = (
     "health", "accounts", "orgunits", "grids", "categories", "workcalendar", "merchants", "photos",
     "evidence", "pressing", "cases", "tasks", "sync_api", "feed",
 )
 CLI_MODULES = (
     "accounts", "orgunits", "grids", "categories", "workcalendar", "photos", "demo", "pressing",
-    "cases",
+    "cases", "sync_api",
 )
 
 
@@ -49,7 +50,8 @@ def register_blueprints(app: Flask) -> None:
     register_docs_assets(app)
     for name in DOMAINS:
         routes = importlib.import_module(f"app.{name}.routes")
-        api.register_blueprint(routes.blp)
+        for blueprint in getattr(routes, "blueprints", (routes.blp,)):
+            api.register_blueprint(blueprint)
 
 
 def register_commands(app: Flask) -> None:

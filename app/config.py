@@ -71,6 +71,9 @@ def from_environment() -> dict:
             float(value)
             for value in os.environ.get("PRESS_LEVEL_FRACTIONS", "1.0,1.5,2.0").split(",")
         ],
+        # Offline sync: mutation outcomes are kept as long as a phone may stay offline; a
+        # mid re-sent after that is answered duplicate, outcome_expired (`flask sync prune`).
+        "SYNC_RETENTION_DAYS": _int("SYNC_RETENTION_DAYS", 90),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "API_TITLE": "城管 field backend",
         "API_VERSION": "v1",

@@ -2,9 +2,10 @@
 
 Transactions and savepoints are snapshots of the whole store, so a rollback undoes every
 write made since — the engine's records and whatever a test double of the domain keeps in
-``data``. Device locks are per device (``threading.Lock``), held until the transaction
-ends, as a row lock would be; but snapshots make transactions of one store unsafe to run
-in parallel, so concurrent tests use one thread per store or one device per lock test.
+``data``. A queue is one user's on one device, keyed ``(user id, device_id)``; its lock
+(``threading.Lock``) is held until the transaction ends, as a row lock would be; but
+snapshots make transactions of one store unsafe to run in parallel, so concurrent tests use
+one thread per store or one device per lock test.
 """
 
 from __future__ import annotations
@@ -43,13 +44,16 @@ class ConflictRecord:
     errors: dict[str, Any]
 
 
+Queue = tuple[Any, str]  # (user id, device_id)
+
+
 @dataclasses.dataclass
 class _State:
-    devices: dict[str, DeviceState] = dataclasses.field(default_factory=dict)
-    recorded: dict[tuple[str, int], Recorded] = dataclasses.field(default_factory=dict)
+    devices: dict[Queue, DeviceState] = dataclasses.field(default_factory=dict)
+    recorded: dict[tuple[Queue, int], Recorded] = dataclasses.field(default_factory=dict)
     conflicts: dict[str, ConflictRecord] = dataclasses.field(default_factory=dict)
     strays: list[tuple[str, Item, str]] = dataclasses.field(default_factory=list)
-    failures: dict[tuple[str, int], int] = dataclasses.field(default_factory=dict)
+    failures: dict[tuple[Queue, int], int] = dataclasses.field(default_factory=dict)
     # Everything committed, in commit order: ("record", device_id, mid) from the engine and
     # whatever a domain double adds with ``log``. A commit-ordered feed, as pull needs.
     history: list[tuple] = dataclasses.field(default_factory=list)
@@ -60,7 +64,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._state = _State()
         self._guard = threading.Lock()
-        self._device_locks: dict[str, threading.Lock] = {}
+        self._device_locks: dict[Queue, threading.Lock] = {}
         self._held = threading.local()
 
     # -- transactions, as the caller of ``sync.engine.push`` sees them ----------------------
@@ -71,6 +75,7 @@ class MemoryStore:
         if getattr(self._held, "locks", None) is not None:
             raise RuntimeError("a transaction is already open in this thread")
         self._held.locks = []
+        self._held.queues = {}  # device_id → the queue lock_device opened in this transaction
         try:
             with self.savepoint():
                 yield
@@ -78,6 +83,7 @@ class MemoryStore:
             for lock in reversed(self._held.locks):
                 lock.release()
             self._held.locks = None
+            self._held.queues = None
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
@@ -94,36 +100,39 @@ class MemoryStore:
         held = getattr(self._held, "locks", None)
         if held is None:
             raise RuntimeError("lock_device outside a transaction")
+        queue = (user.id, device_id)
         with self._guard:
-            lock = self._device_locks.setdefault(device_id, threading.Lock())
+            lock = self._device_locks.setdefault(queue, threading.Lock())
         if lock not in held:
             lock.acquire()
             held.append(lock)
-        state = self._state.devices.get(device_id)
+        self._held.queues[device_id] = queue
+        state = self._state.devices.get(queue)
         if state is None:
             state = DeviceState(device_id, user.id, 0)
-            self._state.devices[device_id] = state
+            self._state.devices[queue] = state
         return state
 
-    def get_device_state(self, device_id: str) -> DeviceState | None:
-        return self._state.devices.get(device_id)
+    def get_device_state(self, device_id: str, user: Actor) -> DeviceState | None:
+        return self._state.devices.get((user.id, device_id))
 
     def get_outcome(self, device_id: str, mid: int) -> StoredOutcome | None:
-        kept = self._state.recorded.get((device_id, mid))
+        kept = self._state.recorded.get((self._queue(device_id), mid))
         return StoredOutcome(mid, kept.fingerprint, kept.outcome) if kept else None
 
     def record(self, device_id: str, item: Item, outcome: Outcome, fingerprint: str) -> None:
-        key = (device_id, item.mid)
+        key = (self._queue(device_id), item.mid)
         if key in self._state.recorded:
             raise DuplicateRecord(f"mid {item.mid} of {device_id} is already recorded")
         self._state.recorded[key] = Recorded(device_id, item, outcome, fingerprint)
         self._state.history.append(("record", device_id, item.mid))
 
     def set_last_mid(self, device_id: str, mid: int) -> None:
-        state = self._state.devices[device_id]
+        queue = self._queue(device_id)
+        state = self._state.devices[queue]
         if mid != state.last_mid + 1:
             raise ValueError(f"last_mid of {device_id} goes {state.last_mid} → {mid}")
-        self._state.devices[device_id] = dataclasses.replace(state, last_mid=mid)
+        self._state.devices[queue] = dataclasses.replace(state, last_mid=mid)
 
     def open_conflict(self, device_id: str, mutation: Mutation, refusal: Refused) -> str:
         conflict_id = f"conflict-{len(self._state.conflicts) + 1}"
@@ -136,7 +145,7 @@ class MemoryStore:
         self._state.strays.append((device_id, item, reason))
 
     def note_failure(self, device_id: str, mid: int, error: BaseException) -> int:
-        key = (device_id, mid)
+        key = (self._queue(device_id), mid)
         self._state.failures[key] = self._state.failures.get(key, 0) + 1
         return self._state.failures[key]
 
@@ -155,10 +164,15 @@ class MemoryStore:
     def history(self) -> list[tuple]:
         return list(self._state.history)
 
-    def recorded(self, device_id: str) -> list[Recorded]:
-        """The device's decided mutations in mid order."""
-        found = [r for (device, _), r in self._state.recorded.items() if device == device_id]
-        return sorted(found, key=lambda r: r.item.mid)
+    def recorded(self, device_id: str, user: Actor | None = None) -> list[Recorded]:
+        """The device's decided mutations (of ``user``'s queue, or of every queue on the
+        device) in mid order."""
+        found = [
+            (owner, r)
+            for ((owner, device), _), r in self._state.recorded.items()
+            if device == device_id and (user is None or owner == user.id)
+        ]
+        return [r for _, r in sorted(found, key=lambda pair: (pair[1].item.mid, str(pair[0])))]
 
     @property
     def conflicts(self) -> dict[str, ConflictRecord]:
@@ -169,6 +183,13 @@ class MemoryStore:
         return list(self._state.strays)
 
     def forget_outcomes(self, device_id: str, up_to_mid: int) -> None:
-        """Prune outcomes as retention would (the device's counter stays)."""
-        for key in [k for k in self._state.recorded if k[0] == device_id and k[1] <= up_to_mid]:
+        """Prune outcomes of every queue on the device as retention would (the counters
+        stay)."""
+        for key in [k for k in self._state.recorded if k[0][1] == device_id and k[1] <= up_to_mid]:
             del self._state.recorded[key]
+
+    def _queue(self, device_id: str) -> Queue:
+        queues = getattr(self._held, "queues", None)
+        if not queues or device_id not in queues:
+            raise RuntimeError(f"no queue of {device_id} is locked in this transaction")
+        return queues[device_id]

@@ -2,6 +2,11 @@
 
 The engine runs inside one outer transaction that the caller opens and commits (the
 HTTP layer: one per push). Every method acts within that transaction; none commits.
+
+A queue is one user's on one device: ``lock_device(device_id, user)`` opens it, and every
+later call of the same transaction that names ``device_id`` (``get_outcome``, ``record``,
+``set_last_mid``, ``open_conflict``, ``keep_stray``, ``note_failure``) acts on that
+user's queue. Two users signing in on one shared phone each have their own mids.
 """
 
 from __future__ import annotations
@@ -25,23 +30,24 @@ class Actor(Protocol):
 @dataclasses.dataclass(frozen=True)
 class DeviceState:
     device_id: str
-    owner_id: Any  # the user the device belongs to
+    owner_id: Any  # the user whose queue on the device this is
     last_mid: int  # 0 before the first mutation
 
 
 class SyncStore(Protocol):
     def lock_device(self, device_id: str, user: Actor) -> DeviceState:
-        """The device's row, locked until the transaction ends (created, owned by
-        ``user``, with ``last_mid`` 0 on first sight).
+        """``user``'s queue on the device, locked until the transaction ends (created with
+        ``last_mid`` 0 on first sight); the queue the rest of the transaction acts on.
 
-        One device at a time, never a global lock: on PostgreSQL ``SELECT … FOR UPDATE``
+        One queue at a time, never a global lock: on PostgreSQL ``SELECT … FOR UPDATE``
         of that one row (after an ``INSERT … ON CONFLICT DO NOTHING``); pushes from other
-        devices proceed in parallel.
+        devices, and of other users of the same device, proceed in parallel.
         """
         ...
 
-    def get_device_state(self, device_id: str) -> DeviceState | None:
-        """The device's row without locking (for pull's ``last_mid`` and health views)."""
+    def get_device_state(self, device_id: str, user: Actor) -> DeviceState | None:
+        """``user``'s queue on the device without locking (for pull's ``last_mid`` and
+        health views); None before its first push."""
         ...
 
     def get_outcome(self, device_id: str, mid: int) -> StoredOutcome | None:

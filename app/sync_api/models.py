@@ -14,16 +14,22 @@ from app.core.db import Base, UTCDateTime
 
 
 class SyncDevice(Base):
-    """One phone's place in its queue: the last mid decided for it (all of its mutations up
-    to ``last_mid`` are decided, each exactly once)."""
+    """One user's queue on one phone: the last mid decided for it (all of its mutations up
+    to ``last_mid`` are decided, each exactly once).
+
+    A queue is per ``(user, device)``: two users signing in on one shared phone each have
+    their own mid sequence, as ``accounts.Device`` allows one phone per several users.
+    """
 
     __tablename__ = "sync_devices"
+    __table_args__ = (sa.UniqueConstraint("user_id", "device_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    device_id: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    device_id: Mapped[str] = mapped_column(sa.String(128), index=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     last_mid: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     last_push_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_pull_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # set by pull
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -66,7 +72,12 @@ class SyncFailure(Base):
 
 
 class SyncConflict(Base):
-    """Field work that could not be applied as meant, waiting for a dispatcher."""
+    """Field work that could not be applied as meant, waiting for a dispatcher.
+
+    ``resolution`` is the dispatcher's decision (``accept_field``, ``keep_server``,
+    ``merge``); ``version`` counts changes of the row (the feed sends it to the phone's
+    user again), and makes two dispatchers resolving at once lose one with a 409.
+    """
 
     __tablename__ = "sync_conflicts"
 
@@ -81,3 +92,12 @@ class SyncConflict(Base):
     payload: Mapped[Any] = mapped_column(sa.JSON)
     status: Mapped[str] = mapped_column(sa.String(16), default="open", index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resolution: Mapped[str | None] = mapped_column(sa.String(16))
+    # Per clashing field of a merge, which side was kept: {"address": "field", ...}.
+    resolved_fields: Mapped[Any] = mapped_column(sa.JSON, nullable=True)
+    resolved_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    opinion: Mapped[str | None] = mapped_column(sa.Text)
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}

@@ -100,30 +100,33 @@ class SqlSyncStore:
     # -- SyncStore -------------------------------------------------------------------------
 
     def lock_device(self, device_id: str, user: Actor) -> DeviceState:
-        """INSERT if absent, then the row under a lock: ``FOR UPDATE`` on PostgreSQL; on
-        SQLite the INSERT has already taken the database's single write lock."""
+        """``user``'s queue on the device: INSERT if absent, then its row under a lock
+        (``FOR UPDATE`` on PostgreSQL; on SQLite the INSERT has already taken the
+        database's single write lock). Another user's queue on the same phone is another
+        row, never waited for."""
         connection = self._connection
         values = {"device_id": device_id, "user_id": user.id, "last_mid": 0, "created_at": utcnow()}
         insert = _insert(connection)(devices).values(**values)
-        connection.execute(insert.on_conflict_do_nothing(index_elements=["device_id"]))
-        query = sa.select(devices.c.id, devices.c.user_id, devices.c.last_mid).where(
-            devices.c.device_id == device_id
+        connection.execute(insert.on_conflict_do_nothing(index_elements=["user_id", "device_id"]))
+        query = sa.select(devices.c.id, devices.c.last_mid).where(
+            devices.c.user_id == user.id, devices.c.device_id == device_id
         )
         if connection.dialect.name == "postgresql":
             query = query.with_for_update()
         row = connection.execute(query).one()
-        if row.user_id == user.id:
-            connection.execute(
-                devices.update().where(devices.c.id == row.id).values(last_push_at=utcnow())
-            )
+        connection.execute(
+            devices.update().where(devices.c.id == row.id).values(last_push_at=utcnow())
+        )
         self._pks[device_id] = row.id
-        return DeviceState(device_id, row.user_id, row.last_mid)
+        return DeviceState(device_id, user.id, row.last_mid)
 
-    def get_device_state(self, device_id: str) -> DeviceState | None:
+    def get_device_state(self, device_id: str, user: Actor) -> DeviceState | None:
         row = self._connection.execute(
-            sa.select(devices.c.user_id, devices.c.last_mid).where(devices.c.device_id == device_id)
+            sa.select(devices.c.last_mid).where(
+                devices.c.user_id == user.id, devices.c.device_id == device_id
+            )
         ).one_or_none()
-        return DeviceState(device_id, row.user_id, row.last_mid) if row else None
+        return DeviceState(device_id, user.id, row.last_mid) if row else None
 
     def get_outcome(self, device_id: str, mid: int) -> StoredOutcome | None:
         row = self._connection.execute(
@@ -229,11 +232,12 @@ class SqlSyncStore:
     # -- helpers ---------------------------------------------------------------------------
 
     def _pk(self, device_id: str) -> int:
-        if device_id not in self._pks:
-            self._pks[device_id] = self._connection.execute(
-                sa.select(devices.c.id).where(devices.c.device_id == device_id)
-            ).scalar_one()
-        return self._pks[device_id]
+        """The queue ``lock_device`` opened for ``device_id`` (one user's, on a shared
+        phone)."""
+        try:
+            return self._pks[device_id]
+        except KeyError:
+            raise RuntimeError(f"no queue of {device_id} is locked in this push") from None
 
 
 def _insert(connection: sa.Connection):

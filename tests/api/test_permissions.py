@@ -31,6 +31,9 @@ MATRIX = [
     ("GET", "/api/v1/org-units/<int:org_unit_id>", ALL),
     ("GET", "/api/v1/shops", SHOP_READERS),
     ("GET", "/api/v1/shops/<int:shop_id>", SHOP_READERS),
+    ("POST", "/api/v1/selfchecks", {"merchant"}),
+    ("GET", "/api/v1/selfchecks", SHOP_READERS),
+    ("GET", "/api/v1/selfchecks/<uuid:selfcheck_id>", SHOP_READERS),
     ("POST", "/api/v1/admin/shops", ADMIN),
     ("GET", "/api/v1/categories", ALL),
     ("GET", "/api/v1/categories/<int:category_id>", ALL),
@@ -70,6 +73,9 @@ MATRIX = [
     ("POST", "/api/v1/cases", REPORTERS),
     ("GET", "/api/v1/cases", ALL),
     ("GET", "/api/v1/cases/<uuid:case_id>", ALL),
+    ("PATCH", "/api/v1/cases/<uuid:case_id>", DISPATCHER),
+    ("GET", "/api/v1/cases/<uuid:case_id>/comments", ALL),
+    ("POST", "/api/v1/cases/<uuid:case_id>/comments", ALL),
     ("POST", "/api/v1/cases/<uuid:case_id>/actions", MOVERS),
     ("POST", "/api/v1/cases/<uuid:case_id>/photos", REPORTERS | {"handler"}),
     ("POST", "/api/v1/cases/<uuid:case_id>/routing", DISPATCHER),
@@ -86,6 +92,12 @@ MATRIX = [
     ("POST", "/api/v1/tasks/<uuid:task_id>/cancel", DISPATCHER),
     ("POST", "/api/v1/sync/push", ALL),
     ("GET", "/api/v1/sync/pull", ALL),
+    ("GET", "/api/v1/sync/conflicts", {"dispatcher", "admin"}),
+    ("GET", "/api/v1/sync/conflicts/<conflict_id>", {"dispatcher", "admin"}),
+    ("POST", "/api/v1/sync/conflicts/<conflict_id>/resolve", DISPATCHER),
+    ("GET", "/api/v1/sync/rejected", {"dispatcher", "admin"}),
+    ("GET", "/api/v1/admin/sync/devices", ADMIN),
+    ("GET", "/api/v1/admin/sync/devices/<int:device_pk>", ADMIN),
 ]
 
 PUBLIC = {

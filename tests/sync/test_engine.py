@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 import pytest
@@ -250,7 +251,7 @@ def test_a_transient_failure_ends_the_batch_without_advancing(server):
     assert statuses(caught.value.result) == ["applied"]
     assert caught.value.result.last_mid == 1
     # The caller committed the prefix; the phone re-sends the batch.
-    assert store.get_device_state(PHONE).last_mid == 1
+    assert store.get_device_state(PHONE, ALICE).last_mid == 1
     result = server.push(ALICE, PHONE, report(1), comment(2), comment(3))
     assert statuses(result) == ["duplicate", "applied", "applied"]
     assert [mid for _, mid in server.work.applied] == [1, 2, 3]
@@ -287,7 +288,7 @@ def test_a_crash_before_commit_leaves_nothing_and_the_resend_applies(server):
             server.work.apply_for(ALICE, PHONE),
         )
         raise KeyboardInterrupt  # the process dies before the commit
-    assert store.get_device_state(PHONE) is None
+    assert store.get_device_state(PHONE, ALICE) is None
     assert server.work.applied == []
     assert statuses(server.push(ALICE, PHONE, report(1), comment(2))) == ["applied"] * 2
 
@@ -314,15 +315,33 @@ def test_a_request_error_changes_nothing(raw, code, status):
     with store.transaction(), pytest.raises(EnvelopeError) as caught:
         push(store, ALICE, PHONE, raw, lambda m: pytest.fail("applied"))
     assert (caught.value.code, caught.value.status) == (code, status)
-    assert store.get_device_state(PHONE) is None
+    assert store.get_device_state(PHONE, ALICE) is None
 
 
-def test_another_users_device_is_refused(server):
-    server.push(ALICE, PHONE, report(1))
-    with server.store.transaction(), pytest.raises(EnvelopeError) as caught:
-        push(server.store, BOB, PHONE, body(PHONE, comment(2)), server.work.apply_for(BOB, PHONE))
-    assert (caught.value.code, caught.value.status) == ("foreign_device", 403)
-    assert server.store.get_device_state(PHONE).last_mid == 1
+def test_two_users_of_one_phone_each_have_their_own_queue(server):
+    """A shared phone: Bob signs in on Alice's phone and starts his own mids at 1."""
+    server.push(ALICE, PHONE, report(1), comment(2))
+    bobs = server.push(BOB, PHONE, comment(1, text="鲍勃的", comment_id=ident(2001)))
+    assert statuses(bobs) == ["applied"]
+    assert bobs.last_mid == 1
+    assert server.store.get_device_state(PHONE, ALICE).last_mid == 2
+    assert server.store.get_device_state(PHONE, BOB).last_mid == 1
+    # Each queue answers its own mids: Alice's mid 1 is her report, Bob's is his comment.
+    assert statuses(server.push(ALICE, PHONE, report(1), comment(3))) == ["duplicate", "applied"]
+    again = server.push(BOB, PHONE, comment(1, text="鲍勃的", comment_id=ident(2001)))
+    assert statuses(again) == ["duplicate"]
+    assert [r.item.mid for r in server.store.recorded(PHONE, BOB)] == [1]
+
+
+def test_a_store_handing_out_another_users_queue_is_a_bug_not_a_refusal():
+    class Confused(MemoryStore):
+        def lock_device(self, device_id, user):
+            state = super().lock_device(device_id, user)
+            return dataclasses.replace(state, owner_id=BOB.id)
+
+    store = Confused()
+    with store.transaction(), pytest.raises(RuntimeError, match="queue"):
+        push(store, ALICE, PHONE, body(PHONE, comment(1)), lambda m: pytest.fail("applied"))
 
 
 def test_clock_skew_of_days_changes_no_outcome():

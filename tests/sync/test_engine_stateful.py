@@ -201,7 +201,7 @@ class PhonesPushing(RuleBasedStateMachine):
     # -- checks ----------------------------------------------------------------------------
 
     def _last_mid(self, phone: str) -> int:
-        state = self.server.store.get_device_state(phone)
+        state = self.server.store.get_device_state(phone, PHONES[phone])
         return state.last_mid if state else 0
 
     def _check(self, phone, batch, before, result):

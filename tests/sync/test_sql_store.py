@@ -233,6 +233,17 @@ def test_devices_keep_their_own_counters(harness, user):
     assert other.last_mid == 1
 
 
+def test_two_users_of_one_phone_each_have_their_own_queue(harness, world):
+    inspector, chief = world.users["inspector"], world.users["street_chief"]
+    harness.push(inspector, "phone-1", body("phone-1", work(1, 1), work(2, 2)))
+    chiefs = harness.push(chief, "phone-1", body("phone-1", work(1, 3)))
+    assert (statuses(chiefs), chiefs.last_mid) == (["applied"], 1)
+    again = harness.push(inspector, "phone-1", body("phone-1", work(2, 2), work(3, 4)))
+    assert (statuses(again), again.last_mid) == (["duplicate", "applied"], 3)
+    assert statuses(harness.push(chief, "phone-1", body("phone-1", work(1, 3)))) == ["duplicate"]
+    assert [mid for _, mid, _ in harness.effects()] == [1, 1, 2, 3]
+
+
 def test_an_error_of_the_store_rolls_the_whole_push_back(world):
     """A second record for one mid is refused by the unique constraint, not by a check."""
     inspector = world.users["inspector"]
