@@ -77,9 +77,13 @@ def mention(entity_type: str, entity_id: object, *old_keys: str) -> list[Mention
 
 def touch(session: Session, mentions: Iterable[Mention]) -> None:
     """Write pending changes for things changed without the ORM seeing it."""
+    record(session.connection(), mentions)
+
+
+def record(connection: sa.Connection, mentions: Iterable[Mention]) -> None:
+    """``touch`` for code that writes with Core on a connection."""
     rows = [{"entity_type": t, "entity_id": i, "key": k} for t, i, k in set(mentions)]
     if rows:
-        connection = session.connection()
         connection.execute(sa.insert(FeedPending), rows)
         connection.info[_PENDING_FLAG] = True
 

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, attributes
 
 from app.accounts.models import Role, User
 from app.cases import queries
@@ -29,6 +29,7 @@ from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, UnitG
 from app.merchants.models import Shop
 from app.orgunits.models import OrgUnit
 from app.photos.models import Photo
+from app.sync_api.models import SyncConflict, SyncDevice
 from app.tasks import services as tasks
 from app.tasks.models import Task
 from app.workcalendar.models import CalendarDay, CalendarSettings
@@ -155,19 +156,37 @@ def _case_keys(connection: sa.Connection, ids: list[str]) -> dict[str, set[str]]
 def _case_changed(case: Case, deleted: bool) -> list:
     names = ("grid_id", "street_id", "road_id", "shop_id", "department_id", "reporter_id")
     prefixes = ("g", "s", "r", "h", "d", "u")
-    old = {
+    # The keys it had before and the keys it gains: its photos follow it out of an audience
+    # and into one (``followers`` acts on a case mentioned with keys).
+    moved = {
         f"{prefix}:{value}"
         for prefix, name in zip(prefixes, names, strict=True)
-        for value in ([getattr(case, name)] if deleted else old_values(case, name))
+        for value in ([getattr(case, name)] if deleted else _old_and_new(case, name))
         if value is not None
     }
-    return mention("case", case.id, *old)
+    return mention("case", case.id, *moved)
+
+
+def _old_and_new(obj: object, name: str) -> list:
+    """The values ``name`` had before this flush's change and has after it (empty when
+    unchanged): an audience a thing gains matters to its followers as much as one it loses."""
+    history = attributes.get_history(obj, name)
+    return [value for value in (*history.deleted, *history.added) if value is not None]
 
 
 def _case_visible(session: Session, user: User, ids: list) -> set:
     return set(
         session.scalars(sa.select(Case.id).where(Case.id.in_(ids), queries.visible_to(user)))
     )
+
+
+# What a case's data carries as stored; the rest is converted below. Rows are read as
+# tuples: a Row's attribute access costs more than the SQL of a page (bench/feed_bench.py).
+_CASE_PLAIN = (
+    "number", "state", "source", "description", "address", "urgency", "routing", "grid_id",
+    "street_id", "road_id", "shop_id", "department_id", "reporter_id", "press_level",
+    "rework_count", "version",
+)  # fmt: skip
 
 
 def _case_load(session: Session, ids: list) -> dict:
@@ -180,54 +199,62 @@ def _case_load(session: Session, ids: list) -> dict:
         .order_by(CasePhoto.added_at, CasePhoto.photo_id)
     ):
         photos.setdefault(case_id, []).append({"photo_id": str(photo_id), "kind": kind})
-    data = {}
-    for row in session.execute(
+    stmt = (
         sa.select(
-            cases,
-            categories.c.code.label("category_code"),
-            categories.c.kind.label("category_kind"),
-            categories.c.edition.label("category_edition"),
-            categories.c.name.label("category_name"),
+            cases.c.id,
+            cases.c.category_id,
+            categories.c.code,
+            categories.c.kind,
+            categories.c.edition,
+            categories.c.name,
+            cases.c.lat,
+            cases.c.lon,
+            cases.c.deadline,
+            cases.c.merged_into_id,
+            cases.c.reported_at,
+            cases.c.closed_at,
+            cases.c.updated_at,
+            *(cases.c[name] for name in _CASE_PLAIN),
         )
         .join(categories, categories.c.id == cases.c.category_id)
         .where(cases.c.id.in_(ids))
-    ):
-        data[row.id] = (
-            row.version,
-            {
-                "id": str(row.id),
-                "number": row.number,
-                "state": row.state,
-                "source": row.source,
-                "category": {
-                    "id": row.category_id,
-                    "code": row.category_code,
-                    "kind": row.category_kind,
-                    "edition": row.category_edition,
-                    "name": row.category_name,
-                },
-                "description": row.description,
-                "address": row.address,
-                "location": {"lat": row.lat, "lon": row.lon, "crs": "wgs84"},
-                "urgency": row.urgency,
-                "routing": row.routing,
-                "grid_id": row.grid_id,
-                "street_id": row.street_id,
-                "road_id": row.road_id,
-                "shop_id": row.shop_id,
-                "department_id": row.department_id,
-                "reporter_id": row.reporter_id,
-                "deadline": _iso(row.deadline),
-                "press_level": row.press_level,
-                "rework_count": row.rework_count,
-                "merged_into_id": str(row.merged_into_id) if row.merged_into_id else None,
-                "version": row.version,
-                "reported_at": _iso(row.reported_at),
-                "closed_at": _iso(row.closed_at),
-                "updated_at": _iso(row.updated_at),
-                "photos": photos.get(row.id, []),
+    )
+    data = {}
+    for (
+        case_id,
+        category_id,
+        code,
+        kind,
+        edition,
+        name,
+        lat,
+        lon,
+        deadline,
+        merged_into_id,
+        reported_at,
+        closed_at,
+        updated_at,
+        *plain,
+    ) in session.execute(stmt).tuples():
+        case = dict(zip(_CASE_PLAIN, plain, strict=True))
+        case.update(
+            id=str(case_id),
+            category={
+                "id": category_id,
+                "code": code,
+                "kind": kind,
+                "edition": edition,
+                "name": name,
             },
+            location={"lat": lat, "lon": lon, "crs": "wgs84"},
+            deadline=_iso(deadline),
+            merged_into_id=str(merged_into_id) if merged_into_id else None,
+            reported_at=_iso(reported_at),
+            closed_at=_iso(closed_at),
+            updated_at=_iso(updated_at),
+            photos=photos.get(case_id, []),
         )
+        data[case_id] = (case["version"], case)
     return data
 
 
@@ -260,8 +287,12 @@ def _task_changed(task: Task, deleted: bool) -> list:
         return [getattr(task, name)] if deleted else old_values(task, name)
 
     old = [f"u:{v}" for v in before("assignee_id")] + [f"d:{v}" for v in before("department_id")]
-    # The case's audience follows its tasks (visible_to counts them), so it changes too.
-    return mention("task", task.id, *old) + mention("case", task.case_id, *old)
+    # The case's audience follows its tasks (visible_to counts them), so it changes too: a new
+    # task or a new assignee brings the case, and its photos, to someone who did not see it.
+    gained = [] if deleted else _old_and_new(task, "assignee_id")
+    gained_departments = [] if deleted else _old_and_new(task, "department_id")
+    moved = {*old, *(f"u:{v}" for v in gained), *(f"d:{v}" for v in gained_departments)}
+    return mention("task", task.id, *old) + mention("case", task.case_id, *sorted(moved))
 
 
 def _task_visible(session: Session, user: User, ids: list) -> set:
@@ -406,6 +437,75 @@ def _photo_snapshot(session: Session, user: User, after, limit: int, now: dt.dat
     if after is not None:
         stmt = stmt.where(Photo.id > after)
     return list(session.scalars(stmt.order_by(Photo.id).limit(limit)))
+
+
+# conflicts: the phone's user hears how the dispatcher decided ---------------------------
+
+
+def _conflict_keys(connection: sa.Connection, ids: list[str]) -> dict[str, set[str]]:
+    conflicts, devices = SyncConflict.__table__, SyncDevice.__table__
+    rows = connection.execute(
+        sa.select(conflicts.c.id, devices.c.user_id)
+        .join(devices, devices.c.id == conflicts.c.device_pk)
+        .where(conflicts.c.id.in_(ids))
+    )
+    return {row.id: {f"u:{row.user_id}"} for row in rows}
+
+
+def _own_conflicts(user: User) -> sa.ColumnElement[bool]:
+    if sees_everything(user):
+        return sa.true()
+    return SyncConflict.device_pk.in_(sa.select(SyncDevice.id).where(SyncDevice.user_id == user.id))
+
+
+def _conflict_visible(session: Session, user: User, ids: list) -> set:
+    return set(
+        session.scalars(
+            sa.select(SyncConflict.id).where(SyncConflict.id.in_(ids), _own_conflicts(user))
+        )
+    )
+
+
+def _conflict_load(session: Session, ids: list) -> dict:
+    table, devices = SyncConflict.__table__, SyncDevice.__table__
+    rows = session.execute(
+        sa.select(table, devices.c.device_id)
+        .join(devices, devices.c.id == table.c.device_pk)
+        .where(table.c.id.in_(ids))
+    )
+    return {
+        row.id: (
+            row.version,
+            {
+                "id": row.id,
+                "device_id": row.device_id,
+                "mid": row.mid,
+                "type": row.type,
+                "entity_type": row.entity_type,
+                "entity_id": str(row.entity_id),
+                "reason": row.reason,
+                "status": row.status,
+                "resolution": row.resolution,
+                "resolved_fields": row.resolved_fields,
+                "resolved_at": _iso(row.resolved_at),
+                "opinion": row.opinion,
+                "version": row.version,
+                "created_at": _iso(row.created_at),
+            },
+        )
+        for row in rows
+    }
+
+
+def _conflict_snapshot(session: Session, user: User, after, limit: int, now: dt.datetime) -> list:
+    recent = sa.or_(
+        SyncConflict.status == "open",
+        SyncConflict.resolved_at >= now - dt.timedelta(days=SNAPSHOT_CLOSED_DAYS),
+    )
+    stmt = sa.select(SyncConflict.id).where(_own_conflicts(user), recent)
+    if after is not None:
+        stmt = stmt.where(SyncConflict.id > after)
+    return list(session.scalars(stmt.order_by(SyncConflict.id).limit(limit)))
 
 
 # reference data: categories, grids, the work calendar ------------------------------------
@@ -572,6 +672,7 @@ for _feed in (
     FeedType("case", _uuid, _case_visible, _case_load, _case_snapshot),
     FeedType("task", _uuid, _task_visible, _task_load, _task_snapshot),
     FeedType("photo", _uuid, _photo_visible, _photo_load, _photo_snapshot),
+    FeedType("conflict", str, _conflict_visible, _conflict_load, _conflict_snapshot),
 ):
     feed_type(_feed)
 
@@ -582,6 +683,7 @@ audience("photo", _photo_keys)
 audience("category", _everyone)
 audience("calendar", _everyone)
 audience("grid", _grid_keys)
+audience("conflict", _conflict_keys)
 
 watch(Case, _case_changed)
 watch(Task, _task_changed)
@@ -593,6 +695,7 @@ watch(UnitGrid, _grid_changed)
 watch(ResponsibilityGridMember, _grid_member_changed)
 watch(CalendarDay, _calendar_day_changed)
 watch(CalendarSettings, _calendar_settings_changed)
+watch(SyncConflict, lambda conflict, deleted: mention("conflict", conflict.id))
 
 
 def feed_types() -> Iterable[FeedType]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.core import events
 from app.core.clock import utcnow
+from app.feed import capture as feed
 from app.sync_api.models import SyncConflict, SyncDevice, SyncFailure, SyncMutation
 from sync.conflicts import Refused
 from sync.envelope import Item, Mutation
@@ -192,6 +193,8 @@ class SqlSyncStore:
                 created_at=utcnow(),
             )
         )
+        # A Core insert: the phone's user hears of the conflict through the feed.
+        feed.record(self._connection, feed.mention("conflict", conflict_id))
         return conflict_id
 
     def keep_stray(self, device_id: str, item: Item, reason: str) -> None:

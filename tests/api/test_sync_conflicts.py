@@ -554,3 +554,36 @@ def test_a_self_handling_of_a_case_filed_meanwhile_cannot_be_accepted(client, au
     item = get(client, auth("dispatcher"), f"/api/v1/sync/conflicts/{result['conflict_id']}").json
     assert item["server"]["case"]["state"] == "registered"
     assert [p["kind"] for p in item["field"]["photos"]] == ["closure"]
+
+
+def test_the_phone_hears_of_its_conflict_and_of_the_resolution_through_the_feed(
+    client, auth, reassigned, phone
+):
+    headers, _ = phone
+
+    def feed(cursor: str = "") -> tuple[dict, str]:
+        conflicts = {}
+        while True:
+            response = client.get(
+                "/api/v1/sync/pull", query_string={"cursor": cursor}, headers=headers
+            )
+            page = response.get_json()
+            for change in page["changes"]:
+                if change["entity_type"] == "conflict":
+                    conflicts[change["entity_id"]] = change
+            cursor = page["cursor"]
+            if not page["has_more"]:
+                return conflicts, cursor
+
+    conflicts, cursor = feed()
+    mine = conflicts[reassigned["conflict_id"]]
+    assert (mine["op"], mine["data"]["status"], mine["data"]["reason"]) == (
+        "upsert",
+        "open",
+        "task_reassigned",
+    )
+    resolve(client, auth("dispatcher"), reassigned["conflict_id"], decision="keep_server")
+    conflicts, _ = feed(cursor)
+    data = conflicts[reassigned["conflict_id"]]["data"]
+    assert (data["status"], data["resolution"]) == ("resolved", "keep_server")
+    assert conflicts[reassigned["conflict_id"]]["version"] > mine["version"]
