@@ -66,6 +66,8 @@ REJECTED_REASONS = frozenset(
         "not_in_scope",  # never was the user's to touch (left_scope is the conflict)
         "not_found",  # never existed (a deleted thing is edit_after_delete)
         "unknown_category",
+        "ambiguous_category",  # an old code of a component and an event, sent without kind
+        "shop_required",  # a self-check of a merchant with several shops names none
         "unknown_action",
         "unknown_request",
         "unknown_type",

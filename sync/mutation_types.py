@@ -55,6 +55,8 @@ CRS = ("wgs84", "gcj02", "bd09")
 PHOTO_KINDS = ("problem", "closure", "check", "selfcheck")
 TASK_ACTIONS = ("accept", "complete", "request_return", "request_extension", "request_suspension")
 SELFCHECK_MARKS = ("ok", "issue")
+CATEGORY_KINDS = ("component", "event")
+CATEGORY_EDITIONS = ("cjt214", "gbt47678")
 MAX_PHOTOS = 20
 
 location = schema(
@@ -125,6 +127,10 @@ SPECS: dict[str, TypeSpec] = {
             Family.CREATE,
             schema(
                 category_code=required(category_code),
+                # An old four-digit code may be both a component and an event (0101): the
+                # kind tells them apart; the edition follows from the code's length.
+                category_kind=optional(choice(*CATEGORY_KINDS)),
+                category_edition=optional(choice(*CATEGORY_EDITIONS)),
                 description=required(description),
                 address=optional(address),
                 location=required(location),

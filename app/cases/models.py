@@ -1,4 +1,5 @@
-"""Cases, their flow log, requests awaiting a dispatcher, photos, reporters and pauses."""
+"""Cases, their flow log, requests awaiting a dispatcher, photos, reporters, pauses and
+comments."""
 
 from __future__ import annotations
 
@@ -152,6 +153,24 @@ class CasePhoto(Base):
     kind: Mapped[str] = mapped_column(sa.String(16))
     added_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     added_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CaseComment(Base):
+    """A note on a case (comment.add), append-only. The id is the phone's UUID: the same
+    comment sent twice is stored once."""
+
+    __tablename__ = "case_comments"
+    __table_args__ = (
+        sa.Index("ix_case_comments_case_id_created_at", "case_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"))
+    author_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    device_id: Mapped[str | None] = mapped_column(sa.String(128))
+    text: Mapped[str] = mapped_column(sa.Text)
+    client_ts: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # audit only
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class CaseReporter(Base):

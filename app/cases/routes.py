@@ -1,4 +1,5 @@
-"""Cases (案卷): report, read, move through the workflow, ask and decide requests, merge."""
+"""Cases (案卷): report, read, correct, move through the workflow, ask and decide requests,
+merge, comment."""
 
 from __future__ import annotations
 
@@ -8,14 +9,17 @@ from flask_smorest import Blueprint
 
 from app.accounts.models import Role
 from app.accounts.permissions import current_device, current_user, require_login, require_roles
-from app.cases import queries, services
+from app.cases import comments, edits, queries, services
 from app.cases.schemas import (
     ActionSchema,
     AttachedSchema,
     CaseCreateSchema,
     CaseDetailSchema,
+    CaseEditSchema,
     CaseQuerySchema,
     CaseSchema,
+    CommentCreateSchema,
+    CommentSchema,
     DecisionSchema,
     DuplicateSchema,
     MergeSchema,
@@ -98,6 +102,58 @@ class CaseView(MethodView):
     def get(self, case_id):
         """One case: photos by kind, flow log, open tasks, pending requests, duplicates."""
         return services.case_detail(db.session, current_user(), case_id)
+
+    @require_roles(Role.DISPATCHER)
+    @blp.arguments(CaseEditSchema)
+    @blp.response(200, CaseDetailSchema)
+    @blp.alt_response(
+        409,
+        description="Changed since version (concurrent_change), merged "
+        "into another case (edit_after_delete) or closed (wrong_state)",
+    )
+    @blp.alt_response(422, description="A bad value (an ambiguous code: ambiguous_category)")
+    def patch(self, body, case_id):
+        """Correct description, address, location (re-routed) or category of an open case."""
+        user = current_user()
+        edits.edit_case(
+            db.session,
+            user,
+            _device_id(),
+            case_id,
+            version=body["version"],
+            fields=body["fields"],
+            policy=_policy(),
+        )
+        return services.case_detail(db.session, user, case_id)
+
+
+@blp.route("/cases/<uuid:case_id>/comments")
+class CaseCommentsView(MethodView):
+    @require_login
+    @blp.response(200, CommentSchema(many=True))
+    @blp.paginate()
+    def get(self, case_id, pagination_parameters):
+        """The comments on a case the caller may see, oldest first."""
+        stmt = comments.case_comments(db.session, current_user(), case_id)
+        return paginate_select(db.session, stmt, pagination_parameters)
+
+    @require_login
+    @blp.arguments(CommentCreateSchema)
+    @blp.response(201, CommentSchema, description="Added")
+    @blp.alt_response(200, schema=CommentSchema, description="The same comment again")
+    @blp.alt_response(409, description="The comment id exists with other content")
+    def post(self, body, case_id):
+        """Add a comment to a case the caller may see (append-only, by the phone's UUID)."""
+        added = comments.add_comment(
+            db.session,
+            current_user(),
+            _device_id(),
+            case_id,
+            comment_id=body.get("id"),
+            text=body["text"],
+            client_ts=body.get("client_ts"),
+        )
+        return added.comment, 201 if added.created else 200
 
 
 @blp.route("/cases/<uuid:case_id>/actions")

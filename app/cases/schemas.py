@@ -1,4 +1,4 @@
-"""API shapes of cases, their moves, requests and flow log."""
+"""API shapes of cases, their moves, edits, requests, comments and flow log."""
 
 from __future__ import annotations
 
@@ -47,6 +47,46 @@ class CaseCreateSchema(Schema):
     def _one_category(self, data, **_kwargs):
         if ("category_id" in data) == ("category" in data):
             raise ma.ValidationError("give category_id or category", "category_id")
+
+
+class CaseFieldsSchema(Schema):
+    """New values of the fields a dispatcher may correct; at least one."""
+
+    description = ma.fields.String(validate=ma.validate.Length(1, 4000))
+    address = ma.fields.String(validate=ma.validate.Length(max=256))
+    location = ma.fields.Nested(PointSchema)
+    category_code = ma.fields.String(
+        validate=ma.validate.Regexp(r"^\d{4,5}$"),
+        metadata={"description": "re-resolved as intake does; an ambiguous old code is a 422"},
+    )
+
+    @ma.validates_schema
+    def _at_least_one(self, data, **_kwargs):
+        if not data:
+            raise ma.ValidationError("give at least one field")
+
+
+class CaseEditSchema(Schema):
+    version = ma.fields.Integer(
+        required=True, strict=True, metadata={"description": "the case's version edited"}
+    )
+    fields = ma.fields.Nested(CaseFieldsSchema, required=True)
+
+
+class CommentCreateSchema(Schema):
+    id = ma.fields.UUID(metadata={"description": "the phone-made UUID (made here if absent)"})
+    text = ma.fields.String(required=True, validate=ma.validate.Length(1, 2000))
+    client_ts = ma.fields.AwareDateTime(allow_none=True)
+
+
+class CommentSchema(Schema):
+    id = ma.fields.UUID()
+    case_id = ma.fields.UUID()
+    author_id = ma.fields.Integer()
+    device_id = ma.fields.String(allow_none=True)
+    text = ma.fields.String()
+    client_ts = ma.fields.AwareDateTime(allow_none=True)
+    created_at = ma.fields.AwareDateTime()
 
 
 class ActionSchema(Schema):

@@ -47,7 +47,7 @@ from app.core.db import transaction
 from app.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from app.grids import geo
 from app.grids.models import UnitGrid
-from app.grids.services import get_unit_grid, locate
+from app.grids.services import LocateResult, get_unit_grid, locate
 from app.merchants.models import Shop
 from app.orgunits.models import OrgKind, OrgUnit
 from app.photos.backends import Media
@@ -228,7 +228,8 @@ def _may_request(kind: str, state: str, role: str, evidence: Iterable[Evidence])
 
 def resolve_category(session: Session, category: int | Mapping) -> Category:
     """A category by id, or by ``{kind, edition, code}``; edition follows from the code's
-    length when absent, and kind may be left out when the code is unambiguous."""
+    length when absent, and kind may be left out when the code is unambiguous (an old
+    four-digit code of both a component and an event is a 422 ``ambiguous_category``)."""
     if isinstance(category, int) and not isinstance(category, bool):
         found = session.get(Category, category)
     elif isinstance(category, Mapping):
@@ -246,7 +247,7 @@ def resolve_category(session: Session, category: int | Mapping) -> Category:
             if len(matches) > 1:
                 raise ValidationFailed(
                     f"code {code} is both a component and an event; give its kind",
-                    {"category": ["ambiguous: give kind"]},
+                    {"reason": "ambiguous_category", "category": ["ambiguous: give kind"]},
                 )
             found = matches[0] if matches else None
     else:
@@ -493,8 +494,6 @@ def report_case(
     _register_photos(session, media, user, refs)
     now = utcnow()
     calendar = get_calendar(session)
-    inside = located.status == "inside"
-    grid = located.grid
     try:
         with transaction(session):
             case = Case(
@@ -503,13 +502,8 @@ def report_case(
                     session, _district_code(session, located, user), calendar.local_date(now)
                 ),
                 **fields,
-                grid_id=grid.id if grid else None,
-                community_id=located.community.id if located.community else None,
-                street_id=located.street.id if located.street else None,
-                road_id=located.roads[0].road.id if located.roads else None,
+                **routing_of(located),
                 shop_id=_merchant_shop(session, user, located.lat, located.lon),
-                routing="routed" if inside else "needs_confirmation",
-                locate_status=located.status,
                 state=State.REPORTED,
                 client_ts=client_ts,
                 reported_at=now,
@@ -519,24 +513,7 @@ def report_case(
             session.flush()
             session.add(CaseReporter(case_id=case.id, user_id=user.id, original_case_id=case.id))
             attached = _attach(session, case, user, refs, now)
-            if not inside:
-                session.add(
-                    RoutingGap(
-                        case_id=case.id,
-                        lat=located.lat,
-                        lon=located.lon,
-                        locate_status=located.status,
-                        candidates=[
-                            {
-                                "grid_code": c.grid.code,
-                                "distance_m": c.distance_m,
-                                "contains": c.contains,
-                            }
-                            for c in located.candidates
-                        ],
-                        created_at=now,
-                    )
-                )
+            record_routing_gap(session, case, located, now)
             append_flow(
                 session,
                 case,
@@ -559,6 +536,42 @@ def report_case(
     if attached:
         events.send(case_photos_added, case_id=case.id, photo_ids=attached, kind="problem")
     return Reported(case, True)
+
+
+def routing_of(located: LocateResult) -> dict:
+    """The case columns a located point sets: grid, community, street, road and whether a
+    dispatcher must confirm the grid (a point near a boundary or outside every grid)."""
+    grid = located.grid
+    return {
+        "grid_id": grid.id if grid else None,
+        "community_id": located.community.id if located.community else None,
+        "street_id": located.street.id if located.street else None,
+        "road_id": located.roads[0].road.id if located.roads else None,
+        "routing": "routed" if located.status == "inside" else "needs_confirmation",
+        "locate_status": located.status,
+    }
+
+
+def record_routing_gap(
+    session: Session, case: Case, located: LocateResult, now: dt.datetime
+) -> RoutingGap | None:
+    """A point outside every grid or near a boundary is kept as a routing gap, so the map
+    can be fixed; None for a point well inside one grid."""
+    if located.status == "inside":
+        return None
+    gap = RoutingGap(
+        case_id=case.id,
+        lat=located.lat,
+        lon=located.lon,
+        locate_status=located.status,
+        candidates=[
+            {"grid_code": c.grid.code, "distance_m": c.distance_m, "contains": c.contains}
+            for c in located.candidates
+        ],
+        created_at=now,
+    )
+    session.add(gap)
+    return gap
 
 
 def _replayed(session: Session, case: Case, fields: dict, refs: list[PhotoRef]) -> Reported:
@@ -1386,6 +1399,54 @@ def create_request(
     if attached:
         events.send(case_photos_added, case_id=case.id, photo_ids=attached, kind=refs[0].kind)
     return request
+
+
+def ask_self_handling(
+    session: Session,
+    media: Media,
+    user: User,
+    device_id: str | None,
+    case_id: uuid.UUID,
+    *,
+    note: str | None = None,
+    photos: Iterable = (),
+) -> tuple[CaseRequest, bool]:
+    """Fixed on the spot (自处理): a ``self_handle`` request with its after-photos; the
+    request and whether it was a repeat.
+
+    The same move made twice — the reporter's two phones, each queueing it offline — is
+    applied once (API.md, conflict rule 1): while the user's own self-handling request is
+    pending or approved, a second one adds its after-photos to the case as evidence and
+    returns that request (``True``). Anything else goes through ``create_request``.
+    """
+    case = get_case(session, user, case_id)
+    earlier = session.scalar(
+        sa.select(CaseRequest)
+        .where(
+            CaseRequest.case_id == case.id,
+            CaseRequest.kind == workflow.RequestKind.SELF_HANDLE,
+            CaseRequest.requested_by == user.id,
+            CaseRequest.status.in_(("pending", "approved")),
+        )
+        .order_by(CaseRequest.created_at.desc())
+        .limit(1)
+    )
+    if earlier is None:
+        request = create_request(
+            session,
+            media,
+            user,
+            device_id,
+            case.id,
+            kind=workflow.RequestKind.SELF_HANDLE,
+            reason=note,
+            photos=photos,
+        )
+        return request, False
+    refs = _photo_refs(photos, REQUEST_PHOTO_KIND[workflow.RequestKind.SELF_HANDLE])
+    if refs:
+        attach_photos(session, media, user, device_id, case.id, refs)
+    return earlier, True
 
 
 def _pending_conflict(session: Session, case: Case, kind: str) -> None:

@@ -1,15 +1,23 @@
-"""Shops: a merchant sees their own; the command centre and chiefs see all; an admin registers."""
+"""Shops: a merchant sees their own; the command centre and chiefs see all; an admin registers.
+Self-checks: a merchant records their frontage's daily check; who sees shops reads them."""
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_user, require_roles
+from app.accounts.permissions import current_device, current_user, require_roles
 from app.core.errors import Forbidden
 from app.core.pagination import paginate_select
 from app.extensions import db
-from app.merchants import services
-from app.merchants.schemas import ShopQuerySchema, ShopSchema
+from app.merchants import selfchecks, services
+from app.merchants.schemas import (
+    SelfCheckCreateSchema,
+    SelfCheckQuerySchema,
+    SelfCheckSchema,
+    ShopQuerySchema,
+    ShopSchema,
+)
+from app.photos.backends import media
 
 blp = Blueprint("merchants", __name__, url_prefix="/api/v1", description="Shops under 门前三包")
 
@@ -58,3 +66,49 @@ class AdminShopsView(MethodView):
     def post(self, body):
         """Register a shop, its frontage zone and its responsible merchant."""
         return services.create_shop(db.session, **body)
+
+
+@blp.route("/selfchecks")
+class SelfChecksView(MethodView):
+    @require_roles(Role.MERCHANT)
+    @blp.arguments(SelfCheckCreateSchema)
+    @blp.response(201, SelfCheckSchema, description="Recorded")
+    @blp.alt_response(200, schema=SelfCheckSchema, description="The same check again")
+    @blp.alt_response(403, description="Not the caller's shop (reason not_in_scope)")
+    @blp.alt_response(409, description="The id exists with other content")
+    @blp.alt_response(422, description="Several shops and no shop_id (reason shop_required)")
+    def post(self, body):
+        """Record the daily frontage self-check (门前三包 自查); an issue creates no case."""
+        checked = selfchecks.create_selfcheck(
+            db.session,
+            media(),
+            current_user(),
+            current_device().device_id,
+            selfcheck_id=body.get("id"),
+            shop_id=body.get("shop_id"),
+            sanitation=body["sanitation"],
+            order=body["order"],
+            greenery=body["greenery"],
+            note=body.get("note"),
+            photos=body["photos"],
+            client_ts=body.get("client_ts"),
+        )
+        return checked.selfcheck, 201 if checked.created else 200
+
+    @require_roles(*READERS)
+    @blp.arguments(SelfCheckQuerySchema, location="query")
+    @blp.response(200, SelfCheckSchema(many=True))
+    @blp.paginate()
+    def get(self, query, pagination_parameters):
+        """List the self-checks the caller may see, newest first."""
+        stmt = selfchecks.selfchecks_query(current_user(), **query)
+        return paginate_select(db.session, stmt, pagination_parameters)
+
+
+@blp.route("/selfchecks/<uuid:selfcheck_id>")
+class SelfCheckView(MethodView):
+    @require_roles(*READERS)
+    @blp.response(200, SelfCheckSchema)
+    def get(self, selfcheck_id):
+        """One self-check the caller may see."""
+        return selfchecks.get_selfcheck(db.session, current_user(), selfcheck_id)

@@ -1,10 +1,11 @@
-"""API shapes of shops."""
+"""API shapes of shops and their self-checks."""
 
 import json
 
 import marshmallow as ma
 
 from app.core.schemas import Schema
+from app.merchants.models import SELFCHECK_MARKS
 
 
 class FrontageField(ma.fields.Field):
@@ -34,3 +35,52 @@ class ShopSchema(Schema):
 class ShopQuerySchema(Schema):
     community_id = ma.fields.Integer()
     merchant_id = ma.fields.Integer()
+
+
+_MARK = ma.validate.OneOf(SELFCHECK_MARKS)
+
+
+class SelfCheckPhotoSchema(Schema):
+    """A photo of the check, by the phone's UUID and its sha256 (bytes before or after)."""
+
+    photo_id = ma.fields.UUID(required=True)
+    sha256 = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[0-9a-fA-F]{64}$"))
+    kind = ma.fields.String(validate=ma.validate.OneOf(["selfcheck"]))
+    taken_at = ma.fields.AwareDateTime(allow_none=True)
+    lat = ma.fields.Float(allow_none=True, validate=ma.validate.Range(-90, 90))
+    lon = ma.fields.Float(allow_none=True, validate=ma.validate.Range(-180, 180))
+
+
+class SelfCheckCreateSchema(Schema):
+    id = ma.fields.UUID(metadata={"description": "the phone-made UUID (made here if absent)"})
+    shop_id = ma.fields.Integer(
+        strict=True,
+        allow_none=True,
+        metadata={"description": "the shop checked; may be left out by a one-shop merchant"},
+    )
+    sanitation = ma.fields.String(required=True, validate=_MARK)
+    order = ma.fields.String(required=True, validate=_MARK)
+    greenery = ma.fields.String(required=True, validate=_MARK)
+    note = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=2000))
+    photos = ma.fields.List(ma.fields.Nested(SelfCheckPhotoSchema), load_default=list)
+    client_ts = ma.fields.AwareDateTime(allow_none=True)
+
+
+class SelfCheckSchema(Schema):
+    id = ma.fields.UUID()
+    shop_id = ma.fields.Integer()
+    merchant_id = ma.fields.Integer()
+    sanitation = ma.fields.String()
+    order = ma.fields.String()
+    greenery = ma.fields.String()
+    has_issue = ma.fields.Boolean(metadata={"description": "any result is issue"})
+    note = ma.fields.String(allow_none=True)
+    photo_ids = ma.fields.List(ma.fields.String())
+    device_id = ma.fields.String(allow_none=True)
+    client_ts = ma.fields.AwareDateTime(allow_none=True)
+    created_at = ma.fields.AwareDateTime()
+
+
+class SelfCheckQuerySchema(Schema):
+    shop_id = ma.fields.Integer()
+    has_issue = ma.fields.Boolean()

@@ -1,9 +1,10 @@
 """Each mutation type onto the service the REST API uses for the same thing.
 
-``Applier(session, media, user, device_id, policy)`` is the ``apply`` the engine calls: it
-returns an ``Outcome`` or raises ``sync.conflicts.Refused`` with the stable reason of the
-domain error. ``case.edit``, ``comment.add`` and ``selfcheck.create`` have no service yet:
-they are ``rejected`` with ``not_supported_yet`` (payload kept, as every reject's).
+``Applier(session, media, user, device_id, policy, store)`` is the ``apply`` the engine
+calls: it returns an ``Outcome`` or raises ``sync.conflicts.Refused`` with the stable
+reason of the domain error. A ``case.edit`` whose fields partly clash returns a
+``conflict`` it opened itself through ``store.open_conflict``: the fields that merged stay
+written, so the engine must not roll them back as it does a refusal.
 """
 
 from __future__ import annotations
@@ -12,19 +13,27 @@ import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
+from app.cases import comments, edits
 from app.cases import services as cases
 from app.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from app.merchants import selfchecks
 from app.photos.backends import Media
 from app.tasks import services as tasks
-from sync.conflicts import Refused
+from sync.conflicts import Refused, edits_from_args
 from sync.envelope import Mutation
 from sync.mutation_types import MutationType
 from sync.outcomes import Outcome, Status
+
+
+class ConflictOpener(Protocol):
+    """The store's ``open_conflict`` (``sync.store.SyncStore``)."""
+
+    def open_conflict(self, device_id: str, mutation: Mutation, refusal: Refused) -> str: ...
 
 
 @dataclasses.dataclass
@@ -34,32 +43,29 @@ class Applier:
     user: User
     device_id: str
     policy: cases.CasePolicy
+    # Set once the push's store exists (the store takes ``keep_field_evidence`` from here).
+    store: ConflictOpener | None = None
 
     def __call__(self, mutation: Mutation) -> Outcome:
-        handler = _HANDLERS.get(mutation.type)
-        if handler is None:
-            # Not a refusal of the field work (classify_refusal would make it a conflict):
-            # the phone is told, and the payload is kept with the record.
-            return Outcome(
-                Status.REJECTED,
-                mutation.entity_type,
-                mutation.entity_id,
-                reason="not_supported_yet",
-            )
         try:
-            return getattr(self, handler)(mutation)
+            return getattr(self, _HANDLERS[mutation.type])(mutation)
         except DomainError as error:
             raise refused(error) from error
 
     def report_create(self, mutation: Mutation) -> Outcome:
         args = mutation.args
+        category = {"code": args["category_code"]}
+        if args.get("category_kind"):
+            category["kind"] = args["category_kind"]
+        if args.get("category_edition"):
+            category["edition"] = args["category_edition"]
         reported = cases.report_case(
             self.session,
             self.media,
             self.user,
             self.device_id,
             case_id=mutation.entity_id,
-            category={"code": args["category_code"]},
+            category=category,
             description=args["description"],
             location=args["location"],
             address=args.get("address") or "",
@@ -71,8 +77,46 @@ class Applier:
         )
         return _applied("case", reported.case.id, reported.case.version)
 
+    def case_edit(self, mutation: Mutation) -> Outcome:
+        """Three-way merge of the fields; a clash opens a conflict with both values while
+        the fields that merged stay written."""
+        edited = edits.edit_case_fields(
+            self.session,
+            self.user,
+            self.device_id,
+            mutation.entity_id,
+            edits_from_args(mutation.args),
+            mutation.base_version,
+            mutation.client_ts,
+            policy=self.policy,
+        )
+        case = edited.case
+        if edited.status is not Status.CONFLICT:
+            return Outcome(edited.status, "case", case.id, version=case.version)
+        if self.store is None:
+            raise RuntimeError("a case.edit conflict needs the push's store")
+        refusal = Refused(
+            "field_conflict",
+            f"{', '.join(sorted(edited.conflicts))} changed on the server too",
+            edited.conflict_errors(),
+        )
+        conflict_id = self.store.open_conflict(self.device_id, mutation, refusal)
+        return Outcome(
+            Status.CONFLICT,
+            "case",
+            case.id,
+            version=case.version,
+            conflict_id=conflict_id,
+            reason=refusal.reason,
+        )
+
     def task_update(self, mutation: Mutation) -> Outcome:
+        """A task's progress; completing a task already completed by the same user (their
+        other phone) is ``merged``: applied once, the repeat's photos kept on the case."""
         args = mutation.args
+        repeat = args["action"] == "complete" and (
+            tasks.get_task(self.session, self.user, mutation.entity_id).state == "completed"
+        )
         task = tasks.update_task(
             self.session,
             self.media,
@@ -86,23 +130,28 @@ class Applier:
             extension_amount=args.get("extension_amount"),
             policy=self.policy,
         )
-        return _applied("task", task.id, task.version)
+        if not repeat:
+            return _applied("task", task.id, task.version)
+        self.keep_field_evidence(mutation)  # the evidence of both phones is kept
+        return Outcome(Status.MERGED, "task", task.id, version=task.version)
 
     def case_self_handle(self, mutation: Mutation) -> Outcome:
-        """Fixed on the spot: a ``self_handle`` request with its after-photo."""
+        """Fixed on the spot: a ``self_handle`` request with its after-photo. The same
+        user's second one while theirs is pending or approved is ``merged``: applied once,
+        its photos kept on the case."""
         args = mutation.args
-        cases.create_request(
+        _request, repeat = cases.ask_self_handling(
             self.session,
             self.media,
             self.user,
             self.device_id,
             mutation.entity_id,
-            kind="self_handle",
-            reason=args.get("note"),
+            note=args.get("note"),
             photos=photo_refs(args.get("photos"), default_kind="closure"),
         )
         case = cases.get_case(self.session, self.user, mutation.entity_id)
-        return _applied("case", case.id, case.version)
+        status = Status.MERGED if repeat else Status.APPLIED
+        return Outcome(status, "case", case.id, version=case.version)
 
     def photo_attach(self, mutation: Mutation) -> Outcome:
         """A photo on a case, or on a task's case; the bytes may come before or after."""
@@ -119,6 +168,40 @@ class Applier:
         }
         cases.attach_photos(self.session, self.media, self.user, self.device_id, case_id, [ref])
         return _applied("photo", mutation.entity_id, None)
+
+    def comment_add(self, mutation: Mutation) -> Outcome:
+        """A note on a case; the same comment sent again is stored once (applied)."""
+        args = mutation.args
+        added = comments.add_comment(
+            self.session,
+            self.user,
+            self.device_id,
+            uuid.UUID(str(args["case_id"])),
+            comment_id=mutation.entity_id,
+            text=args["text"],
+            client_ts=mutation.client_ts,
+        )
+        return _applied("comment", added.comment.id, None)
+
+    def selfcheck_create(self, mutation: Mutation) -> Outcome:
+        """A merchant's daily frontage self-check; stored once by its UUID."""
+        args = mutation.args
+        shop_id = args.get("shop_id")
+        checked = selfchecks.create_selfcheck(
+            self.session,
+            self.media,
+            self.user,
+            self.device_id,
+            selfcheck_id=mutation.entity_id,
+            shop_id=int(shop_id) if shop_id is not None else None,
+            sanitation=args["sanitation"],
+            order=args["order"],
+            greenery=args["greenery"],
+            note=args.get("note"),
+            photos=photo_refs(args.get("photos"), default_kind="selfcheck"),
+            client_ts=mutation.client_ts,
+        )
+        return _applied("selfcheck", checked.selfcheck.id, None)
 
     def keep_field_evidence(self, mutation: Mutation) -> None:
         """A conflicting move's photos stay on the server: registered (so their bytes can
@@ -186,10 +269,13 @@ _REASON_OF_ERROR: dict[type, str] = {
     Conflict: "id_reused",
 }
 
-# The method of ``Applier`` that applies each type served so far.
+# The method of ``Applier`` that applies each type (every type has one: a test checks).
 _HANDLERS: dict[MutationType, str] = {
     MutationType.REPORT_CREATE: "report_create",
+    MutationType.CASE_EDIT: "case_edit",
     MutationType.TASK_UPDATE: "task_update",
     MutationType.CASE_SELF_HANDLE: "case_self_handle",
     MutationType.PHOTO_ATTACH: "photo_attach",
+    MutationType.COMMENT_ADD: "comment_add",
+    MutationType.SELFCHECK_CREATE: "selfcheck_create",
 }

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.cases.services import CasePolicy
+from app.categories.models import Category
 from app.core import events
 from app.core.errors import DomainError
+from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, Road, UnitGrid
+from app.orgunits.models import OrgUnit
 from app.photos.backends import Media
 from app.sync_api.apply import Applier
 from app.sync_api.store import SqlSyncStore, begin_push
@@ -19,6 +23,9 @@ from sync.envelope import EnvelopeError
 from sync.outcomes import PushResult
 
 RETRY_AFTER_SECONDS = 5
+# Reference rows every mutation of a push looks up again (where a report lies, its
+# category): held for the push, so they are loaded once, not once per mutation.
+REFERENCE_ROWS = (OrgUnit, UnitGrid, ResponsibilityGrid, ResponsibilityGridMember, Road, Category)
 
 
 class PushRefused(DomainError):
@@ -66,6 +73,7 @@ def push(
     work = Session(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
+    _hold_reference_rows(work)
     # The services' signals wait for the push's own commit: before it, their rows are not
     # visible to anyone else (the evidence checks read in sessions of their own).
     with events.deferred() as announcements:
@@ -73,6 +81,7 @@ def push(
             actor = work.get(User, user.id)
             applier = Applier(work, media, actor, device_id, policy)
             store = SqlSyncStore(work, applier.keep_field_evidence)
+            applier.store = store  # a case.edit with clashing fields opens its own conflict
             try:
                 result = engine.push(store, actor, device_id, body, applier, limits=limits)
                 interrupted = None
@@ -91,3 +100,20 @@ def push(
     if interrupted is not None:
         raise Interrupted(interrupted.mid) from interrupted
     return result
+
+
+def _hold_reference_rows(work: Session) -> None:
+    """Keep the reference rows the push loads alive until it ends.
+
+    The session's identity map holds its objects weakly: a grid, its community and street,
+    dropped after one mutation, would be selected again by the next (three to six queries
+    of a report's ~40). Held, ``get`` and the many-to-one relationships are answered from
+    the identity map. They are read as the push's transaction saw them first, which on
+    SQLite is its snapshot anyway; a rolled-back mutation expires them and they reload.
+    """
+    held: list = []
+
+    @sa.event.listens_for(work, "loaded_as_persistent")
+    def _hold(_session: Session, instance: object) -> None:
+        if isinstance(instance, REFERENCE_ROWS):
+            held.append(instance)

@@ -175,6 +175,8 @@ def update_task(
     ``request_suspension`` with ``note`` as the reason. Accepting or completing a task
     again is answered with the task as it is (applied once); working on a task that was
     reassigned or cancelled is a 409 with reason ``task_reassigned`` / ``task_cancelled``.
+    Completing it again with another ``result`` than the first is not the same move but a
+    409 ``task_completed``.
     """
     if action not in TASK_ACTIONS:
         raise ValidationFailed(f"unknown task action {action!r}", {"action": list(TASK_ACTIONS)})
@@ -184,6 +186,7 @@ def update_task(
     if action == "accept" and task.state == "accepted":
         return task
     if action == "complete" and task.state == "completed":
+        _same_completion(task, result)
         return task
     _still_open(task)
     case = session.get(Case, task.case_id)
@@ -230,6 +233,16 @@ def update_task(
             steps = [Action.CHECK_PASS if result == "pass" else Action.CHECK_FAIL]
     cases.move_on_task(session, media, user, device_id, task, steps, args, policy=policy)
     return task
+
+
+def _same_completion(task: Task, result: str | None) -> None:
+    """A completion made twice is applied once (API.md, conflict rule 1) — if it is the
+    same: a verdict other than the first one's is not a repeat."""
+    if result is not None and task.result is not None and result != task.result:
+        raise Conflict(
+            f"task {task.id} was completed with result {task.result}",
+            {"reason": "task_completed", "result": task.result},
+        )
 
 
 def reassign_task(

@@ -228,17 +228,33 @@ def test_a_photo_attached_twice_under_new_mids_is_stored_once(client, phone, cw,
     )
 
 
-def test_another_users_device_is_refused(client, phone, cw, session):
+def test_a_push_for_another_device_than_the_tokens_is_refused(client, phone, cw, session):
     headers, device = phone("inspector")
     push(client, headers, device, report(1, cw))
     other_headers, _other_device = phone("street_chief")
     mismatch = push(client, other_headers, device, report(1, cw), expect=403)
     assert mismatch["errors"]["reason"] == "device_mismatch"
+    assert session.scalar(sa.select(SyncDevice.last_mid).where(SyncDevice.device_id == device)) == 1
+
+
+def test_two_users_of_one_shared_phone_each_have_their_own_mids(client, phone, cw, session):
+    headers, device = phone("inspector")
+    mine = report(1, cw)
+    push(client, headers, device, mine)
     chief = cw.users["street_chief"]
     on_my_phone = factories.login_headers(client, chief.username, device_id=device)
-    foreign = push(client, on_my_phone, device, report(2, cw), expect=403)
-    assert foreign["errors"]["reason"] == "foreign_device"
-    assert session.scalar(sa.select(SyncDevice.last_mid).where(SyncDevice.device_id == device)) == 1
+    theirs = report(1, cw, location=cf.cell(0, 1))
+    answer = push(client, on_my_phone, device, theirs)
+    assert (statuses(answer), answer["last_mid"]) == (["applied"], 1)
+    assert cases_with(session, uuid.UUID(theirs["entity_id"])) == 1
+    again = push(client, headers, device, mine, report(2, cw, location=cf.cell(1, 0)))
+    assert (statuses(again), again["last_mid"]) == (["duplicate", "applied"], 2)
+    queues = session.execute(
+        sa.select(SyncDevice.user_id, SyncDevice.last_mid)
+        .where(SyncDevice.device_id == device)
+        .order_by(SyncDevice.user_id)
+    ).all()
+    assert sorted(queues) == sorted([(cw.users["inspector"].id, 2), (chief.id, 1)])
 
 
 @pytest.mark.parametrize(
@@ -268,16 +284,17 @@ def test_a_batch_over_the_limit_is_a_413(app, client, phone, cw, session, monkey
     assert session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
 
 
-def test_unknown_and_not_yet_served_types_are_rejected_one_by_one(client, phone, cw, session):
+def test_unknown_types_and_refused_mutations_are_rejected_one_by_one(client, phone, cw, session):
     headers, device = phone("inspector")
     sent = report(3, cw)
+    # A comment on a case the server does not know yet (it comes later in the queue).
     comment = mutation(2, "comment.add", uuid.uuid4(), {"case_id": sent["entity_id"], "text": "…"})
     answer = push(
         client, headers, device, mutation(1, "case.teleport", uuid.uuid4(), {}), comment, sent
     )
     assert [(r["status"], r["reason"]) for r in answer["results"]] == [
         ("rejected", "unknown_type"),
-        ("rejected", "not_supported_yet"),
+        ("rejected", "not_found"),
         ("applied", None),
     ]
     assert answer["last_mid"] == 3
@@ -379,9 +396,8 @@ def test_a_case_fixed_on_the_spot_asks_for_self_handling_with_its_after_photo(
     again = push(
         client, headers, device, mutation(3, "case.self_handle", sent["entity_id"], fixed["args"])
     )
-    assert [(r["status"], r["reason"]) for r in again["results"]] == [
-        ("conflict", "pending_request")
-    ]
+    # The same move made twice is applied once (API.md, conflict rule 1).
+    assert [(r["status"], r["reason"]) for r in again["results"]] == [("merged", None)]
 
 
 def test_evidence_checks_run_on_a_closure_pushed_from_the_field(client, auth, phone, cw):
@@ -412,3 +428,178 @@ def test_evidence_checks_run_on_a_closure_pushed_from_the_field(client, auth, ph
     assert [(flag["kind"], flag["photo_id"]) for flag in flags] == [
         ("far_from_case", closure["photo_id"])
     ]
+
+
+def test_every_mutation_type_is_applied_by_a_service():
+    from app.sync_api.apply import _HANDLERS
+    from sync.mutation_types import MutationType
+
+    assert set(_HANDLERS) == set(MutationType)
+    assert all(callable(getattr(Applier, name)) for name in _HANDLERS.values())
+
+
+@pytest.mark.parametrize(
+    ("extra", "outcome", "kind"),
+    [
+        ({}, ("rejected", "ambiguous_category"), None),  # 0102: 污水井盖 and 暴露垃圾
+        ({"category_kind": "event"}, ("applied", None), "event"),
+        ({"category_kind": "component"}, ("applied", None), "component"),
+        ({"category_kind": "event", "category_edition": "cjt214"}, ("applied", None), "event"),
+        (
+            {"category_kind": "event", "category_edition": "gbt47678"},
+            ("rejected", "validation"),
+            None,
+        ),
+        ({"category_kind": "animal"}, ("rejected", "validation"), None),
+        ({"category_edition": 2005}, ("rejected", "validation"), None),
+    ],
+)
+def test_an_old_category_code_of_two_kinds_needs_its_kind(
+    client, phone, cw, session, extra, outcome, kind
+):
+    from app.categories.models import Category
+
+    headers, device = phone("inspector")
+    sent = report(1, cw, category_code="0102", **extra)
+    answer = push(client, headers, device, sent)
+    assert [(r["status"], r["reason"]) for r in answer["results"]] == [outcome]
+    case = session.get(Case, uuid.UUID(sent["entity_id"]))
+    if kind is None:
+        assert case is None
+    else:
+        category = session.get(Category, case.category_id)
+        assert (category.kind, category.edition, category.code) == (kind, "cjt214", "0102")
+
+
+def _second_phone(client, cw, role: str) -> tuple[dict, str]:
+    device = f"second-phone-{role}"
+    return factories.login_headers(client, cw.users[role].username, device_id=device), device
+
+
+def _photos_of(session, case_id, kind: str) -> set[str]:
+    return {
+        str(photo_id)
+        for photo_id in session.scalars(
+            sa.select(CasePhoto.photo_id).where(
+                CasePhoto.case_id == uuid.UUID(case_id), CasePhoto.kind == kind
+            )
+        )
+    }
+
+
+def test_the_same_self_handle_from_two_phones_of_one_user_is_applied_once_keeping_both_photos(
+    client, auth, phone, cw, session
+):
+    headers, device = phone("inspector")
+    sent = report(1, cw)
+    first = cf.photo("closure")
+    fixed = mutation(
+        2, "case.self_handle", sent["entity_id"], {"note": "已清理", "photos": [first]}
+    )
+    assert statuses(push(client, headers, device, sent, fixed)) == ["applied", "applied"]
+    other_headers, other_device = _second_phone(client, cw, "inspector")
+    second = cf.photo("closure")
+    again = mutation(1, "case.self_handle", sent["entity_id"], {"photos": [second]})
+    answer = push(client, other_headers, other_device, again)
+    [result] = answer["results"]
+    assert (result["status"], result["reason"], result["entity_id"]) == (
+        "merged",
+        None,
+        sent["entity_id"],
+    )
+    requests = session.scalars(
+        sa.select(CaseRequest).where(CaseRequest.case_id == uuid.UUID(sent["entity_id"]))
+    ).all()
+    assert [(r.kind, r.status) for r in requests] == [("self_handle", "pending")]
+    assert _photos_of(session, sent["entity_id"], "closure") == {
+        first["photo_id"],
+        second["photo_id"],
+    }
+    assert session.scalar(sa.select(sa.func.count()).select_from(SyncConflict)) == 0
+
+
+def test_a_self_handle_sent_again_after_its_approval_keeps_its_photos_on_the_closed_case(
+    client, auth, phone, cw, session
+):
+    headers, device = phone("inspector")
+    sent = report(1, cw)
+    fixed = mutation(2, "case.self_handle", sent["entity_id"], {"photos": [cf.photo("closure")]})
+    push(client, headers, device, sent, fixed)
+    [pending] = client.get(
+        "/api/v1/case-requests?status=pending", headers=auth("dispatcher")
+    ).get_json()
+    cf.decide(client, auth("dispatcher"), pending["id"], opinion="确认自处理")
+    other_headers, other_device = _second_phone(client, cw, "inspector")
+    late = cf.photo("closure")
+    again = mutation(1, "case.self_handle", sent["entity_id"], {"photos": [late]})
+    answer = push(client, other_headers, other_device, again)
+    assert [(r["status"], r["reason"]) for r in answer["results"]] == [("merged", None)]
+    assert cf.case(client, auth("dispatcher"), sent["entity_id"])["state"] == "self_handled"
+    assert late["photo_id"] in _photos_of(session, sent["entity_id"], "closure")
+
+
+def test_a_self_handle_by_another_user_is_not_taken_for_the_reporters(
+    client, auth, phone, cw, session
+):
+    headers, device = phone("inspector")
+    sent = report(1, cw)
+    fixed = mutation(2, "case.self_handle", sent["entity_id"], {"photos": [cf.photo("closure")]})
+    push(client, headers, device, sent, fixed)
+    chief_headers, chief_device = phone("street_chief")  # sees the case: it is on their street
+    theirs = mutation(1, "case.self_handle", sent["entity_id"], {"photos": [cf.photo("closure")]})
+    answer = push(client, chief_headers, chief_device, theirs)
+    # Only the reporter fixes a case on the spot: never merged into the reporter's request.
+    assert [(r["status"], r["reason"]) for r in answer["results"]] == [("rejected", "forbidden")]
+    assert session.scalar(sa.select(sa.func.count()).select_from(CaseRequest)) == 1
+
+
+def _dispatched_handle_task(client, auth, cw) -> tuple[dict, dict]:
+    created = cf.report(client, auth("inspector"), cw.category)
+    cf.act(client, auth("dispatcher"), created["id"], "register")
+    detail = cf.act(
+        client, auth("dispatcher"), created["id"], "dispatch", department_id=cw.world.department.id
+    )
+    return detail, cf.open_task(detail, "handle")
+
+
+def test_a_task_completed_from_two_phones_of_its_assignee_is_applied_once_keeping_both_photos(
+    client, auth, phone, cw, session
+):
+    detail, handle = _dispatched_handle_task(client, auth, cw)
+    headers, device = phone("handler")
+    first, second = cf.photo("closure"), cf.photo("closure")
+    done = {"action": "complete", "note": "已清理", "photos": [first]}
+    answer = push(client, headers, device, mutation(1, "task.update", handle["id"], done, base=1))
+    assert statuses(answer) == ["applied"]
+    other_headers, other_device = _second_phone(client, cw, "handler")
+    again = {"action": "complete", "note": "清理完毕", "photos": [second]}
+    answer = push(
+        client, other_headers, other_device, mutation(1, "task.update", handle["id"], again, base=1)
+    )
+    [result] = answer["results"]
+    assert (result["status"], result["reason"], result["entity_type"]) == ("merged", None, "task")
+    assert _photos_of(session, detail["id"], "closure") == {first["photo_id"], second["photo_id"]}
+    flow = cf.case(client, auth("dispatcher"), detail["id"])["flow"]
+    assert [entry["action"] for entry in flow].count("submit_closure") == 1
+    assert session.scalar(sa.select(sa.func.count()).select_from(SyncConflict)) == 0
+
+
+def test_a_check_completed_again_with_another_result_is_a_conflict_keeping_its_photos(
+    client, auth, phone, cw, session
+):
+    detail, handle = _dispatched_handle_task(client, auth, cw)
+    cf.task_post(client, auth("handler"), handle["id"], "complete", photos=[cf.photo("closure")])
+    check = cf.open_task(cf.act(client, auth("dispatcher"), detail["id"], "send_check"), "check")
+    headers, device = phone("inspector")
+    passed = {"action": "complete", "result": "pass", "photos": [cf.photo("check")]}
+    push(client, headers, device, mutation(1, "task.update", check["id"], passed))
+    other_headers, other_device = _second_phone(client, cw, "inspector")
+    evidence = cf.photo("check")
+    failed = {"action": "complete", "result": "fail", "note": "未整改", "photos": [evidence]}
+    answer = push(
+        client, other_headers, other_device, mutation(1, "task.update", check["id"], failed)
+    )
+    [result] = answer["results"]
+    assert (result["status"], result["reason"]) == ("conflict", "task_completed")
+    assert evidence["photo_id"] in _photos_of(session, detail["id"], "check")
+    assert cf.case(client, auth("dispatcher"), detail["id"])["check_passed"] is True

@@ -1,0 +1,46 @@
+"""Builders for tests that push offline mutations through ``POST /api/v1/sync/push``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+
+
+def mutation(mid: int, type_: str, entity_id, args: dict, *, base=None) -> dict:
+    """One queued mutation as a phone sends it."""
+    return {
+        "mid": mid,
+        "type": type_,
+        "entity_id": str(entity_id),
+        "base_version": base,
+        "args": args,
+        "client_ts": (T0 + dt.timedelta(minutes=mid)).isoformat(),
+    }
+
+
+def push(client, headers: dict, device_id: str, *mutations: dict, expect: int = 200) -> dict:
+    response = client.post(
+        "/api/v1/sync/push",
+        json={"device_id": device_id, "mutations": list(mutations)},
+        headers=headers,
+    )
+    assert response.status_code == expect, response.get_json()
+    return response.get_json()
+
+
+def outcomes(answer: dict) -> list[tuple[str, str | None]]:
+    """``(status, reason)`` of each result of a push."""
+    return [(result["status"], result["reason"]) for result in answer["results"]]
+
+
+def pushing(client, headers: dict, device_id: str):
+    """A phone's queue: each call pushes the next mids (1, 2, 3, …) and returns the answer."""
+    state = {"mid": 0}
+
+    def send(type_: str, entity_id, args: dict, *, base=None, expect: int = 200) -> dict:
+        state["mid"] += 1
+        sent = mutation(state["mid"], type_, entity_id, args, base=base)
+        return push(client, headers, device_id, sent, expect=expect)
+
+    return send
