@@ -20,7 +20,19 @@ class PullArgsSchema(Schema):
 class ChangeSchema(Schema):
     seq = ma.fields.Integer()
     entity_type = ma.fields.String(
-        metadata={"enum": ["case", "task", "photo", "conflict", "category", "grid", "calendar"]}
+        metadata={
+            "enum": [
+                "case",
+                "task",
+                "photo",
+                "comment",
+                "selfcheck",
+                "conflict",
+                "category",
+                "grid",
+                "calendar",
+            ]
+        }
     )
     entity_id = ma.fields.String()
     op = ma.fields.String(metadata={"enum": ["upsert", "delete", "revoke"]})

@@ -22,11 +22,12 @@ from sqlalchemy.orm import Session, attributes
 
 from app.accounts.models import Role, User
 from app.cases import queries
-from app.cases.models import Case, CasePhoto, CaseReporter
+from app.cases.models import Case, CaseComment, CasePhoto, CaseReporter
 from app.categories.models import Category
 from app.feed.capture import audience, followers, mention, old_values, watch
 from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, UnitGrid
-from app.merchants.models import Shop
+from app.merchants import selfchecks
+from app.merchants.models import SelfCheck, Shop
 from app.orgunits.models import OrgUnit
 from app.photos.models import Photo
 from app.sync_api.models import SyncConflict, SyncDevice
@@ -327,7 +328,17 @@ def _task_load(session: Session, ids: list) -> dict:
 
 
 def _task_snapshot(session: Session, user: User, after, limit: int, now: dt.datetime) -> list:
-    stmt = tasks.tasks_query(user).where(Task.state.in_(queries.OPEN_TASK_STATES))
+    # Recently completed ones too, as with cases: a phone that starts afresh must hold what
+    # a phone that followed the feed holds (it got their completion as an upsert).
+    stmt = tasks.tasks_query(user).where(
+        sa.or_(
+            Task.state.in_(queries.OPEN_TASK_STATES),
+            sa.and_(
+                Task.state == "completed",
+                Task.completed_at >= now - dt.timedelta(days=SNAPSHOT_CLOSED_DAYS),
+            ),
+        )
+    )
     if after is not None:
         stmt = stmt.where(Task.id > after)
     return list(session.scalars(stmt.with_only_columns(Task.id).order_by(Task.id).limit(limit)))
@@ -437,6 +448,114 @@ def _photo_snapshot(session: Session, user: User, after, limit: int, now: dt.dat
     if after is not None:
         stmt = stmt.where(Photo.id > after)
     return list(session.scalars(stmt.order_by(Photo.id).limit(limit)))
+
+
+# comments on cases and merchants' self-checks: append-only ----------------------------
+
+
+def _comment_keys(connection: sa.Connection, ids: list[str]) -> dict[str, set[str]]:
+    table = CaseComment.__table__
+    of_case: dict[str, list[str]] = {}
+    for comment_id, case_id in connection.execute(
+        sa.select(table.c.id, table.c.case_id).where(table.c.id.in_([uuid.UUID(i) for i in ids]))
+    ):
+        of_case.setdefault(str(case_id), []).append(str(comment_id))
+    keys: dict[str, set[str]] = {}
+    for case_id, case_keys in _case_keys(connection, list(of_case)).items():
+        for comment_id in of_case.get(case_id, ()):
+            keys[comment_id] = case_keys
+    return keys
+
+
+def _comment_visible(session: Session, user: User, ids: list) -> set:
+    return set(
+        session.scalars(
+            sa.select(CaseComment.id)
+            .join(Case, Case.id == CaseComment.case_id)
+            .where(CaseComment.id.in_(ids), queries.visible_to(user))
+        )
+    )
+
+
+def _comment_load(session: Session, ids: list) -> dict:
+    table = CaseComment.__table__
+    return {
+        row.id: (
+            None,
+            {
+                "id": str(row.id),
+                "case_id": str(row.case_id),
+                "author_id": row.author_id,
+                "text": row.text,
+                "created_at": _iso(row.created_at),
+            },
+        )
+        for row in session.execute(sa.select(table).where(table.c.id.in_(ids)))
+    }
+
+
+def _comment_snapshot(session: Session, user: User, after, limit: int, now: dt.datetime) -> list:
+    recent = sa.or_(
+        Case.state.in_(queries.OPEN),
+        Case.closed_at >= now - dt.timedelta(days=SNAPSHOT_CLOSED_DAYS),
+    )
+    stmt = (
+        sa.select(CaseComment.id)
+        .join(Case, Case.id == CaseComment.case_id)
+        .where(queries.visible_to(user), recent)
+    )
+    if after is not None:
+        stmt = stmt.where(CaseComment.id > after)
+    return list(session.scalars(stmt.order_by(CaseComment.id).limit(limit)))
+
+
+def _selfcheck_keys(connection: sa.Connection, ids: list[str]) -> dict[str, set[str]]:
+    table = SelfCheck.__table__
+    rows = connection.execute(
+        sa.select(table.c.id, table.c.shop_id, table.c.merchant_id).where(
+            table.c.id.in_([uuid.UUID(i) for i in ids])
+        )
+    )
+    return {str(r.id): _keys(("h", r.shop_id), ("u", r.merchant_id)) for r in rows}
+
+
+def _selfcheck_visible(session: Session, user: User, ids: list) -> set:
+    stmt = sa.select(SelfCheck.id).where(SelfCheck.id.in_(ids), selfchecks.visible_to(user))
+    return set(session.scalars(stmt))
+
+
+def _selfcheck_load(session: Session, ids: list) -> dict:
+    table = SelfCheck.__table__
+    return {
+        row.id: (
+            None,
+            {
+                "id": str(row.id),
+                "shop_id": row.shop_id,
+                "merchant_id": row.merchant_id,
+                "sanitation": row.sanitation,
+                "order": row.order,
+                "greenery": row.greenery,
+                "note": row.note,
+                "photo_ids": row.photo_ids,
+                "created_at": _iso(row.created_at),
+            },
+        )
+        for row in session.execute(sa.select(table).where(table.c.id.in_(ids)))
+    }
+
+
+def _selfcheck_snapshot(session: Session, user: User, after, limit: int, now) -> list:
+    """A merchant's own checks of the last days; the area's chiefs read them on the REST list."""
+    if user.role != Role.MERCHANT:
+        return []
+    stmt = sa.select(SelfCheck.id).where(
+        selfchecks.visible_to(user),
+        SelfCheck.created_at >= now - dt.timedelta(days=SNAPSHOT_CLOSED_DAYS),
+    )
+    if after is not None:
+        stmt = stmt.where(SelfCheck.id > after)
+    return list(session.scalars(stmt.order_by(SelfCheck.id).limit(limit)))
 
 
 # conflicts: the phone's user hears how the dispatcher decided ---------------------------
@@ -672,6 +791,8 @@ for _feed in (
     FeedType("case", _uuid, _case_visible, _case_load, _case_snapshot),
     FeedType("task", _uuid, _task_visible, _task_load, _task_snapshot),
     FeedType("photo", _uuid, _photo_visible, _photo_load, _photo_snapshot),
+    FeedType("comment", _uuid, _comment_visible, _comment_load, _comment_snapshot),
+    FeedType("selfcheck", _uuid, _selfcheck_visible, _selfcheck_load, _selfcheck_snapshot),
     FeedType("conflict", str, _conflict_visible, _conflict_load, _conflict_snapshot),
 ):
     feed_type(_feed)
@@ -684,6 +805,8 @@ audience("category", _everyone)
 audience("calendar", _everyone)
 audience("grid", _grid_keys)
 audience("conflict", _conflict_keys)
+audience("comment", _comment_keys)
+audience("selfcheck", _selfcheck_keys)
 
 watch(Case, _case_changed)
 watch(Task, _task_changed)
@@ -695,6 +818,8 @@ watch(UnitGrid, _grid_changed)
 watch(ResponsibilityGridMember, _grid_member_changed)
 watch(CalendarDay, _calendar_day_changed)
 watch(CalendarSettings, _calendar_settings_changed)
+watch(CaseComment, lambda comment, deleted: mention("comment", comment.id))
+watch(SelfCheck, lambda check, deleted: mention("selfcheck", check.id))
 watch(SyncConflict, lambda conflict, deleted: mention("conflict", conflict.id))
 
 

@@ -287,3 +287,39 @@ def test_a_case_moved_to_another_grid_leaves_with_its_photos(client, auth, phone
     theirs, _ = pull_all(client, other, other_cursor)
     assert created["id"] in things(theirs, "case")
     assert photo["photo_id"] in things(theirs, "photo")
+
+
+def test_comments_reach_whoever_sees_the_case_and_self_checks_their_merchant(
+    client, auth, phone, cw, session
+):
+    created = cf.report(client, auth("dispatcher"), cw.category, location=cf.cell(0, 0))
+    inspector, _ = phone("inspector")
+    _, cursor = pull_all(client, inspector)
+    other, _ = phone(user=cw.other_inspector)
+    _, other_cursor = pull_all(client, other)
+    comment_id = str(uuid.uuid4())
+    response = client.post(
+        f"/api/v1/cases/{created['id']}/comments",
+        json={"id": comment_id, "text": "已电话联系物业"},
+        headers=auth("dispatcher"),
+    )
+    assert response.status_code == 201, response.get_json()
+    changes, _ = pull_all(client, inspector, cursor)
+    comment = things(changes, "comment")[comment_id]["data"]
+    assert (comment["case_id"], comment["text"]) == (created["id"], "已电话联系物业")
+    theirs, _ = pull_all(client, other, other_cursor)
+    assert comment_id not in things(theirs, "comment")
+
+    cf.make_shop(session, cw.world, cw.users["merchant"])
+    merchant, _ = phone("merchant")
+    check_id = str(uuid.uuid4())
+    posted = client.post(
+        "/api/v1/selfchecks",
+        json={"id": check_id, "sanitation": "ok", "order": "ok", "greenery": "issue"},
+        headers=merchant,
+    )
+    assert posted.status_code == 201, posted.get_json()
+    mine, _ = pull_all(client, merchant)
+    assert things(mine, "selfcheck")[check_id]["data"]["greenery"] == "issue"
+    later, _ = pull_all(client, inspector, cursor)
+    assert check_id not in things(later, "selfcheck")
