@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 
 from app.core.clock import utcnow
 from app.extensions import db
+from app.feed import services as feed
 from app.sync_api import review
 
 group = AppGroup("sync", help="Offline sync housekeeping.")
@@ -24,9 +25,10 @@ group = AppGroup("sync", help="Offline sync housekeeping.")
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
 def prune(days, batch_size):
-    """Forget mutation outcomes past retention (run daily from cron).
+    """Forget mutation outcomes and feed changes past retention (run daily from cron).
 
-    Rejected mutations and conflicts still open are kept, whatever their age.
+    Rejected mutations and conflicts still open are kept, whatever their age. A phone whose
+    pull cursor is older than the changes kept gets a reset and pulls from empty.
     """
     days = days or current_app.config["SYNC_RETENTION_DAYS"]
     pruned = review.prune_mutations(
@@ -41,3 +43,5 @@ def prune(days, batch_size):
         f"decided before {pruned.cutoff:%Y-%m-%d %H:%M} UTC ({days} days); kept "
         f"{pruned.kept_rejected} rejected and {pruned.kept_open_conflicts} of open conflicts"
     )
+    changes = feed.prune_before(db.session, pruned.cutoff)
+    click.echo(f"pruned {changes} feed rows committed before the same cutoff")

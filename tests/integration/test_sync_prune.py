@@ -210,6 +210,7 @@ def test_flask_sync_prune_uses_the_configured_retention(
     now = runner.invoke(args=["sync", "prune"])
     assert now.exit_code == 0, now.output
     assert "pruned 0 mutation outcomes" in now.output
+    assert "pruned 0 feed rows" in now.output
     monkeypatch.setattr(sync_cli, "utcnow", lambda: utcnow() + LATER)
     monkeypatch.setitem(app.config, "SYNC_RETENTION_DAYS", 90)
     later = runner.invoke(args=["sync", "prune", "--batch-size", "1"])
@@ -218,6 +219,7 @@ def test_flask_sync_prune_uses_the_configured_retention(
     assert "pruned 1 mutation outcomes" in later.output
     assert "kept 2 rejected and 1 of open conflicts" in later.output
     assert "(90 days)" in later.output
+    assert "pruned 0 feed rows" not in later.output  # the pushes' changes are past retention
     longer = runner.invoke(args=["sync", "prune", "--days", "0"])
     assert longer.exit_code != 0  # at least one day
     assert kept(session)[0] == (2, None, "rejected")
