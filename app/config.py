@@ -74,6 +74,8 @@ def from_environment() -> dict:
         # Offline sync: mutation outcomes are kept as long as a phone may stay offline; a
         # mid re-sent after that is answered duplicate, outcome_expired (`flask sync prune`).
         "SYNC_RETENTION_DAYS": _int("SYNC_RETENTION_DAYS", 90),
+        "SYNC_MAX_BATCH": _int("SYNC_MAX_BATCH", 500),
+        "SYNC_MAX_ATTEMPTS": _int("SYNC_MAX_ATTEMPTS", 5),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "API_TITLE": "城管 field backend",
         "API_VERSION": "v1",
