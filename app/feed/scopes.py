@@ -341,7 +341,10 @@ def _task_snapshot(session: Session, user: User, after, limit: int, now: dt.date
     )
     if after is not None:
         stmt = stmt.where(Task.id > after)
-    return list(session.scalars(stmt.with_only_columns(Task.id).order_by(Task.id).limit(limit)))
+    # order_by(None) first: tasks_query is ordered by created_at, and the snapshot's pages
+    # resume at ``Task.id > after``, which only holds in id order (else tasks are skipped).
+    ids = stmt.with_only_columns(Task.id).order_by(None).order_by(Task.id).limit(limit)
+    return list(session.scalars(ids))
 
 
 # photos --------------------------------------------------------------------------------
