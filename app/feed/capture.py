@@ -2,17 +2,23 @@
 
 Domains say which models are watched (``watch``) and who may care about a changed thing
 (``audience``); nothing else needs to remember the feed: any ORM flush of a watched model
-writes a ``FeedPending`` row in the same transaction (so a rolled-back savepoint takes it
-back with the change), and the transaction's real commit turns its pending rows into
-``FeedChange`` rows numbered from ``FeedCounter`` (``stamp``).
+notes the thing in its connection's buffer, and the transaction's real commit turns the
+buffer into ``FeedChange`` rows numbered from ``FeedCounter`` (``stamp``).
 
 Why at commit: a seq allocated when a row is written (a sequence, an autoincrement) can be
 served before a transaction holding a lower one commits, and that change is then skipped
 for ever. Taking the numbers from one counter row as the transaction's last statements
 holds the row's lock until the commit, so numbers are handed out in commit order.
 
+The buffer lives with the database connection, for the length of its transaction: a
+rollback empties it; a savepoint rolled back by the push (``checkpoint`` /
+``discard_since``) takes back what it noted. A mention that outlives a rolled-back change
+does no harm — the feed serves a thing as it is at pull time, so it costs one needless row
+— while a change that was never mentioned would be lost to the phones: the rules lean that
+way.
+
 Writes that bypass the ORM (Core ``update()``/``insert()`` of a watched table) are not
-seen: use the ORM for watched models, or call ``touch``.
+seen: use the ORM for watched models, or call ``touch`` / ``record``.
 """
 
 from __future__ import annotations
@@ -24,9 +30,10 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, attributes
+from sqlalchemy.pool import Pool
 
 from app.core.clock import utcnow
-from app.feed.models import FeedChange, FeedCounter, FeedPending
+from app.feed.models import FeedChange, FeedCounter
 
 # (entity_type, entity_id, key): key "" = the audience is computed at commit.
 Mention = tuple[str, str, str]
@@ -34,7 +41,7 @@ OnChange = Callable[[object, bool], Iterable[Mention]]
 Audience = Callable[[sa.Connection, list[str]], dict[str, set[str]]]
 Followers = Callable[[sa.Connection, list[str]], dict[str, list[tuple[str, str]]]]
 
-_PENDING_FLAG = "feed_pending"
+_BUFFER = "feed_mentions"
 _watched: dict[type, OnChange] = {}
 _audiences: dict[str, Audience] = {}
 _followers: dict[str, Followers] = {}
@@ -76,50 +83,61 @@ def mention(entity_type: str, entity_id: object, *old_keys: str) -> list[Mention
 
 
 def touch(session: Session, mentions: Iterable[Mention]) -> None:
-    """Write pending changes for things changed without the ORM seeing it."""
+    """Note changes the ORM does not see (a Core write) in the session's transaction."""
     record(session.connection(), mentions)
 
 
 def record(connection: sa.Connection, mentions: Iterable[Mention]) -> None:
     """``touch`` for code that writes with Core on a connection."""
-    rows = [{"entity_type": t, "entity_id": i, "key": k} for t, i, k in set(mentions)]
-    if rows:
-        connection.execute(sa.insert(FeedPending), rows)
-        connection.info[_PENDING_FLAG] = True
+    connection.info.setdefault(_BUFFER, []).extend(mentions)
+
+
+def checkpoint(connection: sa.Connection) -> int:
+    """A mark to go back to if the savepoint about to begin is rolled back."""
+    return len(connection.info.get(_BUFFER, ()))
+
+
+def discard_since(connection: sa.Connection, mark: int) -> None:
+    del connection.info.get(_BUFFER, [])[mark:]
 
 
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, _context) -> None:
     if not _watched:
         return
-    mentions: set[Mention] = set()
+    mentions: list[Mention] = []
     for deleted, objects in ((False, session.new), (False, session.dirty), (True, session.deleted)):
         for obj in objects:
             on_change = _watched.get(type(obj))
             if on_change is not None:
-                mentions.update(on_change(obj, deleted))
+                mentions.extend(on_change(obj, deleted))
     if mentions:
-        touch(session, mentions)
+        record(session.connection(), mentions)
 
 
 @event.listens_for(sa.Engine, "commit")
 def _before_real_commit(connection: sa.Connection) -> None:
     # A connection's commit, not a savepoint's release: the transaction ends here.
-    if connection.info.pop(_PENDING_FLAG, False):
-        stamp(connection)
+    mentions = connection.info.pop(_BUFFER, None)
+    if mentions:
+        stamp(connection, mentions)
 
 
 @event.listens_for(sa.Engine, "rollback")
 def _on_rollback(connection: sa.Connection) -> None:
-    connection.info.pop(_PENDING_FLAG, None)
+    connection.info.pop(_BUFFER, None)
 
 
-def stamp(connection: sa.Connection) -> Stamped | None:
-    """Number this transaction's pending changes (the last statements before its commit)."""
-    pending = FeedPending.__table__
-    rows = connection.execute(sa.select(pending.c.entity_type, pending.c.entity_id, pending.c.key))
+@event.listens_for(Pool, "checkin")
+def _on_checkin(_dbapi_connection, record) -> None:
+    # Returned to the pool without a commit or a rollback of ours: nothing it noted stands.
+    record.info.pop(_BUFFER, None)
+
+
+def stamp(connection: sa.Connection, mentions: Iterable[Mention]) -> Stamped | None:
+    """Number a transaction's changes (the last statements before its commit)."""
     keys: dict[tuple[str, str], set[str]] = {}
-    for entity_type, entity_id, key in rows:
+    for entity_type, entity_id, key in mentions:
         keys.setdefault((entity_type, entity_id), set())
         if key:
             keys[(entity_type, entity_id)].add(key)
@@ -136,7 +154,6 @@ def stamp(connection: sa.Connection) -> Stamped | None:
     # From here to the commit the counter row is locked: keep it short.
     last = _advance_counter(connection, len(keys))
     first = last - len(keys) + 1
-    connection.execute(sa.delete(pending))
     now = utcnow()
     changes = []
     for seq, (entity_type, entity_id) in enumerate(sorted(keys), start=first):

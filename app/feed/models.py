@@ -4,8 +4,8 @@
 the single-row ``FeedCounter`` as the transaction's last statements: the row lock on the
 counter serialises that instant, so seq order is commit order and a reader that sees
 ``seq = n`` sees every change numbered below ``n`` too (no skipped change under concurrent
-writers). ``FeedPending`` holds a transaction's changes until then; it is empty outside
-a running transaction.
+writers). Until then a transaction's changes wait in its connection's buffer
+(``app.feed.capture``).
 """
 
 from __future__ import annotations
@@ -28,18 +28,6 @@ class FeedCounter(Base):
     seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     # Changes numbered below ``floor`` were pruned: a cursor older than that gets a reset.
     floor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-
-
-class FeedPending(Base):
-    """A change made by a transaction still running; ``key`` '' means "compute the audience
-    when stamping", any other key is an audience the thing had before this change."""
-
-    __tablename__ = "feed_pending"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    entity_type: Mapped[str] = mapped_column(sa.String(16))
-    entity_id: Mapped[str] = mapped_column(sa.String(64))
-    key: Mapped[str] = mapped_column(sa.String(48), default="")
 
 
 class FeedChange(Base):

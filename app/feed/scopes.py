@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, attributes
 
 from app.accounts.models import Role, User
@@ -175,9 +176,19 @@ def _old_and_new(obj: object, name: str) -> list:
     return [value for value in (*history.deleted, *history.added) if value is not None]
 
 
+def _among(session: Session, column: sa.ColumnElement, ids: list) -> sa.ColumnElement[bool]:
+    """``column IN ids``, on PostgreSQL as ``= ANY(:array)``: a page's 500 ids as 500
+    parameters cost more to render, send and parse than the query itself (bench/)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == sa.any_(sa.bindparam(None, list(ids), type_=ARRAY(column.type)))
+    return column.in_(ids)
+
+
 def _case_visible(session: Session, user: User, ids: list) -> set:
     return set(
-        session.scalars(sa.select(Case.id).where(Case.id.in_(ids), queries.visible_to(user)))
+        session.scalars(
+            sa.select(Case.id).where(_among(session, Case.id, ids), queries.visible_to(user))
+        )
     )
 
 
@@ -196,7 +207,7 @@ def _case_load(session: Session, ids: list) -> dict:
     photos: dict[uuid.UUID, list] = {}
     for case_id, photo_id, kind in session.execute(
         sa.select(CasePhoto.case_id, CasePhoto.photo_id, CasePhoto.kind)
-        .where(CasePhoto.case_id.in_(ids))
+        .where(_among(session, CasePhoto.case_id, ids))
         .order_by(CasePhoto.added_at, CasePhoto.photo_id)
     ):
         photos.setdefault(case_id, []).append({"photo_id": str(photo_id), "kind": kind})
@@ -218,7 +229,7 @@ def _case_load(session: Session, ids: list) -> dict:
             *(cases.c[name] for name in _CASE_PLAIN),
         )
         .join(categories, categories.c.id == cases.c.category_id)
-        .where(cases.c.id.in_(ids))
+        .where(_among(session, cases.c.id, ids))
     )
     data = {}
     for (
@@ -236,7 +247,7 @@ def _case_load(session: Session, ids: list) -> dict:
         closed_at,
         updated_at,
         *plain,
-    ) in session.execute(stmt).tuples():
+    ) in session.execute(stmt).tuples().all():
         case = dict(zip(_CASE_PLAIN, plain, strict=True))
         case.update(
             id=str(case_id),

@@ -78,6 +78,7 @@ class SqlSyncStore:
         self.settle()
         nested = self._connection.begin_nested()
         mark = events.checkpoint()
+        noted = feed.checkpoint(self._connection)
         try:
             yield
         except BaseException:
@@ -85,6 +86,7 @@ class SqlSyncStore:
             if nested.is_active:
                 nested.rollback()
             events.discard_since(mark)  # what was rolled back is not announced
+            feed.discard_since(self._connection, noted)  # nor fed to the phones
             raise
         self.settle()
         nested.commit()

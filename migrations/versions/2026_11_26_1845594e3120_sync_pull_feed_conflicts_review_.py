@@ -40,14 +40,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_feed_counter")),
     )
     op.create_table(
-        "feed_pending",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("entity_type", sa.String(length=16), nullable=False),
-        sa.Column("entity_id", sa.String(length=64), nullable=False),
-        sa.Column("key", sa.String(length=48), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_feed_pending")),
-    )
-    op.create_table(
         "selfchecks",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("shop_id", sa.Integer(), nullable=False),
@@ -158,7 +150,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_selfchecks_merchant_id"))
 
     op.drop_table("selfchecks")
-    op.drop_table("feed_pending")
     op.drop_table("feed_counter")
     with op.batch_alter_table("feed_changes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_feed_changes_seq"))

@@ -323,3 +323,15 @@ def test_comments_reach_whoever_sees_the_case_and_self_checks_their_merchant(
     assert things(mine, "selfcheck")[check_id]["data"]["greenery"] == "issue"
     later, _ = pull_all(client, inspector, cursor)
     assert check_id not in things(later, "selfcheck")
+
+
+def test_a_refused_mutation_leaves_nothing_in_the_feed(client, phone, cw, session):
+    headers, device = phone("inspector")
+    photo = cf.photo("problem")
+    refused = report(1, cw, category_code="99999", photos=[photo])
+    kept = report(2, cw)
+    answer = push(client, headers, device, refused, kept)
+    assert [r["status"] for r in answer["results"]] == ["rejected", "applied"]
+    fed = set(session.scalars(sa.select(FeedChange.entity_id).distinct()))
+    assert kept["entity_id"] in fed
+    assert refused["entity_id"] not in fed and photo["photo_id"] not in fed

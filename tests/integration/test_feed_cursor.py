@@ -86,3 +86,29 @@ def test_no_change_is_skipped_under_concurrent_writers(app, world):
         (FIRST_DAY + dt.timedelta(days=i)).isoformat() for i in range(WRITERS * COMMITS_EACH)
     }
     assert written <= set(seen), f"skipped: {sorted(written - set(seen))[:5]}"
+
+
+def test_what_a_rolled_back_savepoint_noted_is_not_fed(app):
+    from app.feed import capture
+    from app.feed.models import FeedChange
+
+    with db.engine.connect() as connection:
+        with connection.begin():
+            capture.record(connection, capture.mention("calendar", "2031-01-01"))
+            mark = capture.checkpoint(connection)
+            savepoint = connection.begin_nested()
+            capture.record(connection, capture.mention("calendar", "2031-01-02"))
+            savepoint.rollback()
+            capture.discard_since(connection, mark)
+        fed = set(connection.scalars(sa.select(FeedChange.entity_id)))
+        connection.rollback()
+        connection.begin()
+        capture.record(connection, capture.mention("calendar", "2031-01-03"))
+        connection.rollback()
+        connection.begin()
+        connection.commit()  # nothing left over from the rolled-back transaction
+        assert set(connection.scalars(sa.select(FeedChange.entity_id))) == fed
+        connection.rollback()
+    assert fed == {"2031-01-01"}
+    with db.engine.begin() as connection:
+        connection.execute(sa.delete(FeedChange))
