@@ -66,7 +66,7 @@ def test_no_change_is_skipped_under_concurrent_writers(app, world):
                     day = FIRST_DAY + dt.timedelta(days=index * COMMITS_EACH + n)
                     session.add(CalendarDay(day=day, is_workday=bool(n % 2), note=f"w{index}"))
                     session.commit()
-        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=write, args=(i,)) for i in range(WRITERS)]
