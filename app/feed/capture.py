@@ -172,7 +172,8 @@ def stamp(connection: sa.Connection, mentions: Iterable[Mention]) -> Stamped | N
 
 
 def _add_followers(connection: sa.Connection, keys: dict[tuple[str, str], set[str]]) -> None:
-    # Only things that lost an audience key (a key they had before) matter here.
+    # Only things mentioned with keys matter here: an audience they had before, or one they
+    # gain (scopes: a case's new task, department or reporter brings its photos along).
     moved: dict[str, list[str]] = {}
     for (entity_type, entity_id), old in keys.items():
         if old and entity_type in _followers:

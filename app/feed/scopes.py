@@ -270,11 +270,19 @@ def _case_load(session: Session, ids: list) -> dict:
     return data
 
 
-def _case_snapshot(session: Session, user: User, after, limit: int, now: dt.datetime) -> list:
-    recent = sa.or_(
+def _recent_case(now: dt.datetime) -> sa.ColumnElement[bool]:
+    """Open, or ended within ``SNAPSHOT_CLOSED_DAYS``. A case rejected, merged or cancelled
+    has no ``closed_at``: its last change says when it ended. (With ``closed_at`` alone a
+    phone starting afresh missed the merged duplicates a phone following the feed holds.)"""
+    ended = sa.func.coalesce(Case.closed_at, Case.updated_at)
+    return sa.or_(
         Case.state.in_(queries.OPEN),
-        Case.closed_at >= now - dt.timedelta(days=SNAPSHOT_CLOSED_DAYS),
+        ended >= now - dt.timedelta(days=SNAPSHOT_CLOSED_DAYS),
     )
+
+
+def _case_snapshot(session: Session, user: User, after, limit: int, now: dt.datetime) -> list:
+    recent = _recent_case(now)
     stmt = sa.select(Case.id).where(queries.visible_to(user), recent)
     if after is not None:
         stmt = stmt.where(Case.id > after)
@@ -445,10 +453,7 @@ def _photo_load(session: Session, ids: list) -> dict:
 
 def _photo_snapshot(session: Session, user: User, after, limit: int, now: dt.datetime) -> list:
     """The photos of the cases in the snapshot, and the user's own still waiting for bytes."""
-    recent = sa.or_(
-        Case.state.in_(queries.OPEN),
-        Case.closed_at >= now - dt.timedelta(days=SNAPSHOT_CLOSED_DAYS),
-    )
+    recent = _recent_case(now)
     of_cases = (
         sa.select(CasePhoto.photo_id)
         .join(Case, Case.id == CasePhoto.case_id)
@@ -509,10 +514,7 @@ def _comment_load(session: Session, ids: list) -> dict:
 
 
 def _comment_snapshot(session: Session, user: User, after, limit: int, now: dt.datetime) -> list:
-    recent = sa.or_(
-        Case.state.in_(queries.OPEN),
-        Case.closed_at >= now - dt.timedelta(days=SNAPSHOT_CLOSED_DAYS),
-    )
+    recent = _recent_case(now)
     stmt = (
         sa.select(CaseComment.id)
         .join(Case, Case.id == CaseComment.case_id)
