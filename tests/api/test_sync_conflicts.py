@@ -4,7 +4,6 @@ dispatcher keeps the server's, accepts the field's, or merges a field edit."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 
@@ -16,8 +15,8 @@ from app.sync_api.models import SyncConflict
 from app.tasks.models import Task
 from tests import case_factories as cf
 from tests import factories
+from tests.push_factories import mutation, push
 
-T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 OPEN_CONFLICTS = "/api/v1/sync/conflicts?status=open"
 
 
@@ -32,27 +31,6 @@ def phone(client, cw):
     device_id = "phone-inspector"
     headers = factories.login_headers(client, cw.users["inspector"].username, device_id=device_id)
     return headers, device_id
-
-
-def mutation(mid: int, type_: str, entity_id, args: dict, *, base=None) -> dict:
-    return {
-        "mid": mid,
-        "type": type_,
-        "entity_id": str(entity_id),
-        "base_version": base,
-        "args": args,
-        "client_ts": (T0 + dt.timedelta(minutes=mid)).isoformat(),
-    }
-
-
-def push(client, headers: dict, device_id: str, *mutations: dict) -> dict:
-    response = client.post(
-        "/api/v1/sync/push",
-        json={"device_id": device_id, "mutations": list(mutations)},
-        headers=headers,
-    )
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
 
 
 def get(client, headers: dict, url: str, expect: int = 200):

@@ -3,7 +3,6 @@ mutations applied in mid order, each once, through the services the REST API use
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 import pytest
@@ -15,8 +14,7 @@ from app.sync_api.models import SyncConflict, SyncDevice, SyncFailure, SyncMutat
 from app.sync_api.store import SqlSyncStore
 from tests import case_factories as cf
 from tests import factories
-
-T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+from tests.push_factories import mutation, push
 
 
 @pytest.fixture
@@ -42,17 +40,6 @@ def phone(client, cw):
     return signed_in
 
 
-def mutation(mid: int, type_: str, entity_id, args: dict, *, base=None) -> dict:
-    return {
-        "mid": mid,
-        "type": type_,
-        "entity_id": str(entity_id),
-        "base_version": base,
-        "args": args,
-        "client_ts": (T0 + dt.timedelta(minutes=mid)).isoformat(),
-    }
-
-
 def report(mid: int, cw, case_id=None, **overrides) -> dict:
     args = {
         "category_code": "06010",  # 暴露垃圾 in GB/T 47678: a code of one category only
@@ -63,16 +50,6 @@ def report(mid: int, cw, case_id=None, **overrides) -> dict:
     }
     args.update(overrides)
     return mutation(mid, "report.create", case_id or uuid.uuid4(), args)
-
-
-def push(client, headers: dict, device_id: str, *mutations: dict, expect: int = 200) -> dict:
-    response = client.post(
-        "/api/v1/sync/push",
-        json={"device_id": device_id, "mutations": list(mutations)},
-        headers=headers,
-    )
-    assert response.status_code == expect, response.get_json()
-    return response.get_json()
 
 
 def statuses(answer: dict) -> list[str]:

@@ -18,9 +18,9 @@ from app.sync_api.apply import Applier
 from app.sync_api.models import SyncConflict, SyncDevice, SyncFailure, SyncMutation
 from app.sync_api.review import prune_mutations
 from tests import case_factories as cf
-from tests import factories
+from tests import factories, push_factories
+from tests.push_factories import mutation
 
-T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 RETENTION = dt.timedelta(days=90)
 LATER = dt.timedelta(days=91)
 
@@ -37,17 +37,6 @@ def phone(client, cw):
     return headers, device_id
 
 
-def mutation(mid: int, type_: str, entity_id, args: dict, *, base=None) -> dict:
-    return {
-        "mid": mid,
-        "type": type_,
-        "entity_id": str(entity_id),
-        "base_version": base,
-        "args": args,
-        "client_ts": (T0 + dt.timedelta(minutes=mid)).isoformat(),
-    }
-
-
 def report(mid: int, case_id=None, **overrides) -> dict:
     args = {
         "category_code": "06010",
@@ -61,13 +50,7 @@ def report(mid: int, case_id=None, **overrides) -> dict:
 
 def push(client, phone, *mutations: dict, expect: int = 200) -> dict:
     headers, device_id = phone
-    response = client.post(
-        "/api/v1/sync/push",
-        json={"device_id": device_id, "mutations": list(mutations)},
-        headers=headers,
-    )
-    assert response.status_code == expect, response.get_json()
-    return response.get_json()
+    return push_factories.push(client, headers, device_id, *mutations, expect=expect)
 
 
 def results(answer: dict) -> list[tuple]:
