@@ -355,8 +355,17 @@ def append_flow(
     photo_ids: Sequence[uuid.UUID] = (),
     data: dict | None = None,
     now: dt.datetime,
+    first: bool = False,
 ) -> FlowEntry:
-    last = session.scalar(sa.select(sa.func.max(FlowEntry.seq)).where(FlowEntry.case_id == case.id))
+    """Add a step to ``case``'s flow log. ``first``: the case was inserted in this very
+    transaction, so the step is its first (no query; the unique (case, seq) still guards)."""
+    last = (
+        0
+        if first
+        else session.scalar(
+            sa.select(sa.func.max(FlowEntry.seq)).where(FlowEntry.case_id == case.id)
+        )
+    )
     entry = FlowEntry(
         case_id=case.id,
         seq=(last or 0) + 1,
@@ -524,6 +533,7 @@ def report_case(
                 photo_ids=attached,
                 data={"locate_status": located.status, "input": located.input},
                 now=now,
+                first=True,
             )
             _find_duplicates(session, case, policy, now)
     except sa.exc.IntegrityError:
