@@ -114,6 +114,15 @@ def _all(session: Session, user: User, ids: list) -> set:
     return set(ids)
 
 
+def _ids_after(session: Session, stmt: sa.Select, id_column, after, limit: int) -> list:
+    """The next ``limit`` ids of ``stmt`` after ``after``, in id order. Any order ``stmt``
+    had is dropped first: the snapshot's pages resume at ``id > after``, which only holds in
+    id order (tasks_query orders by created_at, and tasks were skipped)."""
+    if after is not None:
+        stmt = stmt.where(id_column > after)
+    return list(session.scalars(stmt.order_by(None).order_by(id_column).limit(limit)))
+
+
 # cases ---------------------------------------------------------------------------------
 
 
@@ -284,9 +293,7 @@ def _recent_case(now: dt.datetime) -> sa.ColumnElement[bool]:
 def _case_snapshot(session: Session, user: User, after, limit: int, now: dt.datetime) -> list:
     recent = _recent_case(now)
     stmt = sa.select(Case.id).where(queries.visible_to(user), recent)
-    if after is not None:
-        stmt = stmt.where(Case.id > after)
-    return list(session.scalars(stmt.order_by(Case.id).limit(limit)))
+    return _ids_after(session, stmt, Case.id, after, limit)
 
 
 # tasks ---------------------------------------------------------------------------------
@@ -358,12 +365,7 @@ def _task_snapshot(session: Session, user: User, after, limit: int, now: dt.date
             ),
         )
     )
-    if after is not None:
-        stmt = stmt.where(Task.id > after)
-    # order_by(None) first: tasks_query is ordered by created_at, and the snapshot's pages
-    # resume at ``Task.id > after``, which only holds in id order (else tasks are skipped).
-    ids = stmt.with_only_columns(Task.id).order_by(None).order_by(Task.id).limit(limit)
-    return list(session.scalars(ids))
+    return _ids_after(session, stmt.with_only_columns(Task.id), Task.id, after, limit)
 
 
 # photos --------------------------------------------------------------------------------
@@ -464,9 +466,7 @@ def _photo_snapshot(session: Session, user: User, after, limit: int, now: dt.dat
             Photo.id.in_(of_cases), sa.and_(Photo.owner_id == user.id, Photo.status == "pending")
         )
     )
-    if after is not None:
-        stmt = stmt.where(Photo.id > after)
-    return list(session.scalars(stmt.order_by(Photo.id).limit(limit)))
+    return _ids_after(session, stmt, Photo.id, after, limit)
 
 
 # comments on cases and merchants' self-checks: append-only ----------------------------
@@ -520,9 +520,7 @@ def _comment_snapshot(session: Session, user: User, after, limit: int, now: dt.d
         .join(Case, Case.id == CaseComment.case_id)
         .where(queries.visible_to(user), recent)
     )
-    if after is not None:
-        stmt = stmt.where(CaseComment.id > after)
-    return list(session.scalars(stmt.order_by(CaseComment.id).limit(limit)))
+    return _ids_after(session, stmt, CaseComment.id, after, limit)
 
 
 def _selfcheck_keys(connection: sa.Connection, ids: list[str]) -> dict[str, set[str]]:
@@ -569,9 +567,7 @@ def _selfcheck_snapshot(session: Session, user: User, after, limit: int, now) ->
         selfchecks.visible_to(user),
         SelfCheck.created_at >= now - dt.timedelta(days=SNAPSHOT_CLOSED_DAYS),
     )
-    if after is not None:
-        stmt = stmt.where(SelfCheck.id > after)
-    return list(session.scalars(stmt.order_by(SelfCheck.id).limit(limit)))
+    return _ids_after(session, stmt, SelfCheck.id, after, limit)
 
 
 # conflicts: the phone's user hears how the dispatcher decided ---------------------------
@@ -638,9 +634,7 @@ def _conflict_snapshot(session: Session, user: User, after, limit: int, now: dt.
         SyncConflict.resolved_at >= now - dt.timedelta(days=SNAPSHOT_CLOSED_DAYS),
     )
     stmt = sa.select(SyncConflict.id).where(_own_conflicts(user), recent)
-    if after is not None:
-        stmt = stmt.where(SyncConflict.id > after)
-    return list(session.scalars(stmt.order_by(SyncConflict.id).limit(limit)))
+    return _ids_after(session, stmt, SyncConflict.id, after, limit)
 
 
 # reference data: categories, grids, the work calendar ------------------------------------
@@ -674,9 +668,7 @@ def _category_load(session: Session, ids: list) -> dict:
 
 def _category_snapshot(session: Session, user: User, after, limit: int, now) -> list:
     stmt = sa.select(Category.id).where(Category.active.is_(True))
-    if after is not None:
-        stmt = stmt.where(Category.id > after)
-    return list(session.scalars(stmt.order_by(Category.id).limit(limit)))
+    return _ids_after(session, stmt, Category.id, after, limit)
 
 
 def _grid_keys(connection: sa.Connection, ids: list[str]) -> dict[str, set[str]]:
@@ -733,9 +725,7 @@ def _grid_load(session: Session, ids: list) -> dict:
 
 def _grid_snapshot(session: Session, user: User, after, limit: int, now) -> list:
     stmt = sa.select(UnitGrid.id).where(_user_grids(session, user))
-    if after is not None:
-        stmt = stmt.where(UnitGrid.id > after)
-    return list(session.scalars(stmt.order_by(UnitGrid.id).limit(limit)))
+    return _ids_after(session, stmt, UnitGrid.id, after, limit)
 
 
 def _grid_changed(grid: UnitGrid, deleted: bool) -> list:
