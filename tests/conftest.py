@@ -8,6 +8,7 @@ fails the run instead of skipping it.
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -75,20 +76,34 @@ def app(database_url, tmp_path_factory):
     db.engine.dispose()
 
 
-def _empty_all_tables(engine: sa.Engine) -> None:
+def _empty_all_tables(engine: sa.Engine, attempts: int = 3) -> None:
     tables = list(reversed(metadata.sorted_tables))
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{table.name}"' for table in tables)
-            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(table.delete())
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as connection:
+                if engine.dialect.name == "postgresql":
+                    names = ", ".join(f'"{table.name}"' for table in tables)
+                    connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                else:
+                    for table in tables:
+                        connection.execute(table.delete())
+            return
+        except sa.exc.OperationalError:
+            # A background writer (the photo job worker) committing at the same moment can
+            # deadlock with TRUNCATE on PostgreSQL; the loser is rolled back, so try again.
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
 
 
 @pytest.fixture
 def clean_db(app):
     yield
+    # Let the in-process photo worker finish what the test queued before the tables go:
+    # a job committing during TRUNCATE deadlocks with it on PostgreSQL.
+    queue = app.extensions["media"].queue
+    if hasattr(queue, "join"):
+        queue.join(timeout=10)
     _empty_all_tables(db.engine)
 
 
