@@ -5,8 +5,9 @@ Loads the demo district (``app.demo``) into a fresh database, then has ``demo_in
 phone push reports spread over the district's 48 unit grids, each with photos named by id
 and sha256 only (pending photos: the bytes are the upload bench's business). The push goes
 through the service the HTTP route calls, ``app.sync_api.services.push`` — one transaction
-per push, a savepoint per mutation — so the figure is the server's work without werkzeug,
-JSON and the token check.
+per push; runs of new reports taken in together (``app.cases.bulk``) as the route does by
+default, or with ``--one-by-one`` a savepoint per mutation — so the figure is the server's
+work without werkzeug, JSON and the token check.
 
 The baseline is measured in the same run on the same database: every row the pushes
 inserted, in every table (cases, flow, photos, case photos, sync records, whatever the
@@ -15,7 +16,7 @@ executemany, table by table, one transaction per push's worth of rows. The ratio
 the services, the engine and the savepoints cost over the bare writes (target ≤ 5×).
 
     .venv/bin/python bench/sync_bench.py [--db sqlite|postgresql|both] [--url URL]
-        [--mutations 1000] [--batch 200] [--photos 1] [--rounds 1]
+        [--mutations 1000] [--batch 200] [--photos 1] [--rounds 1] [--one-by-one]
 
 ``--url`` names the PostgreSQL database; its ``public`` schema is dropped and re-created.
 """
@@ -219,7 +220,13 @@ def core_insert_per_mutation(engine: sa.Engine, batches: list[dict[str, list[dic
 # -- one run -------------------------------------------------------------------------------
 
 
-def _push(app, device_id: str, mutations: list[dict], driver: DriverTime | None = None) -> float:
+def _push(
+    app,
+    device_id: str,
+    mutations: list[dict],
+    driver: DriverTime | None = None,
+    batch: bool = True,
+) -> float:
     """Seconds the service takes to decide and commit one push (every one ``applied``)."""
     with app.app_context():
         user = db.session.scalar(sa.select(User).where(User.username == REPORTER))
@@ -235,6 +242,7 @@ def _push(app, device_id: str, mutations: list[dict], driver: DriverTime | None 
             body,
             policy=CasePolicy.from_config(app.config),
             limits=Limits(max_batch=max(len(mutations), Limits.max_batch)),
+            batch=batch,
         )
         elapsed = time.perf_counter() - started
         if driver is not None:
@@ -277,7 +285,8 @@ def run(url: str, label: str, args: argparse.Namespace, folder: Path) -> dict:
         for start in range(0, len(mutations), args.batch):
             with engine.connect() as connection:
                 before = _keys(connection)
-            pushes.append(_push(app, device_id, mutations[start : start + args.batch], driver))
+            sent = mutations[start : start + args.batch]
+            pushes.append(_push(app, device_id, sent, driver, batch=not args.one_by_one))
             with engine.connect() as connection:
                 batches.append(_new_rows(connection, before))
         baselines, isolated = [], []
@@ -317,9 +326,10 @@ def report_run(figures: dict, args: argparse.Namespace) -> None:
     n = figures["n"]
     written = figures["written"]
     rows = sum(written.values())
+    how = "one by one" if args.one_by_one else "runs taken together"
     print(
         f"\n{figures['label']}: {n:,} report.create ({args.photos} photo each, pending) "
-        f"in pushes of {args.batch}"
+        f"in pushes of {args.batch}, {how}"
     )
     print(
         f"  rows one applied report.create inserts (last round: {rows / n:.2f} in "
@@ -365,6 +375,11 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--baseline-repeats", type=int, default=3)
+    parser.add_argument(
+        "--one-by-one",
+        action="store_true",
+        help="every mutation in a savepoint of its own (SYNC_BATCH_APPLY=0), for comparison",
+    )
     args = parser.parse_args()
     if args.db != "sqlite" and not args.url:
         parser.error("--db postgresql needs --url")

@@ -22,13 +22,22 @@ Per mutation, in mid order:
    batch without advancing — the phone re-sends from there. After ``max_attempts`` failed
    pushes of one mid it is recorded ``rejected`` (``apply_failed``, payload kept) and the
    queue moves on: treating every error as temporary would stall the device for ever.
+
+A run of consecutive new mutations that a ``BatchApply`` accepts (a walk's reports) may
+be applied together instead (``apply_many``): one savepoint, one record of the outcomes,
+one advance of ``last_mid``. ``apply_many`` applies the longest prefix it can take as
+plain ``applied`` mutations and returns their outcomes; the mutation it stopped before
+goes the one-by-one way, which decides it as above. If the batch raises, its savepoint
+rolls back and the whole run goes one by one: the batch is only ever a faster way to the
+outcomes the one-by-one path would reach, never a different one.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Any
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from sync.conflicts import Refused, Verdict, classify_refusal
 from sync.envelope import (
@@ -45,7 +54,21 @@ from sync.store import Actor, SyncStore
 
 Apply = Callable[[Any], Outcome]  # a ``Mutation`` in, its ``Outcome`` out
 
+
+class BatchApply(Protocol):
+    def accepts(self, mutation: Mutation) -> bool:
+        """Whether ``mutation``'s type can go in a batch at all."""
+        ...
+
+    def __call__(self, mutations: Sequence[Mutation]) -> list[Outcome]:
+        """Apply the longest prefix of ``mutations`` that can be applied together, in
+        order, each ``applied``; their outcomes (empty: go one by one)."""
+        ...
+
+
 DEFAULT_MAX_ATTEMPTS = 5
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +96,7 @@ def push(
     apply: Apply,
     *,
     limits: Limits = Limits(),
+    apply_many: BatchApply | None = None,
 ) -> PushResult:
     """Decide every mutation of one push body from the device ``device_id`` of ``user``.
 
@@ -96,15 +120,31 @@ def push(
         raise RuntimeError(f"the store handed out user {state.owner_id}'s queue to {user.id}")
     last_mid = state.last_mid
     results: list[Result] = []
-    for position, item in enumerate(batch.items):
+    items = batch.items
+    one_by_one_until = 0  # items before this position skip the batch path
+    position = 0
+    while position < len(items):
+        item = items[position]
         digest = fingerprint(item)
         stored = store.get_outcome(device_id, item.mid) if item.mid <= last_mid else None
         decision = decide(item.mid, digest, last_mid, stored)
         if decision.step is Step.GAP:
             # Nothing from here on is applied; every later mid waits for the same one.
-            rest = batch.items[position:]
+            rest = items[position:]
             results.extend(Result.gap(later.mid, last_mid + 1) for later in rest)
             break
+        if decision.step is Step.APPLY and apply_many is not None and position >= one_by_one_until:
+            run = _run(items, position, apply_many)
+            done = _apply_run(store, device_id, run, apply_many) if run else []
+            if done is None:  # the batch failed: the whole run goes one by one
+                one_by_one_until = position + len(run)
+            elif done:
+                results.extend(Result.decided(m.mid, o) for m, o in zip(run, done, strict=False))
+                last_mid = run[len(done) - 1].mid
+                position += len(done)
+                # The mutation the batch stopped before goes one by one.
+                one_by_one_until = position + 1
+                continue
         if decision.step is Step.DUPLICATE:
             results.append(Result.duplicate(decision.stored))  # type: ignore[arg-type]
         elif decision.step is Step.EXPIRED:
@@ -120,7 +160,50 @@ def push(
                 raise PushInterrupted(item.mid, prefix) from failure.error
             last_mid = item.mid
             results.append(Result.decided(item.mid, outcome))
+        position += 1
     return PushResult(last_mid, tuple(results))
+
+
+def _run(items: Sequence[Item], start: int, apply_many: BatchApply) -> list[Mutation]:
+    """The new mutations from ``start`` on, in consecutive mids, that ``apply_many``
+    accepts (``items[start]`` is known to be the next mid)."""
+    run: list[Mutation] = []
+    for item in items[start:]:
+        if not isinstance(item, Mutation) or not apply_many.accepts(item):
+            break
+        if run and item.mid != run[-1].mid + 1:
+            break
+        run.append(item)
+    return run
+
+
+def _apply_run(
+    store: SyncStore, device_id: str, run: list[Mutation], apply_many: BatchApply
+) -> list[Outcome] | None:
+    """Apply a prefix of ``run`` together, record it and advance ``last_mid`` past it, as
+    one unit; its outcomes (empty: it stopped before the first), or None if it raised and
+    was rolled back."""
+    try:
+        with store.savepoint():
+            outcomes = apply_many(run)
+            if not outcomes:
+                return []
+            if len(outcomes) > len(run) or any(
+                not isinstance(o, Outcome) or o.status is not Status.APPLIED for o in outcomes
+            ):
+                raise TypeError(f"apply_many returned {outcomes!r}")
+            done = run[: len(outcomes)]
+            store.record_many(
+                device_id,
+                [(m, o, fingerprint(m)) for m, o in zip(done, outcomes, strict=True)],
+            )
+            store.advance(device_id, done[0].mid - 1, done[-1].mid)
+        return outcomes
+    except Exception:
+        log.warning(
+            "sync: a batch of %d from %s goes one by one", len(run), device_id, exc_info=True
+        )
+        return None
 
 
 class _Transient(Exception):

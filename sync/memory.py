@@ -134,6 +134,17 @@ class MemoryStore:
             raise ValueError(f"last_mid of {device_id} goes {state.last_mid} → {mid}")
         self._state.devices[queue] = dataclasses.replace(state, last_mid=mid)
 
+    def record_many(self, device_id: str, decided) -> None:
+        for item, outcome, fingerprint in decided:
+            self.record(device_id, item, outcome, fingerprint)
+
+    def advance(self, device_id: str, from_mid: int, to_mid: int) -> None:
+        queue = self._queue(device_id)
+        state = self._state.devices[queue]
+        if state.last_mid != from_mid or to_mid < from_mid:
+            raise ValueError(f"last_mid of {device_id} is {state.last_mid}, not {from_mid}")
+        self._state.devices[queue] = dataclasses.replace(state, last_mid=to_mid)
+
     def open_conflict(self, device_id: str, mutation: Mutation, refusal: Refused) -> str:
         conflict_id = f"conflict-{len(self._state.conflicts) + 1}"
         self._state.conflicts[conflict_id] = ConflictRecord(

@@ -12,6 +12,7 @@ user's queue. Two users signing in on one shared phone each have their own mids.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -64,6 +65,15 @@ class SyncStore(Protocol):
 
     def set_last_mid(self, device_id: str, mid: int) -> None:
         """Advance the device's counter (always by one, to ``mid``)."""
+        ...
+
+    def record_many(self, device_id: str, decided: Sequence[tuple[Item, Outcome, str]]) -> None:
+        """``record`` for each ``(item, outcome, fingerprint)``, in one go."""
+        ...
+
+    def advance(self, device_id: str, from_mid: int, to_mid: int) -> None:
+        """Move the device's counter from ``from_mid`` to ``to_mid`` (the mids between
+        were just recorded); an error if it is not at ``from_mid``."""
         ...
 
     def savepoint(self) -> AbstractContextManager[None]:

@@ -44,3 +44,32 @@ def pushing(client, headers: dict, device_id: str):
         return push(client, headers, device_id, sent, expect=expect)
 
     return send
+
+
+def break_reports(monkeypatch, failing=lambda mid: True):
+    """Make taking in ``report.create`` fail as if the database went away, for the mids
+    ``failing`` names, on both ways a push takes reports: one by one
+    (``Applier.report_create``) and a run together (``ReportBatch``, which falls back to
+    one by one when it fails). Returns a function that mends it."""
+    from app.sync_api.apply import Applier, ReportBatch
+
+    real_one, real_many = Applier.report_create, ReportBatch.__call__
+
+    def one(self, mutation):
+        if failing(mutation.mid):
+            raise ConnectionError("the database went away")
+        return real_one(self, mutation)
+
+    def many(self, mutations):
+        if any(failing(mutation.mid) for mutation in mutations):
+            raise ConnectionError("the database went away")
+        return real_many(self, mutations)
+
+    monkeypatch.setattr(Applier, "report_create", one)
+    monkeypatch.setattr(ReportBatch, "__call__", many)
+
+    def mend() -> None:
+        monkeypatch.setattr(Applier, "report_create", real_one)
+        monkeypatch.setattr(ReportBatch, "__call__", real_many)
+
+    return mend

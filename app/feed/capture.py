@@ -24,6 +24,7 @@ seen: use the ORM for watched models, or call ``touch`` / ``record``.
 from __future__ import annotations
 
 import dataclasses
+import types
 from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
@@ -90,6 +91,20 @@ def touch(session: Session, mentions: Iterable[Mention]) -> None:
 def record(connection: sa.Connection, mentions: Iterable[Mention]) -> None:
     """``touch`` for code that writes with Core on a connection."""
     connection.info.setdefault(_BUFFER, []).extend(mentions)
+
+
+def inserted(connection: sa.Connection, model: type, rows: Iterable[dict]) -> None:
+    """``record`` what a Core ``insert()`` of ``rows`` into a watched model wrote: the
+    mentions a flush of the same new objects would have noted. The watcher is handed each
+    row as a plain object with the row's columns as attributes (no ORM instance: every
+    value is new, there is no history)."""
+    on_change = _watched.get(model)
+    if on_change is None:
+        return
+    mentions: list[Mention] = []
+    for row in rows:
+        mentions.extend(on_change(types.SimpleNamespace(**row), False))
+    record(connection, mentions)
 
 
 def checkpoint(connection: sa.Connection) -> int:

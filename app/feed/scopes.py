@@ -180,7 +180,11 @@ def _case_changed(case: Case, deleted: bool) -> list:
 
 def _old_and_new(obj: object, name: str) -> list:
     """The values ``name`` had before this flush's change and has after it (empty when
-    unchanged): an audience a thing gains matters to its followers as much as one it loses."""
+    unchanged): an audience a thing gains matters to its followers as much as one it loses.
+    A row inserted with Core (``capture.inserted``) has no history: its values are all new."""
+    if not hasattr(obj, "_sa_instance_state"):
+        value = getattr(obj, name, None)  # a column left to its default: None here
+        return [] if value is None else [value]
     history = attributes.get_history(obj, name)
     return [value for value in (*history.deleted, *history.added) if value is not None]
 

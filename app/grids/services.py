@@ -705,45 +705,140 @@ class LocateResult:
         return {"lat": self.input_lat, "lon": self.input_lon, "crs": self.input_crs}
 
 
-def _grid_candidates(session: Session, lat: float, lon: float, buffer_m: float) -> list:
-    bounds = geo.bounds_around(lat, lon, buffer_m)
-    point = Point(lon, lat)
-    candidates = []
-    for grid in session.scalars(sa.select(UnitGrid).where(_bbox_overlaps(UnitGrid, bounds))):
-        polygon = shapely.from_geojson(grid.geometry)
-        contains = polygon.covers(point)
-        distance = geo.boundary_distance_m(lat, lon, polygon)
-        if contains or distance <= buffer_m:
-            candidates.append(GridCandidate(grid, round(distance, 2), contains))
-    candidates.sort(key=lambda c: (not c.contains, -c.distance_m if c.contains else c.distance_m))
-    return candidates
+class GeometryIndex:
+    """Grids and roads with their shapes parsed once, for placing many points.
+
+    ``GeometryIndex.around(session, points, buffer_m)`` loads the grids and roads whose
+    bounding boxes could matter to any of the points (one query each); ``place`` then does
+    what ``locate`` does for one point, without another query: the same bounding-box
+    filter, then the same exact tests. ``locate`` itself uses an index of one point.
+    """
+
+    def __init__(self, grids: Sequence[UnitGrid], roads: Sequence[Road], widest_road_m) -> None:
+        self.grids = [(grid, shapely.from_geojson(grid.geometry)) for grid in grids]
+        self.roads = [(road, shapely.from_geojson(road.geometry)) for road in roads]
+        self.widest_road_m = widest_road_m
+        self._grid_boxes = _boxes(grids)
+        self._road_boxes = _boxes(roads)
+
+    @classmethod
+    def around(
+        cls, session: Session, points: Sequence[tuple[float, float]], buffer_m: float
+    ) -> GeometryIndex:
+        """The index for WGS-84 ``(lat, lon)`` points."""
+        widest = session.scalar(sa.select(sa.func.max(Road.buffer_m)))
+        grids = list(session.scalars(sa.select(UnitGrid).where(_cover(UnitGrid, points, buffer_m))))
+        roads = (
+            list(session.scalars(sa.select(Road).where(_cover(Road, points, widest))))
+            if widest is not None
+            else []
+        )
+        return cls(grids, roads, widest)
+
+    def grid_candidates(self, lat: float, lon: float, buffer_m: float) -> list[GridCandidate]:
+        point = Point(lon, lat)
+        candidates = []
+        for index in _overlapping(self._grid_boxes, geo.bounds_around(lat, lon, buffer_m)):
+            grid, polygon = self.grids[index]
+            contains = polygon.covers(point)
+            distance = geo.boundary_distance_m(lat, lon, polygon)
+            if contains or distance <= buffer_m:
+                candidates.append(GridCandidate(grid, round(distance, 2), contains))
+        candidates.sort(
+            key=lambda c: (not c.contains, -c.distance_m if c.contains else c.distance_m)
+        )
+        return candidates
+
+    def roads_near(self, lat: float, lon: float) -> list[tuple[Road, float]]:
+        """Roads whose buffer holds the point, nearest first, with the distance."""
+        if self.widest_road_m is None:
+            return []
+        near = []
+        for index in _overlapping(
+            self._road_boxes, geo.bounds_around(lat, lon, self.widest_road_m)
+        ):
+            road, line = self.roads[index]
+            distance = geo.distance_m(lat, lon, line)
+            if distance <= road.buffer_m:
+                near.append((road, round(distance, 2)))
+        near.sort(key=lambda pair: pair[1])
+        return near
+
+    def place(self, lat: float, lon: float, crs: str, buffer_m: float) -> Placed:
+        """Where a point falls, geometry only (``locate`` adds the people in charge)."""
+        wgs_lat, wgs_lon = _wgs84(lat, lon, crs)
+        candidates = self.grid_candidates(wgs_lat, wgs_lon, buffer_m)
+        containing = [c for c in candidates if c.contains]
+        within_buffer = [c for c in candidates if c.distance_m <= buffer_m]
+        if len(containing) == 1 and not within_buffer:
+            status = "inside"
+        elif candidates:
+            status = "near_boundary"
+        else:
+            status = "outside"
+        return Placed(
+            status, wgs_lat, wgs_lon, lat, lon, crs, candidates, self.roads_near(wgs_lat, wgs_lon)
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Placed:
+    status: str
+    lat: float
+    lon: float
+    input_lat: float
+    input_lon: float
+    input_crs: str
+    candidates: list[GridCandidate]
+    roads: list[tuple[Road, float]]
+
+
+def _boxes(rows: Sequence) -> np.ndarray:
+    return np.array(
+        [(row.min_lon, row.min_lat, row.max_lon, row.max_lat) for row in rows], dtype=float
+    ).reshape(-1, 4)
+
+
+def _overlapping(boxes: np.ndarray, bounds: Sequence[float]) -> list[int]:
+    """Indexes of the boxes that overlap ``bounds`` (the predicate of ``_bbox_overlaps``)."""
+    min_lon, min_lat, max_lon, max_lat = bounds
+    mask = (
+        (boxes[:, 0] <= max_lon)
+        & (boxes[:, 2] >= min_lon)
+        & (boxes[:, 1] <= max_lat)
+        & (boxes[:, 3] >= min_lat)
+    )
+    return [int(index) for index in np.flatnonzero(mask)]
+
+
+def _cover(model, points: Sequence[tuple[float, float]], metres: float) -> sa.ColumnElement:
+    """Rows whose box overlaps the box of every point widened by ``metres``."""
+    boxes = [geo.bounds_around(lat, lon, metres) for lat, lon in points]
+    return _bbox_overlaps(
+        model,
+        (
+            min(b[0] for b in boxes),
+            min(b[1] for b in boxes),
+            max(b[2] for b in boxes),
+            max(b[3] for b in boxes),
+        ),
+    )
+
+
+def _wgs84(lat: float, lon: float, crs: str) -> tuple[float, float]:
+    if crs not in geo.CRS_VALUES:
+        raise ValidationFailed(
+            f"unknown coordinate system {crs!r}", {"crs": [f"one of {', '.join(geo.CRS_VALUES)}"]}
+        )
+    try:
+        return geo.to_wgs84(lat, lon, crs)
+    except ValueError as error:
+        raise ValidationFailed(str(error), {"point": [str(error)]}) from None
 
 
 def _active_users(session: Session, *criteria) -> list[User]:
     stmt = sa.select(User).where(User.is_active, *criteria).order_by(User.id)
     return list(session.scalars(stmt))
-
-
-def _roads_near(session: Session, lat: float, lon: float) -> list[RoadMatch]:
-    widest = session.scalar(sa.select(sa.func.max(Road.buffer_m)))
-    if widest is None:
-        return []
-    bounds = geo.bounds_around(lat, lon, widest)
-    near = []
-    for road in session.scalars(sa.select(Road).where(_bbox_overlaps(Road, bounds))):
-        distance = geo.distance_m(lat, lon, shapely.from_geojson(road.geometry))
-        if distance <= road.buffer_m:
-            near.append((road, round(distance, 2)))
-    if not near:
-        return []
-    chiefs = _active_users(
-        session, User.role == Role.ROAD_CHIEF, User.road_id.in_([road.id for road, _ in near])
-    )
-    near.sort(key=lambda pair: pair[1])
-    return [
-        RoadMatch(road, distance, [chief for chief in chiefs if chief.road_id == road.id])
-        for road, distance in near
-    ]
 
 
 def locate(
@@ -758,24 +853,10 @@ def locate(
     The point is converted to WGS-84; grids are picked by their indexed bounding boxes
     (widened by the buffer), then tested exactly.
     """
-    if crs not in geo.CRS_VALUES:
-        raise ValidationFailed(
-            f"unknown coordinate system {crs!r}", {"crs": [f"one of {', '.join(geo.CRS_VALUES)}"]}
-        )
-    try:
-        wgs_lat, wgs_lon = geo.to_wgs84(lat, lon, crs)
-    except ValueError as error:
-        raise ValidationFailed(str(error), {"point": [str(error)]}) from None
-
-    candidates = _grid_candidates(session, wgs_lat, wgs_lon, boundary_buffer_m)
-    containing = [c for c in candidates if c.contains]
-    within_buffer = [c for c in candidates if c.distance_m <= boundary_buffer_m]
-    if len(containing) == 1 and not within_buffer:
-        status = "inside"
-    elif candidates:
-        status = "near_boundary"
-    else:
-        status = "outside"
+    wgs_lat, wgs_lon = _wgs84(lat, lon, crs)
+    index = GeometryIndex.around(session, [(wgs_lat, wgs_lon)], boundary_buffer_m)
+    placed = index.place(lat, lon, crs, boundary_buffer_m)
+    candidates, status = placed.candidates, placed.status
     best = candidates[0] if candidates else None
 
     found: dict = {}
@@ -804,13 +885,25 @@ def locate(
         }
     return LocateResult(
         status=status,
-        lat=wgs_lat,
-        lon=wgs_lon,
+        lat=placed.lat,
+        lon=placed.lon,
         input_lat=lat,
         input_lon=lon,
         input_crs=crs,
         boundary_buffer_m=boundary_buffer_m,
-        roads=_roads_near(session, wgs_lat, wgs_lon),
+        roads=_road_matches(session, placed.roads),
         candidates=candidates,
         **found,
     )
+
+
+def _road_matches(session: Session, near: list[tuple[Road, float]]) -> list[RoadMatch]:
+    if not near:
+        return []
+    chiefs = _active_users(
+        session, User.role == Role.ROAD_CHIEF, User.road_id.in_([road.id for road, _ in near])
+    )
+    return [
+        RoadMatch(road, distance, [chief for chief in chiefs if chief.road_id == road.id])
+        for road, distance in near
+    ]

@@ -12,13 +12,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.cases import comments, edits
+from app.cases import bulk, comments, edits
 from app.cases import services as cases
 from app.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from app.merchants import selfchecks
@@ -54,18 +54,13 @@ class Applier:
 
     def report_create(self, mutation: Mutation) -> Outcome:
         args = mutation.args
-        category = {"code": args["category_code"]}
-        if args.get("category_kind"):
-            category["kind"] = args["category_kind"]
-        if args.get("category_edition"):
-            category["edition"] = args["category_edition"]
         reported = cases.report_case(
             self.session,
             self.media,
             self.user,
             self.device_id,
             case_id=mutation.entity_id,
-            category=category,
+            category=_category(args),
             description=args["description"],
             location=args["location"],
             address=args.get("address") or "",
@@ -220,6 +215,52 @@ class Applier:
         except DomainError:
             # Out of the user's sight now: the photos stay in the conflict's payload.
             return
+
+
+@dataclasses.dataclass
+class ReportBatch:
+    """The engine's ``BatchApply``: a run of ``report.create`` taken in together by
+    ``app.cases.bulk.report_cases``, up to the first report that needs ``report_case``."""
+
+    applier: Applier
+
+    def accepts(self, mutation: Mutation) -> bool:
+        return mutation.type is MutationType.REPORT_CREATE
+
+    def __call__(self, mutations: Sequence[Mutation]) -> list[Outcome]:
+        applier = self.applier
+        taken = bulk.report_cases(
+            applier.session,
+            applier.media,
+            applier.user,
+            applier.device_id,
+            [_new_report(mutation) for mutation in mutations],
+            applier.policy,
+        )
+        return [_applied("case", case.case_id, case.version) for case in taken]
+
+
+def _category(args: Mapping[str, Any]) -> dict:
+    category = {"code": args["category_code"]}
+    if args.get("category_kind"):
+        category["kind"] = args["category_kind"]
+    if args.get("category_edition"):
+        category["edition"] = args["category_edition"]
+    return category
+
+
+def _new_report(mutation: Mutation) -> bulk.NewReport:
+    args = mutation.args
+    return bulk.NewReport(
+        case_id=mutation.entity_id,
+        category=_category(args),
+        description=args["description"],
+        location=args["location"],
+        address=args.get("address") or "",
+        urgency=args.get("urgency") or "normal",
+        photos=photo_refs(args.get("photos")),
+        client_ts=mutation.client_ts,
+    )
 
 
 def _case_of(applier: Applier, args: Mapping[str, Any]) -> uuid.UUID:

@@ -62,6 +62,7 @@ class PushView(MethodView):
             request.get_json(silent=True),
             policy=CasePolicy.from_config(current_app.config),
             limits=_limits(),
+            batch=current_app.config.get("SYNC_BATCH_APPLY", True),
         )
         return result.as_json()
 

@@ -16,7 +16,7 @@ from app.core.errors import DomainError
 from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, Road, UnitGrid
 from app.orgunits.models import OrgUnit
 from app.photos.backends import Media
-from app.sync_api.apply import Applier
+from app.sync_api.apply import Applier, ReportBatch
 from app.sync_api.store import SqlSyncStore, begin_push
 from sync import engine
 from sync.envelope import EnvelopeError
@@ -58,6 +58,7 @@ def push(
     *,
     policy: CasePolicy = CasePolicy(),
     limits: engine.Limits = engine.Limits(),
+    batch: bool = True,
 ) -> PushResult:
     """Decide a push from ``user``'s device ``device_id`` (the token's) and commit it.
 
@@ -65,6 +66,7 @@ def push(
     ``create_savepoint`` mode: their ``commit()`` releases a savepoint inside the
     mutation's, so a mutation's effects, its recorded outcome and the device's advanced
     ``last_mid`` are committed together, once, at the end of the push.
+    ``batch``: runs of new reports go in together (``app.cases.bulk``).
     Raises ``PushRefused`` (4xx, nothing changed) or ``Interrupted`` (503, the decided
     prefix committed: re-sent, it comes back ``duplicate``).
     """
@@ -83,7 +85,15 @@ def push(
             store = SqlSyncStore(work, applier.keep_field_evidence)
             applier.store = store  # a case.edit with clashing fields opens its own conflict
             try:
-                result = engine.push(store, actor, device_id, body, applier, limits=limits)
+                result = engine.push(
+                    store,
+                    actor,
+                    device_id,
+                    body,
+                    applier,
+                    limits=limits,
+                    apply_many=ReportBatch(applier) if batch else None,
+                )
                 interrupted = None
             except engine.PushInterrupted as error:
                 result, interrupted = error.result, error

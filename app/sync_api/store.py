@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -151,29 +151,38 @@ class SqlSyncStore:
 
     def record(self, device_id: str, item: Item, outcome: Outcome, fingerprint: str) -> None:
         """One row per ``(device, mid)``: a second record breaks the unique constraint."""
-        self._connection.execute(
-            mutations.insert().values(
-                device_pk=self._pk(device_id),
-                mid=item.mid,
-                fingerprint=fingerprint,
-                status=outcome.status.value,
-                entity_type=outcome.entity_type,
-                entity_id=outcome.entity_id,
-                version=outcome.version,
-                conflict_id=outcome.conflict_id,
-                reason=outcome.reason,
-                **_kept(item),
-            )
-        )
+        self.record_many(device_id, [(item, outcome, fingerprint)])
 
-    def set_last_mid(self, device_id: str, mid: int) -> None:
+    def record_many(self, device_id: str, decided: Sequence[tuple[Item, Outcome, str]]) -> None:
+        pk = self._pk(device_id)
+        rows = [
+            {
+                "device_pk": pk,
+                "mid": item.mid,
+                "fingerprint": fingerprint,
+                "status": outcome.status.value,
+                "entity_type": outcome.entity_type,
+                "entity_id": outcome.entity_id,
+                "version": outcome.version,
+                "conflict_id": outcome.conflict_id,
+                "reason": outcome.reason,
+                **_kept(item),
+            }
+            for item, outcome, fingerprint in decided
+        ]
+        self._connection.execute(mutations.insert(), rows)
+
+    def advance(self, device_id: str, from_mid: int, to_mid: int) -> None:
         moved = self._connection.execute(
             devices.update()
-            .where(devices.c.id == self._pk(device_id), devices.c.last_mid == mid - 1)
-            .values(last_mid=mid)
+            .where(devices.c.id == self._pk(device_id), devices.c.last_mid == from_mid)
+            .values(last_mid=to_mid)
         )
-        if moved.rowcount != 1:
-            raise RuntimeError(f"last_mid of {device_id} does not move to {mid} by one")
+        if moved.rowcount != 1 or to_mid < from_mid:
+            raise RuntimeError(f"last_mid of {device_id} does not move {from_mid} → {to_mid}")
+
+    def set_last_mid(self, device_id: str, mid: int) -> None:
+        self.advance(device_id, mid - 1, mid)
 
     def open_conflict(self, device_id: str, mutation: Mutation, refusal: Refused) -> str:
         if self._keep_evidence is not None:

@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 
-from app.sync_api.apply import Applier
 from tests import case_factories as cf
 from tests import factories
+from tests.push_factories import break_reports
 
 T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 DEVICES = "/api/v1/admin/sync/devices"
@@ -120,14 +120,9 @@ def test_a_queues_detail_has_its_recent_mutations_failures_and_open_conflicts(
 ):
     headers = shared_phone["inspector"]
     push(client, headers, "shared", report(1), mutation(2, "case.teleport", uuid.uuid4(), {}))
-    real = Applier.report_create
-
-    def down(self, m):
-        raise ConnectionError("the database went away")
-
-    monkeypatch.setattr(Applier, "report_create", down)
+    mend = break_reports(monkeypatch)
     push(client, headers, "shared", report(3), expect=503)
-    monkeypatch.setattr(Applier, "report_create", real)
+    mend()
     admin = auth("admin")
     [row] = client.get(f"{DEVICES}?device=shared", headers=admin).get_json()
     detail = client.get(f"{DEVICES}/{row['id']}", headers=admin)

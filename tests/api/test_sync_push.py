@@ -14,7 +14,7 @@ from app.sync_api.models import SyncConflict, SyncDevice, SyncFailure, SyncMutat
 from app.sync_api.store import SqlSyncStore
 from tests import case_factories as cf
 from tests import factories
-from tests.push_factories import mutation, push
+from tests.push_factories import break_reports, mutation, push
 
 
 @pytest.fixture
@@ -297,14 +297,7 @@ def test_a_crash_mid_batch_keeps_the_committed_prefix_which_is_not_applied_again
 ):
     headers, device = phone("inspector")
     batch = [report(1, cw), report(2, cw, location=cf.cell(0, 1)), report(3, cw)]
-    real = Applier.report_create
-
-    def crash_on_the_second(self, mutation):
-        if mutation.mid == 2:
-            raise ConnectionError("the database went away")
-        return real(self, mutation)
-
-    monkeypatch.setattr(Applier, "report_create", crash_on_the_second)
+    mend = break_reports(monkeypatch, lambda mid: mid == 2)
     response = client.post(
         "/api/v1/sync/push", json={"device_id": device, "mutations": batch}, headers=headers
     )
@@ -316,7 +309,7 @@ def test_a_crash_mid_batch_keeps_the_committed_prefix_which_is_not_applied_again
     assert session.scalar(sa.select(SyncFailure.attempts).where(SyncFailure.mid == 2)) == 1
     flow_before = cf.case(client, headers, batch[0]["entity_id"])["flow"]
 
-    monkeypatch.setattr(Applier, "report_create", real)
+    mend()
     answer = push(client, headers, device, *batch)
     assert statuses(answer) == ["duplicate", "applied", "applied"]
     assert answer["last_mid"] == 3
@@ -331,17 +324,11 @@ def test_an_error_of_the_store_rolls_the_whole_push_back(
     mutations decided before it (the push is one transaction, on SQLite too)."""
     headers, device = phone("inspector")
     batch = [report(1, cw), report(2, cw)]
-    real = Applier.report_create
-
-    def crash_on_the_second(self, mutation):
-        if mutation.mid == 2:
-            raise ConnectionError("the database went away")
-        return real(self, mutation)
 
     def broken(*_args):
         raise RuntimeError("the store itself failed")
 
-    monkeypatch.setattr(Applier, "report_create", crash_on_the_second)
+    break_reports(monkeypatch, lambda mid: mid == 2)
     monkeypatch.setattr(SqlSyncStore, "note_failure", broken)
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
     response = client.post(

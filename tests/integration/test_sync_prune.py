@@ -14,12 +14,11 @@ import sqlalchemy as sa
 from app.cases.models import Case
 from app.core.clock import utcnow
 from app.sync_api import cli as sync_cli
-from app.sync_api.apply import Applier
 from app.sync_api.models import SyncConflict, SyncDevice, SyncFailure, SyncMutation
 from app.sync_api.review import prune_mutations
 from tests import case_factories as cf
 from tests import factories, push_factories
-from tests.push_factories import mutation
+from tests.push_factories import break_reports, mutation
 
 RETENTION = dt.timedelta(days=90)
 LATER = dt.timedelta(days=91)
@@ -158,17 +157,12 @@ def test_the_outcome_of_a_resolved_conflict_is_pruned_and_the_conflict_kept(
 def test_failed_attempts_are_pruned_once_their_mid_is_decided_and_old(
     client, phone, session, pushed, monkeypatch
 ):
-    real = Applier.report_create
-
-    def down(self, m):
-        raise ConnectionError("the database went away")
-
-    monkeypatch.setattr(Applier, "report_create", down)
+    mend = break_reports(monkeypatch)
     push(client, phone, report(4), expect=503)
     push(client, phone, report(5), expect=200)  # a gap: mid 4 is still expected
     prune_mutations(session, utcnow() + LATER, RETENTION)
     assert count(session, SyncFailure) == 1, "mid 4 is not decided: its failures stay"
-    monkeypatch.setattr(Applier, "report_create", real)
+    mend()
     assert results(push(client, phone, report(4)))[0] == ("applied", None)
     prune_mutations(session, utcnow(), RETENTION)
     assert count(session, SyncFailure) == 1, "decided, but not old yet"

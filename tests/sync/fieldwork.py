@@ -130,6 +130,37 @@ class Fieldwork:
         return apply
 
 
+@dataclasses.dataclass
+class Reports:
+    """The engine's ``BatchApply`` over the double: a run of new reports taken together,
+    up to the first one that is not plain (an id already used, a refusal); a transient
+    failure of any of them fails the whole batch (the engine goes one by one)."""
+
+    work: Fieldwork
+    user: User
+    device_id: str
+    calls: int = 0
+
+    def accepts(self, m: Mutation) -> bool:
+        return m.type.value == "report.create"
+
+    def __call__(self, run) -> list[Outcome]:
+        self.calls += 1
+        work, outcomes = self.work, []
+        for m in run:
+            if (self.device_id, m.mid) in work.fail_once or m.mid in work.fail_always:
+                raise ConnectionError("database went away")
+            if str(m.entity_id) in work.cases:
+                break
+            try:
+                outcome = _report(work, self.user, self.device_id, m)
+            except Refused:
+                break
+            work.applied.append((self.device_id, m.mid))
+            outcomes.append(outcome)
+        return outcomes
+
+
 def _report(work: Fieldwork, user: User, device_id: str, m: Mutation) -> Outcome:
     key = str(m.entity_id)
     fields = {k: m.args.get(k, "") for k in ("description", "address", "location")}
@@ -226,10 +257,16 @@ class Server:
         self.work = Fieldwork(self.store)
 
     def push(
-        self, user: User, device_id: str, *mutations: dict, limits: Limits = Limits()
+        self,
+        user: User,
+        device_id: str,
+        *mutations: dict,
+        limits: Limits = Limits(),
+        together: bool = False,
     ) -> PushResult:
         """One push in one transaction; an interrupted push commits its prefix and
-        returns it (the HTTP layer answers 503 and the phone re-sends)."""
+        returns it (the HTTP layer answers 503 and the phone re-sends). ``together``:
+        runs of new reports go through the engine's batch path."""
         with self.store.transaction():
             try:
                 return push(
@@ -239,6 +276,7 @@ class Server:
                     body(device_id, *mutations),
                     self.work.apply_for(user, device_id),
                     limits=limits,
+                    apply_many=Reports(self.work, user, device_id) if together else None,
                 )
             except PushInterrupted as interrupted:
                 return interrupted.result

@@ -395,3 +395,73 @@ def test_device_locks_are_per_device_never_global():
         "locked phone-1",
         "released phone-1",
     ]
+
+
+# -- runs of reports taken together (``apply_many``) ---------------------------------------
+
+
+def _together(server, *mutations, calls=None):
+    """Push with the batch path, counting how often it is called."""
+    from tests.sync.fieldwork import Reports
+
+    made = []
+    real = Reports.__call__
+
+    def counted(self, run):
+        made.append([m.mid for m in run])
+        return real(self, run)
+
+    Reports.__call__ = counted
+    try:
+        result = server.push(ALICE, PHONE, *mutations, together=True)
+    finally:
+        Reports.__call__ = real
+    return result, made
+
+
+def test_a_run_of_new_reports_is_applied_in_one_call_and_recorded_like_one_by_one(server):
+    result, calls = _together(
+        server, report(1, ident(101)), report(2, ident(102)), report(3, ident(103))
+    )
+    assert statuses(result) == ["applied"] * 3
+    assert (result.last_mid, calls) == (3, [[1, 2, 3]])
+    assert server.work.applied == [(PHONE, 1), (PHONE, 2), (PHONE, 3)]
+    again = server.push(ALICE, PHONE, report(1, ident(101)), report(3, ident(103)))
+    assert statuses(again) == ["duplicate", "duplicate"]
+
+
+def test_the_report_the_batch_stops_before_goes_one_by_one_and_the_rest_batches_again(server):
+    server.push(ALICE, PHONE, report(1, ident(101)))
+    replay = report(3, ident(101))  # the same case again: the one-by-one path answers it
+    result, calls = _together(
+        server, report(2, ident(102)), replay, report(4, ident(104)), report(5, ident(105))
+    )
+    assert statuses(result) == ["applied"] * 4
+    assert calls == [[2, 3, 4, 5], [4, 5]]
+    assert result.last_mid == 5
+
+
+def test_other_mutations_and_invalid_ones_end_a_run(server):
+    invalid = mutation(3, "report.create", ident(103), {"description": "no location"})
+    result, calls = _together(
+        server, report(1, ident(101)), comment(2, case=ident(101)), invalid, report(4, ident(104))
+    )
+    assert [(r.status.value, r.reason) for r in result.results][:3] == [
+        ("applied", None),
+        ("applied", None),
+        ("rejected", "validation"),
+    ]
+    assert statuses(result)[3] == "applied"
+    assert calls == [[1], [4]]
+
+
+def test_a_failing_batch_is_rolled_back_and_its_run_goes_one_by_one(server):
+    server.work.fail_once.add((PHONE, 2))
+    batch = [report(1, ident(101)), report(2, ident(102)), report(3, ident(103))]
+    result, calls = _together(server, *batch)
+    assert calls == [[1, 2, 3]]
+    assert statuses(result) == ["applied"], "mid 2 failed one by one too: the prefix is kept"
+    assert server.work.applied == [(PHONE, 1)]
+    again, _ = _together(server, *batch)
+    assert statuses(again) == ["duplicate", "applied", "applied"]
+    assert server.work.applied == [(PHONE, 1), (PHONE, 2), (PHONE, 3)]

@@ -135,8 +135,9 @@ class PhonesPushing(RuleBasedStateMachine):
         data=st.data(),
         skew_hours=st.sampled_from([0, 0.5, -7, 24 * 3, -24 * 3, 24 * 365]),
         fail_at=st.none() | st.integers(0, 20),
+        together=st.booleans(),
     )
-    def push_a_slice(self, data, skew_hours, fail_at):
+    def push_a_slice(self, data, skew_hours, fail_at, together):
         phone = data.draw(st.sampled_from([p for p, q in self.queues.items() if q]))
         queue = self.queues[phone]
         # Mostly from what the server has (a phone re-sends from its last answer), at times
@@ -151,7 +152,9 @@ class PhonesPushing(RuleBasedStateMachine):
         if fail_at is not None and fail_at < len(batch):
             self.server.work.fail_once.add((phone, batch[fail_at]["mid"]))
         before = self._last_mid(phone)
-        result = self.server.push(PHONES[phone], phone, *batch, limits=NEVER_GIVE_UP)
+        result = self.server.push(
+            PHONES[phone], phone, *batch, limits=NEVER_GIVE_UP, together=together
+        )
         self.server.work.fail_once.clear()
         self._check(phone, batch, before, result)
 

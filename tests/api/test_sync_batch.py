@@ -1,0 +1,200 @@
+"""A push's runs of new reports go in together (``app.cases.bulk``), and that changes
+nothing but the speed: the same pushes, with the batch path on and off, leave the same
+rows in every table they touch and get the same answers, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from app.cases import bulk
+from app.models import metadata
+from tests import case_factories as cf
+from tests import factories, grid_data
+from tests.evidence_factories import jpeg
+from tests.push_factories import mutation, push
+
+# What a push of reports writes; wiped between the two runs (the district stays).
+WRITTEN = (
+    "feed_changes",
+    "case_duplicates",
+    "routing_gaps",
+    "case_flow",
+    "case_photos",
+    "case_reporters",
+    "evidence_flags",
+    "sync_mutations",
+    "sync_conflicts",
+    "sync_failures",
+    "sync_devices",
+    "cases",
+    "photos",
+    "case_number_counters",
+)
+# Differ from run to run by nature: the clock, and numbers handed out by the database.
+VOLATILE = {
+    "reported_at",
+    "updated_at",
+    "created_at",
+    "added_at",
+    "found_at",
+    "at",
+    "available_at",
+    "last_push_at",
+    "last_pull_at",
+}
+SERIAL = {"case_flow", "routing_gaps", "sync_mutations", "sync_devices", "feed_changes"}
+
+
+@pytest.fixture
+def cw(session, world):
+    return cf.make_case_world(session, world)
+
+
+def _id(n: int) -> str:
+    return str(uuid.UUID(int=n, version=4))
+
+
+def _photo(n: int, sha256: str | None = None) -> dict:
+    return {
+        "photo_id": _id(n),
+        "sha256": sha256 or hashlib.sha256(str(n).encode()).hexdigest(),
+        "kind": "problem",
+    }
+
+
+def _report(mid: int, case: int, location: dict, *photos: dict, **args) -> dict:
+    body = {
+        "category_code": "0102",
+        "category_kind": "event",
+        "description": "路边暴露垃圾",
+        "location": location,
+        "photos": list(photos),
+        **args,
+    }
+    body = {name: value for name, value in body.items() if value is not None}
+    return mutation(mid, "report.create", _id(case), body)
+
+
+def _walks(uploaded: str) -> dict[str, list[dict]]:
+    """Two phones' pushes that touch every branch of taking in a report."""
+    lat, _ = grid_data.cell_centre(0, 0)
+    boundary = {"lat": lat, "lon": grid_data.WEST + grid_data.CELL, "crs": "wgs84"}
+    sea = {"lat": cf.SEA[0], "lon": cf.SEA[1], "crs": "wgs84"}
+    inspector = [
+        _report(1, 1, cf.cell(0, 0), _photo(1)),  # a duplicate of the REST report
+        _report(2, 2, cf.cell(0, 0), _photo(2), urgency="urgent"),  # and of mid 1
+        _report(3, 3, sea, _photo(3)),  # outside every grid: a routing gap
+        _report(4, 4, boundary, _photo(4), address="中山路 4 号"),  # near a boundary
+        _report(5, 5, {**cf.cell(1, 1), "crs": "gcj02"}),  # another datum, no photo
+        _report(6, 6, cf.cell(2, 2), _photo(6, uploaded)),  # its bytes are here already
+        _report(7, 1, cf.cell(0, 0), _photo(1)),  # mid 1 again under a new mid: a replay
+        _report(8, 8, cf.cell(1, 0), description="  "),  # rejected
+        _report(9, 9, cf.cell(1, 2), _photo(9), category_code="06010", category_kind=None),
+        _report(10, 10, cf.cell(1, 2), _photo(9)),  # the photo of mid 9 again
+        _report(11, 11, cf.cell(0, 2)),
+        _report(12, 12, cf.cell(0, 1), _photo(12), _photo(13)),
+        _report(13, 2, cf.cell(1, 1)),  # the id of mid 2 with other content: rejected
+    ]
+    merchant = [
+        _report(1, 21, cf.cell(1, 1), _photo(21)),  # at the shop: the case has its shop
+        _report(2, 22, cf.cell(2, 0), _photo(22)),
+    ]
+    return {"inspector": inspector, "merchant": merchant}
+
+
+def _run(app, client, cw, session, together: bool, uploaded: str):
+    app.config["SYNC_BATCH_APPLY"] = together
+    taken: list[int] = []
+    real = bulk.report_cases
+
+    def counted(*args, **kwargs):
+        result = real(*args, **kwargs)
+        taken.append(len(result))
+        return result
+
+    bulk.report_cases = counted
+    try:
+        rest = cf.report(
+            client,
+            factories.login_headers(client, cw.users["street_chief"].username),
+            cw.category,
+            id=_id(100),
+            photos=[_photo(100)],
+        )
+        answers = {}
+        for role, walk in _walks(uploaded).items():
+            headers = factories.login_headers(client, cw.users[role].username, device_id=role)
+            answers[role] = push(client, headers, role, *walk)
+    finally:
+        bulk.report_cases = real
+    assert rest["id"] == _id(100)
+    return answers, _snapshot(session), sum(taken)
+
+
+def _snapshot(session) -> dict:
+    """Every row of the written tables, without what differs by nature."""
+    session.expire_all()
+    tables = {}
+    for table in metadata.sorted_tables:
+        if table.name not in WRITTEN:
+            continue
+        rows = []
+        for row in session.execute(sa.select(table)).mappings():
+            kept = {
+                name: value
+                for name, value in row.items()
+                if name not in VOLATILE
+                and not (table.name in SERIAL and name in ("id", "seq", "device_pk"))
+            }
+            rows.append(repr(sorted(kept.items())))
+        tables[table.name] = sorted(rows)
+    session.commit()
+    return tables
+
+
+def _wipe(session) -> None:
+    for table in reversed(metadata.sorted_tables):
+        if table.name in WRITTEN:
+            session.execute(table.delete())
+    session.commit()
+
+
+def test_runs_of_reports_taken_together_write_what_one_by_one_writes(
+    app, client, cw, session, monkeypatch
+):
+    merchant = cw.users["merchant"]
+    cf.make_shop(session, cw.world, merchant, 1, 1)
+    data = jpeg(3)
+    uploaded = hashlib.sha256(data).hexdigest()
+    put = client.put(
+        f"/api/v1/blobs/{uploaded}",
+        data=data,
+        headers=factories.login_headers(client, cw.users["inspector"].username),
+        content_type="image/jpeg",
+    )
+    assert put.status_code in (200, 201), put.get_json()
+    monkeypatch.setitem(app.config, "SYNC_BATCH_APPLY", False)
+    _wipe(session)
+
+    one_by_one, rows_one_by_one, taken = _run(app, client, cw, session, False, uploaded)
+    assert taken == 0
+    _wipe(session)
+    together, rows_together, taken = _run(app, client, cw, session, True, uploaded)
+
+    assert together == one_by_one
+    statuses = [(r["mid"], r["status"], r["reason"]) for r in together["inspector"]["results"]]
+    assert statuses[6:8] == [(7, "applied", None), (8, "rejected", "validation")]
+    assert statuses[-1] == (13, "rejected", "id_reused")
+    assert taken >= 10, "most of the reports went in together"
+    for name in WRITTEN:
+        assert rows_together.get(name) == rows_one_by_one.get(name), name
+    cases = rows_together["cases"]
+    assert len(cases) == 1 + 10 + 2, statuses
+    assert len(rows_together["case_duplicates"]) >= 3
+    assert len(rows_together["routing_gaps"]) >= 2
+    assert any("'available'" in row for row in rows_together["photos"])
+    assert sum("'shop_id', None" not in row for row in cases) == 2
