@@ -45,13 +45,13 @@ from app.cases.services import (
     CasePolicy,
     PhotoRef,
     State,
-    _check_location,
-    _distance_m,
-    _district_code,
-    _photo_refs,
-    _source,
+    check_location,
+    distance_m,
+    district_code,
+    report_source,
     resolve_category,
     routing_of,
+    unique_photo_refs,
 )
 from app.categories.models import Category
 from app.core import events
@@ -82,6 +82,10 @@ class NewReport:
     urgency: str = "normal"
     photos: Sequence[Mapping[str, Any]] = ()
     client_ts: dt.datetime | None = None
+
+    def as_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of ``report_case`` for this report."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +126,7 @@ def report_cases(
     if user.role not in REPORTER_ROLES or not reports:
         return []
     try:
-        source = _source(user, None)
+        source = report_source(user, None)
     except DomainError:
         return []
     ready = _checked(session, user, reports)
@@ -182,11 +186,11 @@ def _checked(session: Session, user: User, reports: Sequence[NewReport]) -> list
             description = (report.description or "").strip()
             if not description:
                 break
-            lat, lon, crs = _check_location(report.location)
+            lat, lon, crs = check_location(report.location)
             if crs not in geo.CRS_VALUES:
                 break
             wgs = geo.to_wgs84(lat, lon, crs)
-            refs = _photo_refs(report.photos, "problem")
+            refs = unique_photo_refs(report.photos, "problem")
             if any(ref.kind != "problem" for ref in refs) or (refs and not may_take_problem):
                 break
             for ref in refs:
@@ -257,7 +261,7 @@ def _numbers(
 ) -> list[str]:
     """Case numbers in report order: one counter update per district for the whole run."""
     day = get_calendar(session).local_date(now)
-    prefixes = [f"{_district_code(session, place, user)}{day:%Y%m%d}" for place in located]
+    prefixes = [f"{district_code(session, place, user)}{day:%Y%m%d}" for place in located]
     counts: dict[str, int] = {}
     for prefix in prefixes:
         counts[prefix] = counts.get(prefix, 0) + 1
@@ -433,7 +437,7 @@ def _duplicates(
         for lat, lon, other_id in candidates[start:end]:
             if other_id == case["id"] or not min_lon <= lon <= max_lon:
                 continue
-            distance = _distance_m(case["lat"], case["lon"], lat, lon)
+            distance = distance_m(case["lat"], case["lon"], lat, lon)
             if distance <= radius:
                 found.append(
                     {

@@ -31,9 +31,9 @@ from app.cases.models import Case, RoutingGap
 from app.cases.services import (
     REPORTER_ROLES,
     CasePolicy,
-    _check_location,
     _moving,
     append_flow,
+    check_location,
     record_routing_gap,
     resolve_category,
     routing_of,
@@ -196,7 +196,7 @@ def _edit(
         category = _category(session, merge.applied.get("category_code"))
         located = None
         if "location" in merge.applied:
-            lat, lon, crs = _check_location(edits["location"].new)
+            lat, lon, crs = check_location(edits["location"].new)
             located = locate(session, lat, lon, crs, policy.boundary_buffer_m)
         now = utcnow()
         # One UPDATE of the case at the commit, so its version moves by exactly one.
@@ -264,7 +264,7 @@ def _place(value: Any, server: dict, *, strict: bool = True) -> Any:
     if value is None:
         return None
     try:
-        lat, lon, crs = _check_location(value)
+        lat, lon, crs = check_location(value)
         lat, lon = geo.to_wgs84(lat, lon, crs)
     except (ValidationFailed, ValueError):
         if strict:

@@ -137,7 +137,7 @@ class PhotoRef:
         )
 
 
-def _photo_refs(photos: Iterable, default_kind: str | None) -> list[PhotoRef]:
+def unique_photo_refs(photos: Iterable, default_kind: str | None) -> list[PhotoRef]:
     refs = [PhotoRef.of(photo, default_kind) for photo in photos or ()]
     seen: set[uuid.UUID] = set()
     unique = []
@@ -300,7 +300,7 @@ def _check_dispatch_target(session: Session, args: MoveArgs) -> None:
         _department(session, args.department_id)
 
 
-def _district_code(session: Session, located, user: User) -> str:
+def district_code(session: Session, located, user: User) -> str:
     if located.district is not None:
         return located.district.code
     unit = session.get(OrgUnit, user.org_unit_id) if user.org_unit_id else None
@@ -394,7 +394,7 @@ class Reported:
     created: bool
 
 
-def _source(user: User, source: str | None) -> str:
+def report_source(user: User, source: str | None) -> str:
     if source is None:
         if user.role not in SOURCES:
             raise ValidationFailed("say where the report comes from", {"source": ["required"]})
@@ -408,7 +408,7 @@ def _source(user: User, source: str | None) -> str:
     return source
 
 
-def _check_location(location: Mapping) -> tuple[float, float, str]:
+def check_location(location: Mapping) -> tuple[float, float, str]:
     try:
         lat, lon = float(location["lat"]), float(location["lon"])
     except (KeyError, TypeError, ValueError):
@@ -478,11 +478,11 @@ def report_case(
     description = (description or "").strip()
     if not description:
         raise ValidationFailed("describe the problem", {"description": ["required"]})
-    lat, lon, crs = _check_location(location)
-    refs = _photo_refs(photos, "problem")
+    lat, lon, crs = check_location(location)
+    refs = unique_photo_refs(photos, "problem")
     if any(ref.kind != "problem" for ref in refs):
         raise ValidationFailed("a report carries problem photos", {"photos": ["kind: problem"]})
-    source = _source(user, source)
+    source = report_source(user, source)
     found = resolve_category(session, category)
     located = locate(session, lat, lon, crs, policy.boundary_buffer_m)
     fields = {
@@ -508,7 +508,7 @@ def report_case(
             case = Case(
                 id=case_id,
                 number=next_case_number(
-                    session, _district_code(session, located, user), calendar.local_date(now)
+                    session, district_code(session, located, user), calendar.local_date(now)
                 ),
                 **fields,
                 **routing_of(located),
@@ -590,7 +590,7 @@ def _replayed(session: Session, case: Case, fields: dict, refs: list[PhotoRef]) 
     return Reported(case, False)
 
 
-def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     per_lat, per_lon = geo.metres_per_degree((lat1 + lat2) / 2)
     return math.hypot((lat2 - lat1) * per_lat, (lon2 - lon1) * per_lon)
 
@@ -612,7 +612,7 @@ def _find_duplicates(session: Session, case: Case, policy: CasePolicy, now: dt.d
         )
     ).all()
     for other_id, lat, lon in nearby:
-        distance = _distance_m(case.lat, case.lon, lat, lon)
+        distance = distance_m(case.lat, case.lon, lat, lon)
         if distance <= policy.duplicate_radius_m:
             session.add(
                 DuplicateCandidate(
@@ -1129,7 +1129,7 @@ def _prepare(raw: MoveArgs | Mapping | None, action: str) -> MoveArgs:
         default_kind = ACTION_PHOTO_KIND.get(Action(action))
     except ValueError:
         default_kind = None
-    args.photos = _photo_refs(args.photos, default_kind)
+    args.photos = unique_photo_refs(args.photos, default_kind)
     return args
 
 
@@ -1239,7 +1239,7 @@ def attach_photos(
     the phone gave it; the flow log records who added what.
     """
     case = get_case(session, user, case_id)
-    refs = _photo_refs(photos, None)
+    refs = unique_photo_refs(photos, None)
     if not refs:
         raise ValidationFailed("no photos given", {"photos": ["at least one"]})
     _register_photos(session, media, user, refs)
@@ -1354,7 +1354,7 @@ def create_request(
         request_kind = workflow.RequestKind(kind)
     except ValueError:
         raise ValidationFailed(f"no such request {kind!r}", {"kind": ["unknown"]}) from None
-    refs = _photo_refs(photos, REQUEST_PHOTO_KIND.get(request_kind))
+    refs = unique_photo_refs(photos, REQUEST_PHOTO_KIND.get(request_kind))
     evidence: set[Evidence] = set()
     if _opinion(reason):
         evidence.add(Evidence.OPINION)
@@ -1453,7 +1453,7 @@ def ask_self_handling(
             photos=photos,
         )
         return request, False
-    refs = _photo_refs(photos, REQUEST_PHOTO_KIND[workflow.RequestKind.SELF_HANDLE])
+    refs = unique_photo_refs(photos, REQUEST_PHOTO_KIND[workflow.RequestKind.SELF_HANDLE])
     if refs:
         attach_photos(session, media, user, device_id, case.id, refs)
     return earlier, True

@@ -53,21 +53,13 @@ class Applier:
             raise refused(error) from error
 
     def report_create(self, mutation: Mutation) -> Outcome:
-        args = mutation.args
         reported = cases.report_case(
             self.session,
             self.media,
             self.user,
             self.device_id,
-            case_id=mutation.entity_id,
-            category=_category(args),
-            description=args["description"],
-            location=args["location"],
-            address=args.get("address") or "",
-            urgency=args.get("urgency") or "normal",
-            photos=photo_refs(args.get("photos")),
+            **_new_report(mutation).as_arguments(),
             source=None,
-            client_ts=mutation.client_ts,
             policy=self.policy,
         )
         return _applied("case", reported.case.id, reported.case.version)
