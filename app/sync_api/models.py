@@ -55,6 +55,11 @@ class SyncMutation(Base):
     version: Mapped[int | None] = mapped_column(sa.Integer)
     conflict_id: Mapped[str | None] = mapped_column(sa.String(36))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    # A rejected mutation a dispatcher has looked at (and, in the note, said what was done
+    # about it): it leaves the list of rejects to review, and is kept.
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    reviewed_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    review_note: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class SyncFailure(Base):

@@ -94,6 +94,23 @@ class RejectedQuerySchema(Schema):
     device = ma.fields.String(metadata={"description": "a phone's device_id"})
     user = ma.fields.Integer(metadata={"description": "a user's id"})
     reason = ma.fields.String()
+    reviewed = ma.fields.Boolean(
+        metadata={"description": "false: only those no dispatcher has reviewed yet"}
+    )
+
+
+class RejectReviewSchema(Schema):
+    note = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.Length(max=4000),
+        metadata={"description": "what was done about it"},
+    )
+
+
+class RejectReviewViewSchema(Schema):
+    by = ma.fields.Nested(SyncUserSchema, allow_none=True)
+    at = ma.fields.AwareDateTime()
+    note = ma.fields.String(allow_none=True)
 
 
 class MutationRecordSchema(Schema):
@@ -112,6 +129,11 @@ class MutationRecordSchema(Schema):
     device = ma.fields.Nested(SyncQueueSchema)
     user = ma.fields.Nested(SyncUserSchema, allow_none=True)
     created_at = ma.fields.AwareDateTime()
+    review = ma.fields.Nested(
+        RejectReviewViewSchema,
+        allow_none=True,
+        metadata={"description": "a reject a dispatcher has looked at: who, when, what was done"},
+    )
 
 
 class DeviceQuerySchema(Schema):

@@ -22,6 +22,7 @@ from app.sync_api.review_schemas import (
     DeviceQuerySchema,
     MutationRecordSchema,
     RejectedQuerySchema,
+    RejectReviewSchema,
     ResolveSchema,
 )
 from app.sync_api.schemas import PushResultSchema, PushSchema
@@ -124,6 +125,20 @@ class RejectedView(MethodView):
         """Rejected mutations (re-used mids among them) with reason and payload, newest first."""
         page = paginate_select(db.session, review.rejected_query(**query), pagination_parameters)
         return review.mutation_views(db.session, page)
+
+
+@blp.route("/rejected/<int:mutation_id>/review")
+class RejectedReviewView(MethodView):
+    @require_roles(Role.DISPATCHER)
+    @blp.arguments(RejectReviewSchema)
+    @blp.response(200, MutationRecordSchema)
+    @blp.alt_response(404, description="No rejected mutation of that id")
+    @blp.alt_response(409, description="already_reviewed")
+    def post(self, body, mutation_id):
+        """Mark a rejected mutation as looked at, with what was done about it; it is kept."""
+        row = review.review_rejected(db.session, current_user(), mutation_id, body.get("note"))
+        [view] = review.mutation_views(db.session, [row])
+        return view
 
 
 # -- phone queues' health (admin: phones and their tokens are the admin's, as /admin/devices)

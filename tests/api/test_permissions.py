@@ -96,6 +96,7 @@ MATRIX = [
     ("GET", "/api/v1/sync/conflicts/<conflict_id>", {"dispatcher", "admin"}),
     ("POST", "/api/v1/sync/conflicts/<conflict_id>/resolve", DISPATCHER),
     ("GET", "/api/v1/sync/rejected", {"dispatcher", "admin"}),
+    ("POST", "/api/v1/sync/rejected/<int:mutation_id>/review", DISPATCHER),
     ("GET", "/api/v1/admin/sync/devices", ADMIN),
     ("GET", "/api/v1/admin/sync/devices/<int:device_pk>", ADMIN),
 ]

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.cases.models import Case, FlowEntry
-from app.sync_api.models import SyncConflict
+from app.sync_api.models import SyncConflict, SyncMutation
 from app.tasks.models import Task
 from tests import case_factories as cf
 from tests import factories
@@ -465,6 +465,91 @@ def test_rejected_mutations_are_listed_with_reason_and_payload(client, auth, cw,
     assert get(client, dispatcher, nobody).get_json() == []
     get(client, dispatcher, "/api/v1/sync/rejected?user=someone", expect=422)
     get(client, auth("inspector"), "/api/v1/sync/rejected", expect=403)
+
+
+def _review(client, headers, mutation_id, expect=200, **body):
+    response = client.post(
+        f"/api/v1/sync/rejected/{mutation_id}/review", json=body, headers=headers
+    )
+    assert response.status_code == expect, response.get_json()
+    return response.get_json()
+
+
+def test_a_dispatcher_reviews_a_reject_which_leaves_the_list_to_review_and_is_kept(
+    client, auth, cw, phone, session
+):
+    headers, device = phone
+    answer = push(
+        client,
+        headers,
+        device,
+        mutation(1, "case.teleport", uuid.uuid4(), {}),
+        mutation(2, "case.teleport", uuid.uuid4(), {}),
+        mutation(3, "comment.add", uuid.uuid4(), {"case_id": str(uuid.uuid4()), "text": "好"}),
+    )
+    assert [r["status"] for r in answer["results"]] == ["rejected", "rejected", "rejected"]
+    dispatcher = auth("dispatcher")
+    listed = get(client, dispatcher, "/api/v1/sync/rejected?reviewed=false").get_json()
+    assert [r["mid"] for r in listed] == [3, 2, 1]
+    assert all(r["review"] is None for r in listed)
+    first = listed[2]["id"]
+
+    reviewed = _review(client, dispatcher, first, note="  已电话联系监督员，重新上报  ")
+    assert reviewed["review"]["note"] == "已电话联系监督员，重新上报"
+    assert reviewed["review"]["by"]["username"] == cw.users["dispatcher"].username
+    assert reviewed["review"]["at"] is not None
+    assert (reviewed["mid"], reviewed["payload"]["type"]) == (1, "case.teleport")
+    _review(client, dispatcher, listed[1]["id"])  # no note: fine
+
+    to_review = get(client, dispatcher, "/api/v1/sync/rejected?reviewed=false").get_json()
+    assert [r["mid"] for r in to_review] == [3]
+    done = get(client, dispatcher, "/api/v1/sync/rejected?reviewed=true").get_json()
+    assert [(r["mid"], r["review"]["note"]) for r in done] == [
+        (2, None),
+        (1, "已电话联系监督员，重新上报"),
+    ]
+    assert len(get(client, dispatcher, "/api/v1/sync/rejected").get_json()) == 3, "kept"
+
+    again = _review(client, dispatcher, first, expect=409, note="twice")
+    assert again["errors"]["reason"] == "already_reviewed"
+    assert (
+        get(client, dispatcher, "/api/v1/sync/rejected?reviewed=true").get_json()[1]["review"][
+            "note"
+        ]
+        == "已电话联系监督员，重新上报"
+    ), "the second review changed nothing"
+
+
+def test_reviewing_rejects_refuses_bad_input_and_other_roles(client, auth, cw, phone, session):
+    headers, device = phone
+    case_id = uuid.uuid4()
+    report = {"category_code": "06010", "description": "路边暴露垃圾", "location": cf.cell(0, 0)}
+    push(
+        client,
+        headers,
+        device,
+        mutation(1, "case.teleport", uuid.uuid4(), {}),
+        mutation(2, "report.create", case_id, report),
+    )
+    dispatcher = auth("dispatcher")
+    [rejected] = get(client, dispatcher, "/api/v1/sync/rejected").get_json()
+    applied_id = session.scalar(sa.select(SyncMutation.id).where(SyncMutation.status == "applied"))
+    _review(client, dispatcher, applied_id, expect=404)  # applied, not rejected
+    _review(client, dispatcher, 999_999, expect=404)
+    _review(client, dispatcher, rejected["id"], expect=422, note=["not", "text"])
+    _review(client, dispatcher, rejected["id"], expect=422, note="x" * 4001)
+    response = client.post(
+        f"/api/v1/sync/rejected/{rejected['id']}/review",
+        data="{not json",
+        headers={**dispatcher, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    for role in ("inspector", "admin", "handler"):
+        _review(client, auth(role), rejected["id"], expect=403)
+    get(client, dispatcher, "/api/v1/sync/rejected?reviewed=maybe", expect=422)
+    row = session.get(SyncMutation, rejected["id"])
+    session.refresh(row)
+    assert (row.reviewed_at, row.reviewed_by, row.review_note) == (None, None, None)
 
 
 def test_the_conflict_row_is_changed_through_the_orm_with_its_version(
