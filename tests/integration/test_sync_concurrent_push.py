@@ -60,3 +60,46 @@ def test_the_same_batch_pushed_at_once_is_applied_once(app, client, cw, session)
     mids = session.scalars(sa.select(SyncMutation.mid).where(SyncMutation.mid.is_not(None))).all()
     assert sorted(mids) == list(range(1, BATCH + 1))
     assert session.scalar(sa.select(sa.func.count()).select_from(Case)) == BATCH
+
+
+def test_one_users_two_phones_pushing_the_same_reports_at_once_make_each_case_once(
+    app, client, cw, session
+):
+    """A walk copied to a second phone: two queues, the same case ids. Whichever push
+    inserts a case first has it; the other's run of reports fails on the key (PostgreSQL:
+    after waiting for the first to commit) or finds the ids taken (SQLite), and its
+    reports are answered one by one as the replays they are."""
+    user = cw.users["inspector"].username
+    phones = {
+        device: factories.login_headers(client, user, device_id=device)
+        for device in ("phone-a", "phone-b")
+    }
+    batch = [report(mid, cw, location=cf.cell(mid % 3, mid % 3)) for mid in range(1, BATCH + 1)]
+    answers: dict = {}
+    errors: list = []
+    start = threading.Barrier(len(phones))
+
+    def send(device: str) -> None:
+        try:
+            start.wait()
+            response = app.test_client().post(
+                "/api/v1/sync/push",
+                json={"device_id": device, "mutations": batch},
+                headers=phones[device],
+            )
+            answers[device] = (response.status_code, response.get_json())
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=send, args=(device,)) for device in phones]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    for status, answer in answers.values():
+        assert status == 200, answer
+        assert answer["last_mid"] == BATCH
+        assert [r["status"] for r in answer["results"]] == ["applied"] * BATCH
+    assert session.scalar(sa.select(sa.func.count()).select_from(Case)) == BATCH
+    assert session.scalar(sa.select(sa.func.count()).select_from(SyncMutation)) == 2 * BATCH
