@@ -142,7 +142,7 @@ def report_cases(
     ]
     numbers = _numbers(session, user, located, now)
     shops = _shops(session, user)
-    available = _available(session, media, {ref.sha256 for r in ready for ref in r.refs})
+    available = _available(session, media, {ref.sha256.lower() for r in ready for ref in r.refs})
 
     rows: dict[str, list[dict]] = {name: [] for name in _TABLES}
     for item, place, number in zip(ready, located, numbers, strict=True):

@@ -90,7 +90,7 @@ def _walks(uploaded: str) -> dict[str, list[dict]]:
         _report(3, 3, sea, _photo(3)),  # outside every grid: a routing gap
         _report(4, 4, boundary, _photo(4), address="中山路 4 号"),  # near a boundary
         _report(5, 5, {**cf.cell(1, 1), "crs": "gcj02"}),  # another datum, no photo
-        _report(6, 6, cf.cell(2, 2), _photo(6, uploaded)),  # its bytes are here already
+        _report(6, 6, cf.cell(2, 2), _photo(6, uploaded.upper())),  # its bytes are here
         _report(7, 1, cf.cell(0, 0), _photo(1)),  # mid 1 again under a new mid: a replay
         _report(8, 8, cf.cell(1, 0), description="  "),  # rejected
         _report(9, 9, cf.cell(1, 2), _photo(9), category_code="06010", category_kind=None),
