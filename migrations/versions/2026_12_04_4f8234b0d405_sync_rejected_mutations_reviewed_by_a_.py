@@ -5,10 +5,10 @@ Revises: 1845594e3120
 Create Date: 2026-12-04 17:56:28.572808
 """
 
-from alembic import op
 import sqlalchemy as sa
-import app.core.db
+from alembic import op
 
+import app.core.db
 
 revision = "4f8234b0d405"
 down_revision = "1845594e3120"
