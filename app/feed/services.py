@@ -157,8 +157,13 @@ def _describe(session: Session, user: User, rows: list[tuple[int, str, str]]) ->
     visible: dict[str, set] = {}
     for entity_type, ids in by_type.items():
         kind = scopes.FEED_TYPES[entity_type]
-        loaded[entity_type] = {str(k): v for k, v in kind.load(session, ids).items()}
-        shown = kind.visible(session, user, ids) if not scopes.sees_everything(user) else ids
+        if scopes.sees_everything(user):
+            found, shown = kind.load(session, ids), ids
+        elif kind.load_visible is not None:
+            found, shown = kind.load_visible(session, user, ids)
+        else:
+            found, shown = kind.load(session, ids), kind.visible(session, user, ids)
+        loaded[entity_type] = {str(k): v for k, v in found.items()}
         visible[entity_type] = {str(i) for i in shown}
     changes = []
     for seq, entity_type, entity_id in rows:
