@@ -148,7 +148,11 @@ SPECS: dict[str, TypeSpec] = {
                         _at_least_one_field,
                         **{name: optional(_edit(c)) for name, c in EDITABLE_CASE_FIELDS.items()},
                     )
-                )
+                ),
+                # Which category a new ``category_code`` means where the code alone is
+                # ambiguous (an old four-digit code of a component and of an event).
+                category_kind=optional(choice(*CATEGORY_KINDS)),
+                category_edition=optional(choice(*CATEGORY_EDITIONS)),
             ),
         ),
         TypeSpec(

@@ -89,6 +89,7 @@ def edit_case_fields(
     client_ts: dt.datetime | None = None,
     *,
     policy: CasePolicy = CasePolicy(),
+    category_hint: Mapping[str, str] | None = None,
 ) -> CaseEdit:
     """Merge a phone's field edits (``{field: Edit(base, new)}``) into a case.
 
@@ -97,10 +98,12 @@ def edit_case_fields(
     back in ``conflicts``. Refusals: a case the user may not see 404; a case merged into
     another 409 ``edit_after_delete``; a case past the editor's states 409 ``wrong_state``;
     neither its reporter nor a dispatcher 403; a bad value 422 (an ambiguous category code
-    ``ambiguous_category``).
+    ``ambiguous_category``, unless ``category_hint`` gives its ``kind`` / ``edition``).
     """
     case = _editable(session, user, case_id)
-    return _edit(session, user, device_id, case, edits, base_version, client_ts, policy)
+    return _edit(
+        session, user, device_id, case, edits, base_version, client_ts, policy, category_hint
+    )
 
 
 def edit_case(
@@ -112,6 +115,7 @@ def edit_case(
     version: int,
     fields: Mapping[str, Any],
     policy: CasePolicy = CasePolicy(),
+    category_hint: Mapping[str, str] | None = None,
 ) -> CaseEdit:
     """The command centre's edit (PATCH): plain new values over the case at ``version``.
 
@@ -127,7 +131,7 @@ def edit_case(
         )
     server = _server_values(session, case)
     edits = {name: Edit(server.get(name), value) for name, value in fields.items()}
-    return _edit(session, user, device_id, case, edits, version, None, policy)
+    return _edit(session, user, device_id, case, edits, version, None, policy, category_hint)
 
 
 def _editable(session: Session, user: User, case_id: uuid.UUID) -> Case:
@@ -179,6 +183,7 @@ def _edit(
     base_version: int | None,
     client_ts: dt.datetime | None,
     policy: CasePolicy,
+    category_hint: Mapping[str, str] | None = None,
 ) -> CaseEdit:
     unknown = sorted(set(edits) - set(EDITABLE))
     if unknown or not edits:
@@ -193,7 +198,7 @@ def _edit(
     changed: dict[str, dict[str, Any]] = {}
     if merge.applied:
         # Everything that can refuse is resolved before the transaction.
-        category = _category(session, merge.applied.get("category_code"))
+        category = _category(session, merge.applied.get("category_code"), category_hint)
         located = None
         if "location" in merge.applied:
             lat, lon, crs = check_location(edits["location"].new)
@@ -277,11 +282,14 @@ def _place(value: Any, server: dict, *, strict: bool = True) -> Any:
     return server if apart <= SAME_PLACE_M else {"lat": lat, "lon": lon}
 
 
-def _category(session: Session, code: str | None) -> Category | None:
+def _category(
+    session: Session, code: str | None, hint: Mapping[str, str] | None = None
+) -> Category | None:
     if code is None:
         return None
+    wanted = {"code": code, **{k: v for k, v in (hint or {}).items() if v}}
     try:
-        return resolve_category(session, {"code": code})
+        return resolve_category(session, wanted)
     except ValidationFailed as error:
         # Keep the service's reason (ambiguous_category); name the field the phone sent.
         errors = {"category_code": (error.errors or {}).get("category", ["unknown"])}

@@ -123,6 +123,11 @@ class CaseView(MethodView):
             version=body["version"],
             fields=body["fields"],
             policy=_policy(),
+            category_hint={
+                name.removeprefix("category_"): body[name]
+                for name in ("category_kind", "category_edition")
+                if name in body
+            },
         )
         return services.case_detail(db.session, user, case_id)
 

@@ -71,6 +71,11 @@ class CaseEditSchema(Schema):
         required=True, strict=True, metadata={"description": "the case's version edited"}
     )
     fields = ma.fields.Nested(CaseFieldsSchema, required=True)
+    category_kind = ma.fields.String(
+        validate=ma.validate.OneOf(["component", "event"]),
+        metadata={"description": "which category an ambiguous old category_code means"},
+    )
+    category_edition = ma.fields.String(validate=ma.validate.OneOf(["cjt214", "gbt47678"]))
 
 
 class CommentCreateSchema(Schema):

@@ -76,6 +76,7 @@ class Applier:
             mutation.base_version,
             mutation.client_ts,
             policy=self.policy,
+            category_hint=_category_hint(mutation.args),
         )
         case = edited.case
         if edited.status is not Status.CONFLICT:
@@ -233,12 +234,17 @@ class ReportBatch:
 
 
 def _category(args: Mapping[str, Any]) -> dict:
-    category = {"code": args["category_code"]}
+    return {"code": args["category_code"], **_category_hint(args)}
+
+
+def _category_hint(args: Mapping[str, Any]) -> dict:
+    """``kind`` / ``edition`` of the category a code means, where the phone gave them."""
+    hint = {}
     if args.get("category_kind"):
-        category["kind"] = args["category_kind"]
+        hint["kind"] = args["category_kind"]
     if args.get("category_edition"):
-        category["edition"] = args["category_edition"]
-    return category
+        hint["edition"] = args["category_edition"]
+    return hint
 
 
 def _new_report(mutation: Mutation) -> bulk.NewReport:

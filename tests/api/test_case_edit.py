@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.cases.models import Case, FlowEntry, RoutingGap
+from app.categories.models import Category
 from app.sync_api.models import SyncConflict, SyncMutation
 from tests import case_factories as cf
 from tests import factories
@@ -274,6 +275,22 @@ def test_a_category_edit_resolves_the_code_as_intake_does(client, auth, phone, r
     assert cf.case(client, auth("inspector"), reported["id"])["category"]["code"] == "0106"
 
 
+@pytest.mark.parametrize("kind", ["event", "component"])
+def test_an_ambiguous_category_edit_says_which_kind_it_means(
+    client, auth, phone, reported, session, kind
+):
+    """0101 is a component (上水井盖) and an event: ``category_kind`` beside ``fields`` picks
+    one, as ``report.create``'s does; the edition follows from the code."""
+    sent = {**edit({"category_code": {"base": "0102", "new": "0101"}}), "category_kind": kind}
+    assert one(phone()("case.edit", reported["id"], sent))["status"] == "applied"
+    category = cf.case(client, auth("inspector"), reported["id"])["category"]
+    assert (category["code"], category["kind"], category["edition"]) == ("0101", kind, "cjt214")
+    wrong = {**edit({"category_code": {"base": "0101", "new": "0106"}}), "category_kind": "thing"}
+    result = one(phone()("case.edit", reported["id"], wrong))
+    assert (result["status"], result["reason"]) == ("rejected", "validation")
+    assert cf.case(client, auth("inspector"), reported["id"])["category"]["kind"] == kind
+
+
 # -- who edits what, when -------------------------------------------------------------------
 
 
@@ -442,6 +459,28 @@ def test_a_patch_with_an_ambiguous_code_is_422(client, auth, reported, session):
     )
     assert refused["errors"]["reason"] == "ambiguous_category"
     assert stored(session, reported["id"]).version == reported["version"]
+    patch(
+        client,
+        auth("dispatcher"),
+        reported["id"],
+        expect=422,
+        version=reported["version"],
+        fields={"category_code": "0101"},
+        category_kind="thing",
+    )
+    patch(
+        client,
+        auth("dispatcher"),
+        reported["id"],
+        version=reported["version"],
+        fields={"category_code": "0101"},
+        category_kind="component",
+    )
+    case = stored(session, reported["id"])
+    assert (case.version, session.get(Category, case.category_id).kind) == (
+        reported["version"] + 1,
+        "component",
+    )
 
 
 def test_a_patch_of_an_unknown_case_is_404(client, auth, cw):
