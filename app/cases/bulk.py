@@ -59,9 +59,8 @@ from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.feed import capture
 from app.grids import geo
-from app.grids.services import GeometryIndex, LocateResult, Placed, RoadMatch
+from app.grids.services import GeometryIndex, LocateResult, located, to_wgs84
 from app.merchants.models import Shop
-from app.orgunits.models import OrgUnit
 from app.photos.backends import Media
 from app.photos.models import Blob, Photo, PhotoStatus
 from app.photos.services import KIND_ROLES
@@ -135,17 +134,18 @@ def report_cases(
         return []
     now = utcnow()
     connection = session.connection()
-    index = GeometryIndex.around(session, [r.wgs for r in ready], policy.boundary_buffer_m)
-    located = [
-        _located(session, index.place(r.lat, r.lon, r.crs, policy.boundary_buffer_m), policy)
+    buffer = policy.boundary_buffer_m
+    index = GeometryIndex.around(session, [r.wgs for r in ready], buffer)
+    where = [
+        located(session, index.place(*r.wgs, buffer), (r.lat, r.lon, r.crs), buffer, people=False)
         for r in ready
     ]
-    numbers = _numbers(session, user, located, now)
+    numbers = _numbers(session, user, where, now)
     shops = _shops(session, user)
     available = _available(session, media, {ref.sha256.lower() for r in ready for ref in r.refs})
 
     rows: dict[str, list[dict]] = {name: [] for name in _TABLES}
-    for item, place, number in zip(ready, located, numbers, strict=True):
+    for item, place, number in zip(ready, where, numbers, strict=True):
         _rows_of(rows, user, device_id, source, item, place, number, shops, available, now)
     rows["case_duplicates"] = _duplicates(session, rows["cases"], policy, now)
 
@@ -187,9 +187,7 @@ def _checked(session: Session, user: User, reports: Sequence[NewReport]) -> list
             if not description:
                 break
             lat, lon, crs = check_location(report.location)
-            if crs not in geo.CRS_VALUES:
-                break
-            wgs = geo.to_wgs84(lat, lon, crs)
+            wgs = to_wgs84(lat, lon, crs)
             refs = unique_photo_refs(report.photos, "problem")
             if any(ref.kind != "problem" for ref in refs) or (refs and not may_take_problem):
                 break
@@ -225,35 +223,6 @@ def _unused(session: Session, ready: list[_Ready]) -> list[_Ready]:
         used_cases.add(case_id)
         used_photos.update(photos)
     return ready
-
-
-def _located(session: Session, placed: Placed, policy: CasePolicy) -> LocateResult:
-    """``locate``'s answer for a placed point, without the people in charge (routing does
-    not use them)."""
-    found: dict = {}
-    if placed.candidates:
-        best = placed.candidates[0]
-        community = session.get(OrgUnit, best.grid.community_id)
-        street = community.parent if community else None
-        found = {
-            "grid": best.grid,
-            "boundary_distance_m": best.distance_m,
-            "community": community,
-            "street": street,
-            "district": street.parent if street else None,
-        }
-    return LocateResult(
-        status=placed.status,
-        lat=placed.lat,
-        lon=placed.lon,
-        input_lat=placed.input_lat,
-        input_lon=placed.input_lon,
-        input_crs=placed.input_crs,
-        boundary_buffer_m=policy.boundary_buffer_m,
-        roads=[RoadMatch(road, distance, []) for road, distance in placed.roads],
-        candidates=placed.candidates,
-        **found,
-    )
 
 
 def _numbers(

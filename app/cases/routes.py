@@ -124,9 +124,8 @@ class CaseView(MethodView):
             fields=body["fields"],
             policy=_policy(),
             category_hint={
-                name.removeprefix("category_"): body[name]
-                for name in ("category_kind", "category_edition")
-                if name in body
+                "kind": body.get("category_kind"),
+                "edition": body.get("category_edition"),
             },
         )
         return services.case_detail(db.session, user, case_id)

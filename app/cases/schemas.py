@@ -72,10 +72,10 @@ class CaseEditSchema(Schema):
     )
     fields = ma.fields.Nested(CaseFieldsSchema, required=True)
     category_kind = ma.fields.String(
-        validate=ma.validate.OneOf(["component", "event"]),
+        validate=ma.validate.OneOf(KINDS),
         metadata={"description": "which category an ambiguous old category_code means"},
     )
-    category_edition = ma.fields.String(validate=ma.validate.OneOf(["cjt214", "gbt47678"]))
+    category_edition = ma.fields.String(validate=ma.validate.OneOf(EDITIONS))
 
 
 class CommentCreateSchema(Schema):

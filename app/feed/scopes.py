@@ -200,6 +200,14 @@ def _among(session: Session, column: sa.ColumnElement, ids: list) -> sa.ColumnEl
     return column.in_(ids)
 
 
+def _case_visible(session: Session, user: User, ids: list) -> set:
+    return set(
+        session.scalars(
+            sa.select(Case.id).where(_among(session, Case.id, ids), queries.visible_to(user))
+        )
+    )
+
+
 # What a case's data carries as stored; the rest is converted below. Rows are read as
 # tuples: a Row's attribute access costs more than the SQL of a page (bench/feed_bench.py).
 _CASE_PLAIN = (
@@ -811,14 +819,7 @@ for _feed in (
     FeedType("category", _int_id, _all, _category_load, _category_snapshot),
     FeedType("calendar", _calendar_id, _all, _calendar_load, _calendar_snapshot),
     FeedType("grid", _int_id, _grid_visible, _grid_load, _grid_snapshot),
-    FeedType(
-        "case",
-        _uuid,
-        lambda session, user, ids: _case_load_visible(session, user, ids)[1],
-        _case_load,
-        _case_snapshot,
-        _case_load_visible,
-    ),
+    FeedType("case", _uuid, _case_visible, _case_load, _case_snapshot, _case_load_visible),
     FeedType("task", _uuid, _task_visible, _task_load, _task_snapshot),
     FeedType("photo", _uuid, _photo_visible, _photo_load, _photo_snapshot),
     FeedType("comment", _uuid, _comment_visible, _comment_load, _comment_snapshot),

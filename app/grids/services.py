@@ -764,10 +764,9 @@ class GeometryIndex:
         near.sort(key=lambda pair: pair[1])
         return near
 
-    def place(self, lat: float, lon: float, crs: str, buffer_m: float) -> Placed:
-        """Where a point falls, geometry only (``locate`` adds the people in charge)."""
-        wgs_lat, wgs_lon = _wgs84(lat, lon, crs)
-        candidates = self.grid_candidates(wgs_lat, wgs_lon, buffer_m)
+    def place(self, lat: float, lon: float, buffer_m: float) -> Placed:
+        """Where a WGS-84 point falls, geometry only (``located`` adds the rest)."""
+        candidates = self.grid_candidates(lat, lon, buffer_m)
         containing = [c for c in candidates if c.contains]
         within_buffer = [c for c in candidates if c.distance_m <= buffer_m]
         if len(containing) == 1 and not within_buffer:
@@ -776,19 +775,14 @@ class GeometryIndex:
             status = "near_boundary"
         else:
             status = "outside"
-        return Placed(
-            status, wgs_lat, wgs_lon, lat, lon, crs, candidates, self.roads_near(wgs_lat, wgs_lon)
-        )
+        return Placed(status, lat, lon, candidates, self.roads_near(lat, lon))
 
 
 @dataclasses.dataclass(frozen=True)
 class Placed:
     status: str
-    lat: float
+    lat: float  # WGS-84
     lon: float
-    input_lat: float
-    input_lon: float
-    input_crs: str
     candidates: list[GridCandidate]
     roads: list[tuple[Road, float]]
 
@@ -825,7 +819,8 @@ def _cover(model, points: Sequence[tuple[float, float]], metres: float) -> sa.Co
     )
 
 
-def _wgs84(lat: float, lon: float, crs: str) -> tuple[float, float]:
+def to_wgs84(lat: float, lon: float, crs: str) -> tuple[float, float]:
+    """``geo.to_wgs84`` with a bad point or datum as a 422."""
     if crs not in geo.CRS_VALUES:
         raise ValidationFailed(
             f"unknown coordinate system {crs!r}", {"crs": [f"one of {', '.join(geo.CRS_VALUES)}"]}
@@ -853,48 +848,73 @@ def locate(
     The point is converted to WGS-84; grids are picked by their indexed bounding boxes
     (widened by the buffer), then tested exactly.
     """
-    wgs_lat, wgs_lon = _wgs84(lat, lon, crs)
+    wgs_lat, wgs_lon = to_wgs84(lat, lon, crs)
     index = GeometryIndex.around(session, [(wgs_lat, wgs_lon)], boundary_buffer_m)
-    placed = index.place(lat, lon, crs, boundary_buffer_m)
-    candidates, status = placed.candidates, placed.status
-    best = candidates[0] if candidates else None
+    placed = index.place(wgs_lat, wgs_lon, boundary_buffer_m)
+    return located(session, placed, (lat, lon, crs), boundary_buffer_m)
 
+
+def located(
+    session: Session,
+    placed: Placed,
+    given: tuple[float, float, str],
+    boundary_buffer_m: float,
+    *,
+    people: bool = True,
+) -> LocateResult:
+    """``locate``'s answer for a placed point given as ``(lat, lon, crs)``; ``people``
+    False leaves out the inspector and the street and road chiefs (routing needs none of
+    them, and they cost queries)."""
+    best = placed.candidates[0] if placed.candidates else None
     found: dict = {}
     if best is not None:
         grid = best.grid
         community = get_org_unit(session, grid.community_id)
         street = community.parent
-        responsibility_grid = grid.responsibility_grid
-        inspector = None
-        if responsibility_grid is not None and responsibility_grid.inspector_id is not None:
-            inspector = session.get(User, responsibility_grid.inspector_id)
-            inspector = inspector if inspector is not None and inspector.is_active else None
         found = {
             "grid": grid,
             "boundary_distance_m": best.distance_m,
             "community": community,
             "street": street,
             "district": street.parent if street else None,
-            "responsibility_grid": responsibility_grid,
-            "inspector": inspector,
-            "street_chiefs": _active_users(
-                session, User.role == Role.STREET_CHIEF, User.org_unit_id == street.id
-            )
-            if street
-            else [],
         }
+        if people:
+            found.update(_people_of(session, grid, street))
+    if people:
+        roads = _road_matches(session, placed.roads)
+    else:
+        roads = [RoadMatch(road, distance, []) for road, distance in placed.roads]
+    input_lat, input_lon, input_crs = given
     return LocateResult(
-        status=status,
+        status=placed.status,
         lat=placed.lat,
         lon=placed.lon,
-        input_lat=lat,
-        input_lon=lon,
-        input_crs=crs,
+        input_lat=input_lat,
+        input_lon=input_lon,
+        input_crs=input_crs,
         boundary_buffer_m=boundary_buffer_m,
-        roads=_road_matches(session, placed.roads),
-        candidates=candidates,
+        roads=roads,
+        candidates=placed.candidates,
         **found,
     )
+
+
+def _people_of(session: Session, grid: UnitGrid, street: OrgUnit | None) -> dict:
+    """The grid's responsibility grid and its active inspector, the street's chiefs."""
+    responsibility_grid = grid.responsibility_grid
+    inspector = None
+    if responsibility_grid is not None and responsibility_grid.inspector_id is not None:
+        inspector = session.get(User, responsibility_grid.inspector_id)
+        inspector = inspector if inspector is not None and inspector.is_active else None
+    return {
+        "responsibility_grid": responsibility_grid,
+        "inspector": inspector,
+        "street_chiefs": _active_users(
+            session, User.role == Role.STREET_CHIEF, User.org_unit_id == street.id
+        )
+        if street
+        else [],
+    }
 
 
 def _road_matches(session: Session, near: list[tuple[Road, float]]) -> list[RoadMatch]:

@@ -239,12 +239,8 @@ def _category(args: Mapping[str, Any]) -> dict:
 
 def _category_hint(args: Mapping[str, Any]) -> dict:
     """``kind`` / ``edition`` of the category a code means, where the phone gave them."""
-    hint = {}
-    if args.get("category_kind"):
-        hint["kind"] = args["category_kind"]
-    if args.get("category_edition"):
-        hint["edition"] = args["category_edition"]
-    return hint
+    hint = {"kind": args.get("category_kind"), "edition": args.get("category_edition")}
+    return {name: value for name, value in hint.items() if value}
 
 
 def _new_report(mutation: Mutation) -> bulk.NewReport:

@@ -449,33 +449,21 @@ def test_a_patch_of_a_closed_case_is_409_wrong_state(client, auth, reported):
 
 
 def test_a_patch_with_an_ambiguous_code_is_422(client, auth, reported, session):
-    refused = patch(
-        client,
-        auth("dispatcher"),
-        reported["id"],
-        expect=422,
-        version=reported["version"],
-        fields={"category_code": "0101"},
-    )
-    assert refused["errors"]["reason"] == "ambiguous_category"
+    def patched(expect: int, **hint) -> dict:
+        return patch(
+            client,
+            auth("dispatcher"),
+            reported["id"],
+            expect=expect,
+            version=reported["version"],
+            fields={"category_code": "0101"},
+            **hint,
+        )
+
+    assert patched(422)["errors"]["reason"] == "ambiguous_category"
     assert stored(session, reported["id"]).version == reported["version"]
-    patch(
-        client,
-        auth("dispatcher"),
-        reported["id"],
-        expect=422,
-        version=reported["version"],
-        fields={"category_code": "0101"},
-        category_kind="thing",
-    )
-    patch(
-        client,
-        auth("dispatcher"),
-        reported["id"],
-        version=reported["version"],
-        fields={"category_code": "0101"},
-        category_kind="component",
-    )
+    patched(422, category_kind="thing")
+    patched(200, category_kind="component")
     case = stored(session, reported["id"])
     assert (case.version, session.get(Category, case.category_id).kind) == (
         reported["version"] + 1,
