@@ -1,6 +1,6 @@
 """Fifty phones pushing and pulling at once against PostgreSQL behind gunicorn.
 
-Each simulated phone is the reference client (``sync.client.SyncClient`` over
+Each simulated phone is the reference client (``fieldclient.client.SyncClient`` over
 ``HttpTransport``, its own SQLite queue) in a thread of this process: for ``--seconds`` it
 queues one to four ``report.create`` mutations (photos by reference, bytes not sent: the
 upload bench measures bytes), pushes and pulls, again and again. Every request's latency is
@@ -45,8 +45,8 @@ from app.demo.services import load_demo  # noqa: E402
 from app.models import metadata  # noqa: E402
 from app.orgunits.models import OrgUnit  # noqa: E402
 from app.sync_api.models import SyncDevice, SyncMutation  # noqa: E402
-from sync.client import SyncClient  # noqa: E402
-from sync.transport import HttpTransport, Response  # noqa: E402
+from fieldclient.client import SyncClient  # noqa: E402
+from fieldclient.transport import HttpTransport, Response  # noqa: E402
 
 PASSWORD = "load-bench-pass-2026"
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/bench_load"

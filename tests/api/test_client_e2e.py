@@ -15,11 +15,13 @@ import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from app.cases.models import Case
-from sync import walk
-from sync.client import RequestRefused, SyncClient
+from fieldclient import walk
+from fieldclient.client import SyncClient
+from fieldclient.errors import RequestRefused
+from fieldclient.retry import RetryPolicy
 from tests import case_factories as cf
 from tests import factories
-from tests.sync.client_support import (
+from tests.client.client_support import (
     Flaky,
     FlaskTransport,
     cut_body,
@@ -46,8 +48,8 @@ def link(client) -> Flaky:
     return Flaky(FlaskTransport(client))
 
 
-def no_wait(seconds: float) -> None:
-    """Backoff is the unit tests' business; here it only slows the suite down."""
+# Backoff is the unit tests' business; here it would only slow the suite down.
+NO_WAIT = RetryPolicy(sleep=lambda seconds: None)
 
 
 def make_walk(folder: Path, count: int, *, size=(160, 120)) -> Path:
@@ -71,7 +73,7 @@ def test_a_walk_files_one_case_per_photo_with_its_photo_available(
     client, link, inspector, auth, tmp_path, session
 ):
     folder = make_walk(tmp_path / "walk", 5)
-    summary = walk.replay(folder, link, inspector, factories.PASSWORD, sleep=no_wait)
+    summary = walk.replay(folder, link, inspector, factories.PASSWORD, retry=NO_WAIT)
     assert summary.complete, walk.format_summary(summary)
     assert (summary.queued_now, summary.sync.uploads.uploaded) == (5, 5)
     assert summary.sync.push.counts == {"applied": 5}
@@ -95,7 +97,7 @@ def test_a_walk_files_one_case_per_photo_with_its_photo_available(
 
 
 def _device(folder: Path) -> str:
-    from sync.local import device_id_of
+    from fieldclient.local import device_id_of
 
     device = device_id_of(folder / walk.STATE_FILE)
     assert device is not None
@@ -104,9 +106,9 @@ def _device(folder: Path) -> str:
 
 def test_a_walk_replayed_again_sends_nothing_twice(client, link, inspector, tmp_path, session):
     folder = make_walk(tmp_path / "walk", 3)
-    walk.replay(folder, link, inspector, factories.PASSWORD, sleep=no_wait)
+    walk.replay(folder, link, inspector, factories.PASSWORD, retry=NO_WAIT)
     before = len(link.log)
-    again = walk.replay(folder, link, inspector, factories.PASSWORD, sleep=no_wait)
+    again = walk.replay(folder, link, inspector, factories.PASSWORD, retry=NO_WAIT)
     assert (again.queued_now, again.queued_before) == (0, 3)
     assert {r["status"] for r in again.outcomes.values()} == {"applied"}
     sent = link.log[before:]
@@ -118,9 +120,9 @@ def test_a_walk_replayed_after_its_state_file_was_lost_files_no_second_case(
     client, link, inspector, tmp_path, session
 ):
     folder = make_walk(tmp_path / "walk", 3)
-    walk.replay(folder, link, inspector, factories.PASSWORD, sleep=no_wait)
+    walk.replay(folder, link, inspector, factories.PASSWORD, retry=NO_WAIT)
     (folder / walk.STATE_FILE).unlink()
-    again = walk.replay(folder, link, inspector, factories.PASSWORD, sleep=no_wait)
+    again = walk.replay(folder, link, inspector, factories.PASSWORD, retry=NO_WAIT)
     assert again.queued_now == 3
     assert (again.sync.uploads.uploaded, again.sync.uploads.skipped) == (0, 3)
     assert again.sync.push.counts == {"applied": 3}  # the known case UUIDs: the stored cases
@@ -132,7 +134,7 @@ def test_an_answer_lost_after_the_server_applied_comes_back_duplicate(
 ):
     folder = make_walk(tmp_path / "walk", 2)
     link.when("POST", "/sync/push", lose_response)
-    summary = walk.replay(folder, link, inspector, factories.PASSWORD, sleep=no_wait)
+    summary = walk.replay(folder, link, inspector, factories.PASSWORD, retry=NO_WAIT)
     assert summary.sync.push.counts == {"duplicate": 2}
     assert {r["original_status"] for r in summary.outcomes.values()} == {"applied"}
     assert summary.complete
@@ -147,7 +149,7 @@ def test_an_upload_cut_off_mid_photo_resumes_where_the_server_stands(
     device = "phone-e2e"
     token = SyncClient.login(link, inspector, factories.PASSWORD, device)
     phone = SyncClient(
-        link, tmp_path / "phone.sqlite3", device, token, chunk_size=CHUNK, sleep=no_wait
+        link, tmp_path / "phone.sqlite3", device, token, chunk_size=CHUNK, retry=NO_WAIT
     )
     photo_id, sha = phone.add_photo(path)
     assert path.stat().st_size > 3 * CHUNK
@@ -180,7 +182,7 @@ def test_an_upload_cut_off_mid_photo_resumes_where_the_server_stands(
 def test_a_request_the_server_refuses_stops_with_its_reason(client, link, inspector, tmp_path):
     token = SyncClient.login(link, inspector, factories.PASSWORD, "phone-a")
     # A token of phone-a used for phone-b's queue: the server says whose device it is.
-    with SyncClient(link, tmp_path / "b.sqlite3", "phone-b", token, sleep=no_wait) as phone:
+    with SyncClient(link, tmp_path / "b.sqlite3", "phone-b", token, retry=NO_WAIT) as phone:
         phone.enqueue("report.create", uuid.uuid4(), _report_args())
         with pytest.raises(RequestRefused) as refused:
             phone.push()
@@ -205,7 +207,7 @@ def test_the_command_replays_a_walk_over_real_http(server, inspector, tmp_path, 
     command = [
         sys.executable,
         "-m",
-        "sync.walk",
+        "fieldclient.walk",
         str(folder),
         "--server",
         server,

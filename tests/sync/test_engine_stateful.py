@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,46 +41,64 @@ REPORTED = {"description": TEXTS[0], "address": report_args()["address"]}
 NEVER_GIVE_UP = Limits(max_attempts=10**9)  # transient failures here are always transient
 
 
+@dataclasses.dataclass(frozen=True)
+class _Target:
+    """What one queued mutation acts on: the case, task and thing ``pick`` chooses."""
+
+    pick: int
+    text: str
+
+    @property
+    def case(self) -> str:
+        return CASES[self.pick % len(CASES)]
+
+    @property
+    def task(self) -> str:
+        return TASKS[self.pick % len(TASKS)]
+
+    @property
+    def thing(self) -> str:
+        return THINGS[self.pick % len(THINGS)]
+
+
+def _case_edit(t: _Target) -> tuple[str, str, dict, int | None]:
+    field = ("description", "address")[t.pick % 2]
+    # Half the time the phone saw the reported value, half a value of its own guessing.
+    base = REPORTED[field] if t.pick < 3 else t.text
+    new = TEXTS[(t.pick + 1) % len(TEXTS)]
+    return "case.edit", t.case, {"fields": {field: {"base": base, "new": new}}}, 1
+
+
+# kind → (type, entity id, args, base version) of the mutation a phone queues.
+_MUTATIONS: dict[str, Callable[[_Target], tuple[str, str, dict, int | None]]] = {
+    "report": lambda t: ("report.create", t.case, report_args(t.text), None),
+    "comment": lambda t: ("comment.add", t.thing, {"case_id": t.case, "text": t.text}, None),
+    "photo": lambda t: (
+        "photo.attach",
+        t.thing,
+        {"case_id": t.case, "sha256": SHA, "kind": "problem"},
+        None,
+    ),
+    "edit": _case_edit,
+    "accept": lambda t: ("task.update", t.task, {"action": "accept"}, 1),
+    "complete": lambda t: ("task.update", t.task, {"action": "complete"}, 1),
+    "self_handle": lambda t: (
+        "case.self_handle",
+        t.case,
+        {"photos": [{"photo_id": t.thing, "sha256": SHA, "kind": "closure"}]},
+        1,
+    ),
+    "unknown_type": lambda t: ("case.delete", t.case, {}, None),
+    "invalid_args": lambda t: ("comment.add", t.thing, {"case_id": t.case, "text": ""}, None),
+}
+
+
 def _entry(mid: int, kind: str, pick: int, text: str) -> dict:
-    case = CASES[pick % len(CASES)]
-    task = TASKS[pick % len(TASKS)]
-    thing = THINGS[pick % len(THINGS)]
-    if kind == "report":
-        return mutation(mid, "report.create", case, report_args(text))
-    if kind == "comment":
-        return mutation(mid, "comment.add", thing, {"case_id": case, "text": text})
-    if kind == "photo":
-        args = {"case_id": case, "sha256": SHA, "kind": "problem"}
-        return mutation(mid, "photo.attach", thing, args)
-    if kind == "edit":
-        field = ("description", "address")[pick % 2]
-        # Half the time the phone saw the reported value, half a value of its own guessing.
-        base = REPORTED[field] if pick < 3 else text
-        new = TEXTS[(pick + 1) % len(TEXTS)]
-        return mutation(
-            mid, "case.edit", case, {"fields": {field: {"base": base, "new": new}}}, base=1
-        )
-    if kind in ("accept", "complete"):
-        return mutation(mid, "task.update", task, {"action": kind}, base=1)
-    if kind == "self_handle":
-        photos = [{"photo_id": thing, "sha256": SHA, "kind": "closure"}]
-        return mutation(mid, "case.self_handle", case, {"photos": photos}, base=1)
-    if kind == "unknown_type":
-        return mutation(mid, "case.delete", case, {})
-    return mutation(mid, "comment.add", thing, {"case_id": case, "text": ""})  # validation
+    type_, entity_id, args, base = _MUTATIONS[kind](_Target(pick, text))
+    return mutation(mid, type_, entity_id, args, base=base)
 
 
-KINDS = [
-    "report",
-    "comment",
-    "photo",
-    "edit",
-    "accept",
-    "complete",
-    "self_handle",
-    "unknown_type",
-    "invalid_args",
-]
+KINDS = list(_MUTATIONS)
 SERVER_ACTIONS = [
     "assign_task",
     "reassign_task",

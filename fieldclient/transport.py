@@ -1,8 +1,8 @@
 """How the reference client reaches the server: one request in, one response out.
 
-The client (``sync.client``) speaks only to the ``Transport`` protocol, so the same code runs
-over real HTTP (``HttpTransport``, stdlib ``http.client``), over Flask's test client in the
-tests, and over a scripted double in the unit tests. A transport does not retry and does
+The client (``fieldclient.client``) speaks only to the ``Transport`` protocol, so the same
+code runs over real HTTP (``HttpTransport``, stdlib ``http.client``), over Flask's test client
+in the tests, and over a scripted double in the unit tests. A transport does not retry and does
 not judge status codes: a response of any status is returned; only a request that got no
 response at all (refused connection, timeout, connection dropped mid-way) raises
 ``ConnectionLost``, which tells the client nothing about what the server did.

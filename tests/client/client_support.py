@@ -19,9 +19,9 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fieldclient.transport import ConnectionLost, Response, encode_body
 from sync.engine import Limits
 from sync.envelope import EnvelopeError
-from sync.transport import ConnectionLost, Response, encode_body
 from tests.sync.fieldwork import Server, User
 
 
@@ -126,6 +126,12 @@ class FakeServer:
             return self._push(json)
         if route == "/api/v1/sync/pull":
             return self._pull(dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True)))
+        return self._photos(method, route, headers, body)
+
+    def _photos(
+        self, method: str, route: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Response:
+        """``HEAD /blobs/{sha256}`` and tus: creation, offset, chunks."""
         if route.startswith("/api/v1/blobs/") and method == "HEAD":
             return Response.of(200 if route.rsplit("/", 1)[1] in self.blobs else 404)
         if route == "/api/v1/uploads" and method == "POST":

@@ -1,19 +1,13 @@
 """Replay a field walk: a folder of photos becomes one report per photo, sent as a phone would.
 
-    python -m sync.walk FOLDER --server http://127.0.0.1:5000 \\
+    python -m fieldclient.walk FOLDER --server http://127.0.0.1:5000 \\
         --user demo_inspector --password demo-pass-2026
 
 The batch-upload-after-a-walk case: an inspector (巡查员) walked offline and comes back with a
-folder of photos. Each photo (JPEG, PNG, HEIC/HEIF, WebP), in the order it was taken (EXIF
-time, else file name), becomes a ``report.create`` with that photo as its problem photo.
+folder of photos. Each photo becomes a ``report.create`` with that photo as its problem photo,
+placed as ``fieldclient.walk_plan`` says (``walk.json``, EXIF GPS, or a start point).
 Then the reference client does what a phone does: uploads the photos over tus, pushes the
 reports in batches, pulls.
-
-Where a report is:
-1. ``walk.json`` in the folder, if it names the photo (see ``read_manifest``);
-2. else the photo's EXIF GPS position (WGS-84);
-3. else ``--lat``/``--lon``, a start point, moved about 11 m north per photo;
-4. else the photo is left out, and said so.
 
 The queue is a SQLite file (``FOLDER/.walk-sync.sqlite3`` unless ``--state``). Running the
 command again with it is a no-op: every photo is found queued already, nothing is uploaded
@@ -31,71 +25,38 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import json
 import sqlite3
 import sys
-import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from media.errors import MediaError
-from media.images import inspect_image
-from sync.client import (
-    InvalidMutationError,
-    PushReport,
-    RetryPolicy,
-    SyncClient,
-    SyncError,
-    SyncReport,
-    UploadReport,
-    hash_file,
-)
-from sync.local import DeviceMismatch, device_id_of
-from sync.transport import HttpTransport, Transport
+from fieldclient.client import PushReport, SyncClient, SyncReport
+from fieldclient.errors import InvalidMutationError, SyncError
+from fieldclient.local import DeviceMismatch, device_id_of
+from fieldclient.retry import RetryPolicy
+from fieldclient.transport import HttpTransport, Transport
+from fieldclient.uploads import UploadReport
+from fieldclient.walk_plan import DEFAULT_CATEGORY, Options, Stop, WalkError, plan_walk
 
-PHOTO_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".heic", ".heif", ".webp"})
 STATE_FILE = ".walk-sync.sqlite3"
-MANIFEST = "walk.json"
-DEFAULT_CATEGORY = "06010"  # 暴露垃圾 (GB/T 47678 event): a code of one category only
 CHINA_STANDARD_TIME = "+08:00"
-STEP_DEGREES = 0.0001  # about 11 m of latitude between photos placed from a start point
 # Fixed forever: the walk's UUIDs are derived in it.
 NAMESPACE = uuid.UUID("5b0c1f0e-8f3a-4f61-9d57-2f0b8c1d7a42")
 
 OK, STOPPED, USAGE, INCOMPLETE = 0, 1, 2, 3
 
 
-class WalkError(Exception):
-    """The folder or its manifest cannot be replayed as given."""
-
-
 @dataclasses.dataclass(frozen=True)
-class Options:
-    """What the command line says for every photo. A value given here wins over the
-    manifest's defaults, and loses to what the manifest says for one photo."""
+class Device:
+    """The phone the walk is replayed as: its id (default: the state file's, else a new
+    one), its queue (default ``FOLDER/.walk-sync.sqlite3``) and its mutations per push."""
 
-    category_code: str | None = None
-    description: str | None = None
-    address: str | None = None
-    crs: str | None = None
-    start: tuple[float, float] | None = None
-    camera_offset: dt.tzinfo = dt.timezone(dt.timedelta(hours=8))
-
-
-@dataclasses.dataclass(frozen=True)
-class Stop:
-    """One photo of the walk and the report it becomes."""
-
-    path: Path
-    sha256: str
-    taken_at: dt.datetime | None
-    location: dict[str, Any]
-    category_code: str
-    description: str
-    address: str
+    device_id: str | None = None
+    state_path: Path | None = None
+    batch_size: int = 200
 
 
 @dataclasses.dataclass
@@ -112,120 +73,6 @@ class WalkSummary:
     def complete(self) -> bool:
         refused = any(r.get("status") == "rejected" for r in self.outcomes.values())
         return not (self.left_out or self.sync.uploads.failed or refused)
-
-
-def photo_files(folder: Path) -> list[Path]:
-    """The photos of a folder (not its subfolders), hidden files left out."""
-    return sorted(
-        path
-        for path in folder.iterdir()
-        if path.is_file()
-        and path.suffix.lower() in PHOTO_SUFFIXES
-        and not path.name.startswith(".")
-    )
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    """``walk.json``: defaults for every photo, and per photo what the camera did not record.
-
-    ``{"category_code": "06010", "description": "…", "address": "…", "crs": "gcj02",
-    "photos": {"IMG_0001.jpg": {"lat": 24.4798, "lon": 118.0894, "crs": "gcj02",
-    "category_code": "…", "description": "…", "address": "…"}}}`` — every key optional.
-    """
-    path = folder / MANIFEST
-    if not path.exists():
-        return {}
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise WalkError(f"{path} is not readable JSON: {error}") from error
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("photos", {}), dict):
-        raise WalkError(f"{path}: an object with an optional 'photos' object is expected")
-    return manifest
-
-
-def plan_walk(
-    folder: Path, options: Options, on_progress: Callable | None = None
-) -> tuple[list[Stop], dict[str, str]]:
-    """The walk's stops in the order the photos were taken, and the photos left out."""
-    manifest = read_manifest(folder)
-    per_photo: Mapping[str, Any] = manifest.get("photos", {})
-    files = photo_files(folder)
-    found: list[tuple[Path, str, dt.datetime | None, dict | None]] = []
-    left_out: dict[str, str] = {}
-    seen: dict[str, str] = {}  # sha256 → the first file with those bytes
-    for done, path in enumerate(files, start=1):
-        try:
-            facts = inspect_image(path)
-        except MediaError as error:
-            left_out[path.name] = f"not a usable photo: {error}"
-            continue
-        finally:
-            if on_progress is not None:
-                on_progress("scan", done, len(files))
-        taken_at = facts.taken_at
-        if taken_at is not None and taken_at.tzinfo is None:
-            taken_at = taken_at.replace(tzinfo=options.camera_offset)
-        gps = None
-        if facts.gps is not None:
-            gps = {"lat": facts.gps.latitude, "lon": facts.gps.longitude, "crs": "wgs84"}
-        sha256, _ = hash_file(path)
-        if sha256 in seen:
-            left_out[path.name] = f"the same photo as {seen[sha256]}"
-            continue
-        seen[sha256] = path.name
-        found.append((path, sha256, taken_at, gps))
-    # By the time taken, as the camera's clock read it; photos without one after, by name.
-    found.sort(key=lambda f: (f[2] is None, f[2].replace(tzinfo=None) if f[2] else None, f[0].name))
-
-    stops: list[Stop] = []
-    for index, (path, sha256, taken_at, gps) in enumerate(found):
-        own = per_photo.get(path.name) or {}
-        if not isinstance(own, Mapping):
-            raise WalkError(f"{MANIFEST}: photos.{path.name} is not an object")
-
-        def setting(key: str, default: Any, own: Mapping = own) -> Any:
-            for value in (own.get(key), getattr(options, key), manifest.get(key)):
-                if value is not None and value != "":
-                    return value
-            return default
-
-        location = _location(own, setting("crs", "wgs84"), gps, options.start, index)
-        if location is None:
-            left_out[path.name] = "no location: no EXIF GPS, not in walk.json, no --lat/--lon"
-            continue
-        stops.append(
-            Stop(
-                path=path,
-                sha256=sha256,
-                taken_at=taken_at,
-                location=location,
-                category_code=str(setting("category_code", DEFAULT_CATEGORY)),
-                description=str(setting("description", f"巡查上报：{path.name}")),
-                address=str(setting("address", "")),
-            )
-        )
-    return stops, left_out
-
-
-def _location(
-    own: Mapping[str, Any],
-    crs: str,
-    gps: dict | None,
-    start: tuple[float, float] | None,
-    index: int,
-) -> dict[str, Any] | None:
-    if own.get("lat") is not None or own.get("lon") is not None:
-        try:
-            return {"lat": float(own["lat"]), "lon": float(own["lon"]), "crs": crs}
-        except (KeyError, TypeError, ValueError):
-            raise WalkError(f"{MANIFEST}: a photo's lat and lon are two numbers") from None
-    if gps is not None:
-        return gps
-    if start is not None:
-        lat, lon = start
-        return {"lat": round(lat + index * STEP_DEGREES, 7), "lon": lon, "crs": crs}
-    return None
 
 
 def walk_ids(username: str, sha256: str) -> tuple[str, str]:
@@ -267,40 +114,30 @@ def replay(
     password: str,
     *,
     options: Options = Options(),
-    device_id: str | None = None,
-    state_path: str | Path | None = None,
-    batch_size: int = 200,
+    device: Device = Device(),
     retry: RetryPolicy = RetryPolicy(),
-    sleep: Callable[[float], None] = time.sleep,
     on_progress: Callable | None = None,
 ) -> WalkSummary:
     """Queue the folder's walk, log in, upload, push and pull; the summary of it all."""
     folder = Path(folder)
     if not folder.is_dir():
         raise WalkError(f"{folder} is not a folder")
-    state = Path(state_path) if state_path else folder / STATE_FILE
+    state = Path(device.state_path) if device.state_path else folder / STATE_FILE
     known = device_id_of(state)
-    if known is not None and device_id is not None and device_id != known:
+    if known is not None and device.device_id is not None and device.device_id != known:
         raise WalkError(
             f"{state} is the queue of device {known!r}:"
             " leave --device-id out, or give another --state"
         )
-    device_id = device_id or known or f"walk-{uuid.uuid4().hex[:12]}"
+    device_id = device.device_id or known or f"walk-{uuid.uuid4().hex[:12]}"
     stops, left_out = plan_walk(folder, options, on_progress)
     token = SyncClient.login(
-        transport,
-        username,
-        password,
-        device_id,
-        device_name="walk replay",
-        retry=retry,
-        sleep=sleep,
+        transport, username, password, device_id, device_name="walk replay", retry=retry
     )
-    with SyncClient(
-        transport, state, device_id, token, retry=retry, sleep=sleep, on_progress=on_progress
-    ) as client:
+    client = SyncClient(transport, state, device_id, token, retry=retry, on_progress=on_progress)
+    with client:
         queued_now, queued_before = queue_walk(client, username, stops)
-        report = client.sync(batch_size=batch_size)
+        report = client.sync(batch_size=device.batch_size)
         outcomes = {}
         for stop in stops:
             case_id, _ = walk_ids(username, stop.sha256)
@@ -388,7 +225,7 @@ def _utc_offset(text: str) -> dt.tzinfo:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m sync.walk",
+        prog="python -m fieldclient.walk",
         description="Replay a field walk from a folder of photos: one report per photo, "
         "uploaded, pushed and pulled as a phone would.",
     )
@@ -445,9 +282,7 @@ def main(
             args.user,
             args.password,
             options=options,
-            device_id=args.device_id,
-            state_path=args.state,
-            batch_size=args.batch,
+            device=Device(args.device_id, args.state, args.batch),
             on_progress=bar,
         )
     except (

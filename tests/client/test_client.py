@@ -4,6 +4,7 @@ client's SQLite queue on disk."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email.utils
 import subprocess
@@ -13,21 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from sync.client import (
+from fieldclient.client import SyncClient
+from fieldclient.errors import (
     AuthenticationFailed,
     InvalidMutationError,
     MidReused,
     ProtocolError,
     RequestRefused,
-    RetryPolicy,
     ServerUnavailable,
-    SyncClient,
-    retry_after_of,
 )
-from sync.local import DeviceMismatch
-from sync.transport import ConnectionLost, HttpTransport, Response
-from tests.sync import fieldwork
-from tests.sync.client_support import (
+from fieldclient.local import DeviceMismatch
+from fieldclient.retry import RetryPolicy, retry_after_of
+from fieldclient.transport import ConnectionLost, HttpTransport, Response
+from tests.client.client_support import (
     FakeServer,
     Flaky,
     answer,
@@ -37,6 +36,7 @@ from tests.sync.client_support import (
     lose_request,
     lose_response,
 )
+from tests.sync import fieldwork
 
 DEVICE = "phone-1"
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,14 +69,19 @@ def phone(tmp_path, link, sleeps):
     """``phone(**options)`` → a client of DEVICE on ``link``, its queue in tmp_path."""
     made: list[SyncClient] = []
 
-    def make(name: str = "phone.sqlite3", device_id: str = DEVICE, **options) -> SyncClient:
-        options.setdefault("rand", lambda: 1.0)
+    def make(
+        name: str = "phone.sqlite3",
+        device_id: str = DEVICE,
+        retry: RetryPolicy = RetryPolicy(),
+        rand=lambda: 1.0,
+        **options,
+    ) -> SyncClient:
         client = SyncClient(
             options.pop("transport", link),
             tmp_path / name,
             device_id,
             FakeServer.TOKEN,
-            sleep=sleeps,
+            retry=dataclasses.replace(retry, sleep=sleeps, rand=rand),
             **options,
         )
         made.append(client)
@@ -133,7 +138,7 @@ def test_a_crash_right_after_enqueue_loses_nothing_and_the_next_run_pushes_it(
     script = textwrap.dedent(
         f"""
         import os
-        from sync.client import SyncClient
+        from fieldclient.client import SyncClient
         from tests.sync import fieldwork
         client = SyncClient(None, {str(tmp_path / "phone.sqlite3")!r}, {DEVICE!r}, "t")
         client.enqueue("report.create", fieldwork.ident(1), fieldwork.report_args())
@@ -282,7 +287,9 @@ def test_a_request_level_4xx_raises_with_the_servers_reason_and_is_not_retried(p
 
 
 def test_a_rejected_token_raises_authentication_failed(tmp_path, fake, sleeps):
-    client = SyncClient(fake, tmp_path / "p.sqlite3", DEVICE, "expired", sleep=sleeps)
+    client = SyncClient(
+        fake, tmp_path / "p.sqlite3", DEVICE, "expired", retry=RetryPolicy(sleep=sleeps)
+    )
     report(client, 1)
     with pytest.raises(AuthenticationFailed):
         client.push()
@@ -490,7 +497,7 @@ def test_a_photo_file_gone_from_disk_is_reported_not_retried(phone, tmp_path):
 
 def test_login_returns_the_devices_token(link, sleeps):
     link.when("POST", "/auth/login", lose_request)
-    token = SyncClient.login(link, "inspector", "pw", DEVICE, sleep=sleeps)
+    token = SyncClient.login(link, "inspector", "pw", DEVICE, retry=RetryPolicy(sleep=sleeps))
     assert token == FakeServer.TOKEN
     assert len(sleeps) == 1 and 0.25 <= sleeps[0] <= 0.5
 

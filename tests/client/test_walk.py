@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from sync import walk
-from sync.client import RetryPolicy, ServerUnavailable
-from sync.transport import ConnectionLost
-from tests.sync.client_support import FakeServer, Flaky, walk_photo
+from fieldclient import walk, walk_plan
+from fieldclient.errors import ServerUnavailable
+from fieldclient.retry import RetryPolicy
+from fieldclient.transport import ConnectionLost
+from tests.client.client_support import FakeServer, Flaky, walk_photo
 
 XIAMEN = (24.4798, 118.0894)
 
@@ -31,14 +32,14 @@ def test_photos_are_walked_in_the_order_they_were_taken_then_by_name(tmp_path):
     write(tmp_path, "y.jpg", walk_photo(5, at=XIAMEN))
     write(tmp_path, "notes.txt", b"not a photo")
     write(tmp_path, ".hidden.jpg", walk_photo(6, at=XIAMEN))
-    stops, left_out = walk.plan_walk(tmp_path, walk.Options())
+    stops, left_out = walk_plan.plan_walk(tmp_path, walk_plan.Options())
     assert [s.path.name for s in stops] == ["c.jpg", "b.JPG", "a.jpg", "y.jpg", "z.jpeg"]
     assert left_out == {}
     first = stops[0]
     assert first.taken_at.isoformat() == "2026-11-22T08:10:00+08:00"
     assert first.location["crs"] == "wgs84"
     assert first.location["lat"] == pytest.approx(XIAMEN[0], abs=1e-6)
-    assert first.category_code == walk.DEFAULT_CATEGORY
+    assert first.category_code == walk_plan.DEFAULT_CATEGORY
     assert first.description == "巡查上报：c.jpg"
 
 
@@ -55,7 +56,7 @@ def test_the_manifest_names_what_the_camera_did_not_record(tmp_path):
         },
     }
     (tmp_path / "walk.json").write_text(json.dumps(manifest, ensure_ascii=False))
-    stops, _ = walk.plan_walk(tmp_path, walk.Options(address="中山路"))
+    stops, _ = walk_plan.plan_walk(tmp_path, walk_plan.Options(address="中山路"))
     one, two = stops
     assert one.location == {"lat": 24.48, "lon": 118.09, "crs": "gcj02"}
     assert (one.description, one.category_code, one.address) == ("垃圾满溢", "06011", "中山路")
@@ -68,15 +69,15 @@ def test_without_a_position_photos_are_placed_from_the_start_point_or_left_out(t
     write(tmp_path, "b.jpg", walk_photo(2, taken="2026:11:22 08:05:00"))
     write(tmp_path, "copy-of-a.jpg", (tmp_path / "a.jpg").read_bytes())
     write(tmp_path, "broken.jpg", walk_photo(3)[:500])
-    stops, left_out = walk.plan_walk(tmp_path, walk.Options())
+    stops, left_out = walk_plan.plan_walk(tmp_path, walk_plan.Options())
     assert stops == []
     assert set(left_out) == {"a.jpg", "b.jpg", "copy-of-a.jpg", "broken.jpg"}
     assert left_out["a.jpg"].startswith("no location")
     assert left_out["broken.jpg"].startswith("not a usable photo")
-    stops, left_out = walk.plan_walk(tmp_path, walk.Options(start=XIAMEN, crs="gcj02"))
+    stops, left_out = walk_plan.plan_walk(tmp_path, walk_plan.Options(start=XIAMEN, crs="gcj02"))
     assert [s.location for s in stops] == [
         {"lat": XIAMEN[0], "lon": XIAMEN[1], "crs": "gcj02"},
-        {"lat": round(XIAMEN[0] + walk.STEP_DEGREES, 7), "lon": XIAMEN[1], "crs": "gcj02"},
+        {"lat": round(XIAMEN[0] + walk_plan.STEP_DEGREES, 7), "lon": XIAMEN[1], "crs": "gcj02"},
     ]
     assert set(left_out) == {"copy-of-a.jpg", "broken.jpg"}
     assert left_out["copy-of-a.jpg"] == "the same photo as a.jpg"
@@ -85,11 +86,11 @@ def test_without_a_position_photos_are_placed_from_the_start_point_or_left_out(t
 def test_a_broken_manifest_stops_the_walk(tmp_path):
     write(tmp_path, "a.jpg", walk_photo(1))
     (tmp_path / "walk.json").write_text("{not json")
-    with pytest.raises(walk.WalkError, match=r"walk\.json"):
-        walk.plan_walk(tmp_path, walk.Options())
+    with pytest.raises(walk_plan.WalkError, match=r"walk\.json"):
+        walk_plan.plan_walk(tmp_path, walk_plan.Options())
     (tmp_path / "walk.json").write_text(json.dumps({"photos": {"a.jpg": {"lat": "north"}}}))
-    with pytest.raises(walk.WalkError, match="lat and lon"):
-        walk.plan_walk(tmp_path, walk.Options())
+    with pytest.raises(walk_plan.WalkError, match="lat and lon"):
+        walk_plan.plan_walk(tmp_path, walk_plan.Options())
 
 
 def test_the_progress_bar_draws_one_line_per_stage():
@@ -115,7 +116,7 @@ def test_a_replayed_walk_sends_each_photo_once_however_often_it_is_run(tmp_path)
         write(folder, f"{n}.jpg", walk_photo(n + 1, at=XIAMEN, taken=f"2026:11:22 08:0{n}:00"))
     server = FakeServer()
     link = Flaky(server)
-    first = walk.replay(folder, link, "inspector", "pw", device_id=server.device_id)
+    first = walk.replay(folder, link, "inspector", "pw", device=walk.Device(server.device_id))
     assert (first.queued_now, first.sync.uploads.uploaded) == (3, 3)
     assert first.sync.push.counts == {"applied": 3}
     assert first.complete
@@ -136,9 +137,9 @@ def test_a_replayed_walk_sends_each_photo_once_however_often_it_is_run(tmp_path)
 def test_a_state_file_of_another_device_is_refused(tmp_path):
     write(tmp_path, "a.jpg", walk_photo(1, at=XIAMEN))
     server = FakeServer()
-    walk.replay(tmp_path, server, "inspector", "pw", device_id=server.device_id)
-    with pytest.raises(walk.WalkError, match="leave --device-id out"):
-        walk.replay(tmp_path, server, "inspector", "pw", device_id="another-phone")
+    walk.replay(tmp_path, server, "inspector", "pw", device=walk.Device(server.device_id))
+    with pytest.raises(walk_plan.WalkError, match="leave --device-id out"):
+        walk.replay(tmp_path, server, "inspector", "pw", device=walk.Device("another-phone"))
 
 
 def test_the_command_line_stops_with_a_message_or_a_usage_error(tmp_path, capsys):
@@ -160,8 +161,7 @@ def test_an_unreachable_server_stops_the_walk_after_the_last_attempt(tmp_path):
             _Unreachable(),
             "inspector",
             "pw",
-            retry=RetryPolicy(max_attempts=2),
-            sleep=waits.append,
+            retry=RetryPolicy(max_attempts=2, sleep=waits.append),
         )
     assert len(waits) == 1
 
