@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.categories.models import Category
 from app.categories.services import find_category, seed_national_categories
-from app.grids import services as grids
+from app.grids.importing import import_unit_grids
+from app.grids.responsibility import create_responsibility_grid
 from app.merchants.models import Shop
 from app.merchants.services import create_shop
 from tests import factories, grid_data
@@ -41,7 +42,7 @@ def make_case_world(session: Session, world: World) -> CaseWorld:
     """Grids 001–009 in world's community; world's inspector walks 001–003, another
     inspector 004–006; grids 007–009 belong to nobody."""
     seed_national_categories(session)
-    grids.import_unit_grids(session, grid_data.lattice())
+    import_unit_grids(session, grid_data.lattice())
     other_inspector = factories.make_user(session, "inspector", world.community)
     from app.orgunits import services as orgunits
 
@@ -49,14 +50,14 @@ def make_case_world(session: Session, world: World) -> CaseWorld:
     other_handler = factories.make_user(session, "handler", other_department)
     session.commit()
     code = grid_data.COMMUNITY
-    grids.create_responsibility_grid(
+    create_responsibility_grid(
         session,
         code="RG-1",
         name="一号责任网格",
         unit_grid_codes=[f"{code}001", f"{code}002", f"{code}003"],
         inspector_id=world.users["inspector"].id,
     )
-    grids.create_responsibility_grid(
+    create_responsibility_grid(
         session,
         code="RG-2",
         name="二号责任网格",

@@ -12,7 +12,9 @@ from app.accounts.models import Role
 from app.categories.services import seed_national_categories
 from app.core.db import transaction
 from app.demo import district
-from app.grids import services as grids
+from app.grids.importing import add_roads, add_unit_grids
+from app.grids.responsibility import add_responsibility_grid
+from app.grids.services import roads_query
 from app.merchants.services import add_shop
 from app.orgunits import services as orgunits
 
@@ -82,11 +84,11 @@ def load_demo(session: Session, progress: Progress = lambda _message: None) -> D
             dept_code: orgunits.add_org_unit(session, "department", dept_code, dept_name, code)
             for dept_code, dept_name in district.DEPARTMENTS
         }
-        grid_report = grids.add_unit_grids(session, district.unit_grids())
+        grid_report = add_unit_grids(session, district.unit_grids())
         progress(f"unit grids: {grid_report.created} in {len(district.STREETS)} streets")
-        road_report = grids.add_roads(session, district.roads())
+        road_report = add_roads(session, district.roads())
         progress(f"roads: {road_report.created}")
-        road_rows = {road.code: road for road in session.scalars(grids.roads_query(session))}
+        road_rows = {road.code: road for road in session.scalars(roads_query(session))}
 
         streets = {s: orgunits.find_by_code(session, s) for s, _n, _c in district.STREETS}
         communities = {
@@ -178,7 +180,7 @@ def load_demo(session: Session, progress: Progress = lambda _message: None) -> D
                 community.name,
             )
             member_codes = [f"{community_code}{n:03d}" for n in range(1, 9)]
-            grids.add_responsibility_grid(
+            add_responsibility_grid(
                 session,
                 code=f"RG{community_code}",
                 name=f"{community.name}责任网格",

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from app.core.errors import DomainError
 from app.extensions import db
-from app.grids import geo, services
+from app.grids import geo, importing, services
 
 group = AppGroup("grids", help="Import unit grids and roads; locate a point.")
 
@@ -54,7 +54,7 @@ def import_grids(file, overlap_tolerance):
     """Import unit grids from a GeoJSON FeatureCollection (WGS-84), all or nothing."""
     feature_collection = _read_geojson(file)
     try:
-        report = services.import_unit_grids(
+        report = importing.import_unit_grids(
             db.session,
             feature_collection,
             overlap_tolerance_m2=overlap_tolerance,
@@ -74,7 +74,7 @@ def import_roads(file, buffer_m):
     """Import roads (LineStrings with code, name, buffer_m, street_code), all or nothing."""
     feature_collection = _read_geojson(file)
     try:
-        report = services.import_roads(
+        report = importing.import_roads(
             db.session,
             feature_collection,
             default_buffer_m=buffer_m or current_app.config["ROAD_DEFAULT_BUFFER_M"],

@@ -101,13 +101,6 @@ def area_m2(geometry: BaseGeometry) -> float:
     return LocalProjection.around(geometry).project(geometry).area
 
 
-def length_m(geometry: BaseGeometry) -> float:
-    """Length of a lon/lat line in metres."""
-    if geometry.is_empty:
-        return 0.0
-    return LocalProjection.around(geometry).project(geometry).length
-
-
 def distance_m(lat: float, lon: float, geometry: BaseGeometry) -> float:
     """Metres from a point to the nearest part of a geometry (0 inside a polygon)."""
     return Point(0, 0).distance(LocalProjection(lat, lon).project(geometry))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -20,6 +21,17 @@ class BoundingBoxMixin:
     min_lat: Mapped[float] = mapped_column(sa.Float)
     max_lon: Mapped[float] = mapped_column(sa.Float)
     max_lat: Mapped[float] = mapped_column(sa.Float)
+
+    @classmethod
+    def box_overlaps(cls, bounds: Sequence[float]) -> sa.ColumnElement[bool]:
+        """Rows whose box overlaps ``bounds`` (min_lon, min_lat, max_lon, max_lat)."""
+        min_lon, min_lat, max_lon, max_lat = bounds
+        return sa.and_(
+            cls.min_lon <= max_lon,
+            cls.max_lon >= min_lon,
+            cls.min_lat <= max_lat,
+            cls.max_lat >= min_lat,
+        )
 
     @property
     def bbox(self) -> list[float]:

@@ -13,7 +13,7 @@ from app.accounts.permissions import current_user, require_login, require_roles
 from app.core.pagination import paginate_select
 from app.core.schemas import PointSchema
 from app.extensions import db
-from app.grids import services
+from app.grids import importing, responsibility, services
 from app.grids.schemas import (
     FeatureCollectionSchema,
     ImportReportSchema,
@@ -100,7 +100,7 @@ class UnitGridImportView(MethodView):
     @blp.alt_response(422, description="Per-feature problems; nothing was imported")
     def post(self, feature_collection):
         """Import unit grids from a GeoJSON FeatureCollection, all or nothing."""
-        return services.import_unit_grids(db.session, feature_collection)
+        return importing.import_unit_grids(db.session, feature_collection)
 
 
 @blp.route("/admin/roads/import")
@@ -112,7 +112,7 @@ class RoadImportView(MethodView):
     @blp.alt_response(422, description="Per-feature problems; nothing was imported")
     def post(self, feature_collection):
         """Import roads (LineStrings) from a GeoJSON FeatureCollection, all or nothing."""
-        return services.import_roads(
+        return importing.import_roads(
             db.session,
             feature_collection,
             default_buffer_m=current_app.config["ROAD_DEFAULT_BUFFER_M"],
@@ -141,7 +141,7 @@ class ResponsibilityGridsView(MethodView):
     def get(self, query, pagination_parameters):
         """List responsibility grids, by inspector."""
         return paginate_select(
-            db.session, services.responsibility_grids_query(**query), pagination_parameters
+            db.session, responsibility.responsibility_grids_query(**query), pagination_parameters
         )
 
     @require_roles(Role.ADMIN)
@@ -149,7 +149,7 @@ class ResponsibilityGridsView(MethodView):
     @blp.response(201, ResponsibilityGridSchema)
     def post(self, body):
         """Group unit grids into a responsibility grid and give it to an inspector."""
-        return services.create_responsibility_grid(db.session, **body)
+        return responsibility.create_responsibility_grid(db.session, **body)
 
 
 @blp.route("/admin/responsibility-grids/<int:responsibility_grid_id>")
@@ -158,14 +158,14 @@ class ResponsibilityGridView(MethodView):
     @blp.response(200, ResponsibilityGridSchema)
     def get(self, responsibility_grid_id):
         """One responsibility grid."""
-        return services.get_responsibility_grid(db.session, responsibility_grid_id)
+        return responsibility.get_responsibility_grid(db.session, responsibility_grid_id)
 
     @require_roles(Role.ADMIN)
     @blp.arguments(ResponsibilityGridUpdateSchema)
     @blp.response(200, ResponsibilityGridSchema)
     def patch(self, body, responsibility_grid_id):
         """Rename, reassign the inspector, or replace the unit grids."""
-        return services.update_responsibility_grid(db.session, responsibility_grid_id, body)
+        return responsibility.update_responsibility_grid(db.session, responsibility_grid_id, body)
 
 
 @blp.route("/responsibility-grids/mine")
@@ -174,4 +174,4 @@ class MyResponsibilityGridsView(MethodView):
     @blp.response(200, MyResponsibilityGridSchema(many=True))
     def get(self):
         """The calling inspector's responsibility grids, with their unit grids' outlines."""
-        return services.responsibility_grids_of(db.session, current_user().id)
+        return responsibility.responsibility_grids_of(db.session, current_user().id)

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 from app.core.clock import utcnow
 from app.extensions import db
 from app.feed import services as feed
-from app.sync_api import review
+from app.sync_api.retention import prune_mutations
 
 group = AppGroup("sync", help="Offline sync housekeeping.")
 
@@ -31,7 +31,7 @@ def prune(days, batch_size):
     pull cursor is older than the changes kept gets a reset and pulls from empty.
     """
     days = days or current_app.config["SYNC_RETENTION_DAYS"]
-    pruned = review.prune_mutations(
+    pruned = prune_mutations(
         db.session,
         utcnow(),
         dt.timedelta(days=days),

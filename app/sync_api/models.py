@@ -12,6 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.clock import utcnow
 from app.core.db import Base, UTCDateTime
 
+# A conflict is open until a dispatcher resolves it.
+CONFLICT_OPEN, CONFLICT_RESOLVED = "open", "resolved"
+
 
 class SyncDevice(Base):
     """One user's queue on one phone: the last mid decided for it (all of its mutations up
@@ -95,7 +98,7 @@ class SyncConflict(Base):
     reason: Mapped[str] = mapped_column(sa.String(64))
     errors: Mapped[Any] = mapped_column(sa.JSON)
     payload: Mapped[Any] = mapped_column(sa.JSON)
-    status: Mapped[str] = mapped_column(sa.String(16), default="open", index=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default=CONFLICT_OPEN, index=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resolution: Mapped[str | None] = mapped_column(sa.String(16))
     # Per clashing field of a merge, which side was kept: {"address": "field", ...}.

@@ -13,19 +13,21 @@ from app.cases.services import CasePolicy
 from app.core.pagination import paginate_select
 from app.extensions import db
 from app.photos.backends import media
-from app.sync_api import review, services
-from app.sync_api.review_schemas import (
+from app.sync_api import conflicts, devices, rejects, services
+from app.sync_api.resolution import Resolution, resolve_conflict
+from app.sync_api.schemas import (
     ConflictQuerySchema,
     ConflictSchema,
     DeviceDetailSchema,
     DeviceHealthSchema,
     DeviceQuerySchema,
     MutationRecordSchema,
+    PushResultSchema,
+    PushSchema,
     RejectedQuerySchema,
     RejectReviewSchema,
     ResolveSchema,
 )
-from app.sync_api.schemas import PushResultSchema, PushSchema
 from sync.engine import Limits
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1/sync", description="Offline sync")
@@ -79,8 +81,10 @@ class ConflictsView(MethodView):
     @blp.paginate()
     def get(self, query, pagination_parameters):
         """Conflicts with both sides and the field evidence, newest first."""
-        page = paginate_select(db.session, review.conflicts_query(**query), pagination_parameters)
-        return review.conflict_views(db.session, page)
+        page = paginate_select(
+            db.session, conflicts.conflicts_query(**query), pagination_parameters
+        )
+        return conflicts.conflict_views(db.session, page)
 
 
 @blp.route("/conflicts/<conflict_id>")
@@ -89,7 +93,7 @@ class ConflictView(MethodView):
     @blp.response(200, ConflictSchema)
     def get(self, conflict_id):
         """One conflict with both sides and the field evidence."""
-        return review.conflict_view(db.session, review.get_conflict(db.session, conflict_id))
+        return conflicts.conflict_view(db.session, conflicts.get_conflict(db.session, conflict_id))
 
 
 @blp.route("/conflicts/<conflict_id>/resolve")
@@ -101,18 +105,16 @@ class ConflictResolveView(MethodView):
     @blp.alt_response(409, description="already_resolved, not_applicable_now, concurrent_change")
     def post(self, body, conflict_id):
         """Decide a conflict: accept the field action, keep the server's, or merge fields."""
-        conflict = review.resolve_conflict(
+        conflict = resolve_conflict(
             db.session,
             media(),
             current_user(),
             current_device().device_id,
             conflict_id,
-            decision=body["decision"],
-            fields=body.get("fields"),
-            opinion=body.get("opinion"),
+            Resolution(body["decision"], body.get("fields"), body.get("opinion")),
             policy=CasePolicy.from_config(current_app.config),
         )
-        return review.conflict_view(db.session, conflict)
+        return conflicts.conflict_view(db.session, conflict)
 
 
 @blp.route("/rejected")
@@ -123,8 +125,8 @@ class RejectedView(MethodView):
     @blp.paginate()
     def get(self, query, pagination_parameters):
         """Rejected mutations (re-used mids among them) with reason and payload, newest first."""
-        page = paginate_select(db.session, review.rejected_query(**query), pagination_parameters)
-        return review.mutation_views(db.session, page)
+        page = paginate_select(db.session, rejects.rejected_query(**query), pagination_parameters)
+        return rejects.mutation_views(db.session, page)
 
 
 @blp.route("/rejected/<int:mutation_id>/review")
@@ -136,8 +138,8 @@ class RejectedReviewView(MethodView):
     @blp.alt_response(409, description="already_reviewed")
     def post(self, body, mutation_id):
         """Mark a rejected mutation as looked at, with what was done about it; it is kept."""
-        row = review.review_rejected(db.session, current_user(), mutation_id, body.get("note"))
-        [view] = review.mutation_views(db.session, [row])
+        row = rejects.review_rejected(db.session, current_user(), mutation_id, body.get("note"))
+        [view] = rejects.mutation_views(db.session, [row])
         return view
 
 
@@ -153,8 +155,8 @@ class SyncDevicesView(MethodView):
     def get(self, query, pagination_parameters):
         """Each user's queue on each phone: last push and pull, last mid, open conflicts,
         rejects, pending photos."""
-        page = paginate_select(db.session, review.devices_query(**query), pagination_parameters)
-        return review.device_health(db.session, page)
+        page = paginate_select(db.session, devices.devices_query(**query), pagination_parameters)
+        return devices.device_health(db.session, page)
 
 
 @admin_blp.route("/devices/<int:device_pk>")
@@ -163,4 +165,4 @@ class SyncDeviceView(MethodView):
     @admin_blp.response(200, DeviceDetailSchema)
     def get(self, device_pk):
         """One phone queue's health with its recent mutations and failed attempts."""
-        return review.device_detail(db.session, device_pk)
+        return devices.device_detail(db.session, device_pk)

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from app.feed import services as feed_services
 from app.feed.models import FeedChange
-from app.grids import services as grids
+from app.grids.responsibility import create_responsibility_grid
 from tests import case_factories as cf
 from tests import factories, grid_data
 from tests.api.test_sync_push import push, report
@@ -212,7 +212,7 @@ def test_a_change_of_scope_or_a_pruned_cursor_is_a_reset(client, auth, phone, cw
     headers, device = phone("inspector")
     push(client, headers, device, report(1, cw))
     _, cursor = pull_all(client, headers)
-    grids.create_responsibility_grid(
+    create_responsibility_grid(
         session,
         code="RG-9",
         name="九号责任网格",

@@ -7,8 +7,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.core.errors import ValidationFailed
-from app.grids import services
+from app.grids import importing, services
 from app.grids.models import Road, UnitGrid
+from app.grids.responsibility import add_responsibility_grid
 from app.orgunits.models import OrgUnit
 from tests import grid_data as gd
 
@@ -41,7 +42,7 @@ def _big_lattice() -> dict:
 def test_thousands_of_grids_import_quickly_and_all_or_nothing(session):
     fc = _big_lattice()
     started = time.perf_counter()
-    report = services.import_unit_grids(session, fc)
+    report = importing.import_unit_grids(session, fc)
     elapsed = time.perf_counter() - started
     assert report.created == 2500
     assert len(report.org_units_created) == 9  # 350203001001 exists in world
@@ -58,7 +59,7 @@ def test_thousands_of_grids_import_quickly_and_all_or_nothing(session):
     again["features"][1234]["geometry"] = gd.square(118.0501, 24.4996, 0.0003)
     started = time.perf_counter()
     with pytest.raises(ValidationFailed) as failure:
-        services.import_unit_grids(session, again)
+        importing.import_unit_grids(session, again)
     assert time.perf_counter() - started < 30
     errors = failure.value.errors["features"]
     assert list(errors) == [1234]
@@ -68,11 +69,11 @@ def test_thousands_of_grids_import_quickly_and_all_or_nothing(session):
 
 
 def test_add_variants_join_the_callers_transaction(session, world):
-    services.add_unit_grids(session, gd.lattice(1, 2))
-    services.add_roads(
+    importing.add_unit_grids(session, gd.lattice(1, 2))
+    importing.add_roads(
         session, gd.collection([gd.road([[118.0, 24.0], [118.1, 24.0]], code="R5", name="x")])
     )
-    services.add_responsibility_grid(
+    add_responsibility_grid(
         session,
         code="ZR-9",
         name="x",
@@ -86,7 +87,7 @@ def test_add_variants_join_the_callers_transaction(session, world):
 
 def test_progress_is_reported_by_stage(session):
     stages = []
-    services.import_unit_grids(session, gd.lattice(), progress=lambda *s: stages.append(s))
+    importing.import_unit_grids(session, gd.lattice(), progress=lambda *s: stages.append(s))
     assert stages == [("read", 9), ("validated", 9), ("written", 9)]
 
 
@@ -95,7 +96,7 @@ def test_conflicting_names_for_a_new_street_are_reported(session):
     fc["features"][0]["properties"]["street_name"] = "鹭江街道"
     fc["features"][1]["properties"]["street_name"] = "鹭江街"
     with pytest.raises(ValidationFailed) as failure:
-        services.import_unit_grids(session, fc)
+        importing.import_unit_grids(session, fc)
     assert list(failure.value.errors["features"]) == [1]
     assert (
         "named '鹭江街' here but '鹭江街道' in feature 0"
@@ -104,13 +105,13 @@ def test_conflicting_names_for_a_new_street_are_reported(session):
 
 
 def test_overlap_tolerance_is_a_parameter(session):
-    services.import_unit_grids(session, gd.lattice(1, 1))
+    importing.import_unit_grids(session, gd.lattice(1, 1))
     # Shifted 0.0001° (about 10 m) into the first grid: a 10 m × 221 m overlap.
     nudged = gd.square(gd.WEST + gd.CELL - 0.0001, gd.NORTH - gd.CELL)
     fc = gd.collection([gd.feature(nudged, code=f"{gd.COMMUNITY}002")])
     with pytest.raises(ValidationFailed):
-        services.import_unit_grids(session, fc)
-    report = services.import_unit_grids(session, fc, overlap_tolerance_m2=5000)
+        importing.import_unit_grids(session, fc)
+    report = importing.import_unit_grids(session, fc, overlap_tolerance_m2=5000)
     assert report.created == 1
 
 
@@ -119,7 +120,7 @@ def test_multipolygon_with_a_hole_is_located_exactly(session):
     hole = [[118.084, 24.474], [118.086, 24.474], [118.086, 24.476], [118.084, 24.476]]
     islet = gd.square(118.095, 24.47, 0.001)["coordinates"]
     geometry = {"type": "MultiPolygon", "coordinates": [[outer, [*hole, hole[0]]], islet]}
-    services.import_unit_grids(
+    importing.import_unit_grids(
         session, gd.collection([gd.feature(geometry, code=f"{gd.COMMUNITY}001")])
     )
     assert services.locate(session, 24.4705, 118.0955).status == "inside"  # the islet
@@ -132,7 +133,7 @@ def test_multipolygon_with_a_hole_is_located_exactly(session):
 
 
 def test_bbox_prefilter_does_not_miss_a_point_just_outside_a_bbox(session):
-    services.import_unit_grids(session, gd.lattice(1, 1))
+    importing.import_unit_grids(session, gd.lattice(1, 1))
     east_edge = gd.WEST + gd.CELL
     result = services.locate(session, gd.NORTH - gd.CELL / 2, east_edge + 0.0001)  # ~10 m east
     assert result.status == "near_boundary"
@@ -144,7 +145,7 @@ def test_import_roads_service_uses_the_default_buffer(session):
     fc = gd.collection(
         [gd.road([[118.08, 24.48], [118.09, 24.48], [118.09, 24.49]], code="R9", name="环岛路")]
     )
-    report = services.import_roads(session, fc, default_buffer_m=12.5)
+    report = importing.import_roads(session, fc, default_buffer_m=12.5)
     assert report.created == 1
     road = session.scalar(sa.select(Road).where(Road.code == "R9"))
     assert road.buffer_m == 12.5

@@ -15,7 +15,7 @@ from app.cases.models import Case
 from app.core.clock import utcnow
 from app.sync_api import cli as sync_cli
 from app.sync_api.models import SyncConflict, SyncDevice, SyncFailure, SyncMutation
-from app.sync_api.review import prune_mutations
+from app.sync_api.retention import prune_mutations
 from tests import case_factories as cf
 from tests import factories, push_factories
 from tests.push_factories import break_reports, mutation
