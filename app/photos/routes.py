@@ -6,11 +6,11 @@ import datetime as dt
 
 from flask import Response, current_app, request, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts.models import Role
 from app.accounts.permissions import current_user, require_login, require_roles
 from app.core.errors import error_body
+from app.core.inbound import Blueprint
 from app.extensions import db
 from app.photos import services, tus
 from app.photos.backends import media
