@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 
 import numpy as np
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from media.errors import ImageRejected, UnsupportedMediaType
 
@@ -264,7 +264,7 @@ def _open_stream(fp: IO[bytes], max_pixels: int) -> Iterator[tuple[Image.Image, 
     except Image.DecompressionBombError as error:
         raise ImageRejected(str(error), reason="decompression_bomb") from None
     except Exception as error:  # hostile headers raise all kinds of parser errors
-        raise ImageRejected(f"unreadable {fmt}: {error}", reason="corrupt") from None
+        raise ImageRejected(f"unreadable {fmt}: {_told(error, fp)}", reason="corrupt") from None
     width, height = image.size
     if width < 1 or height < 1 or width * height > max_pixels:
         image.close()
@@ -285,7 +285,19 @@ def _decode(image: Image.Image) -> None:
         raise ImageRejected(str(error), reason="decompression_bomb") from None
     except Exception as error:  # a decoder fed garbage may raise anything
         reason = "truncated" if "truncated" in str(error) else "corrupt"
-        raise ImageRejected(f"cannot decode image: {error}", reason=reason) from None
+        told = _told(error, image.fp)
+        raise ImageRejected(f"cannot decode image: {told}", reason=reason) from None
+
+
+def _told(error: Exception, fp: object) -> str:
+    """``error``'s message without the server's path of the file (parsers name it)."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image this format's parser can identify"
+    text = str(error)
+    name = getattr(fp, "name", None)
+    if isinstance(name, str) and name:
+        text = text.replace(name, "the photo")
+    return re.sub(r"(?:/[\w.-]+){2,}", "the photo", text)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -287,7 +287,8 @@ def get_photo(session: Session, user: User, photo_id: uuid.UUID) -> Photo:
         return photo
     if any(rule(session, user, photo) for rule in _visibility_rules):
         return photo
-    raise Forbidden("this photo is not yours to see")
+    # The same answer as an unknown id: whether a photo exists is not for everyone to learn.
+    raise NotFound(f"photo {photo_id} does not exist")
 
 
 def photo_blob(session: Session, photo: Photo) -> Blob:
