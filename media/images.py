@@ -151,8 +151,8 @@ def inspect_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Im
             gps=_gps(exif, warnings),
             taken_at=taken_at,
             taken_at_has_offset=has_offset,
-            make=_text_tag(exif, ExifTags.Base.Make),
-            model=_text_tag(exif, ExifTags.Base.Model),
+            make=_text_tag(exif, ExifTags.Base.Make, warnings, "make_invalid"),
+            model=_text_tag(exif, ExifTags.Base.Model, warnings, "model_invalid"),
             warnings=tuple(warnings),
         )
         _check_integrity(image, fmt, fp)
@@ -536,9 +536,17 @@ def _as_text(value: Any) -> str | None:
     return str(value).strip("\x00")
 
 
-def _text_tag(exif: Image.Exif, tag: int) -> str | None:
+# NUL and other control characters inside a text tag: no database column takes a NUL, and
+# a camera name never holds one; such a value is garbage, dropped with a warning.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _text_tag(exif: Image.Exif, tag: int, warnings: list[str], warning: str) -> str | None:
     text = _as_text(exif.get(tag))
     if text is None:
+        return None
+    if _CONTROL.search(text):
+        warnings.append(warning)
         return None
     text = text.strip()[:128]
     return text or None

@@ -138,8 +138,21 @@ def receive_blob(session: Session, media: Media, stream: BinaryIO, sha256: str) 
     sha256 = validate_sha256(sha256)
     stored = media.store.put_stream(stream, sha256, media.max_bytes)
     facts = _inspect_or_discard(media, sha256, stored.created)
-    received = _record_blob(session, media, sha256, stored.size, facts)
+    received = _record_or_discard(session, media, sha256, stored, facts)
     return dataclasses.replace(received, created=received.created or stored.created)
+
+
+def _record_or_discard(
+    session: Session, media: Media, sha256: str, stored, facts: images.ImageFacts
+) -> Received:
+    """Record the blob; if that fails, remove the bytes this request stored: no file is
+    ever kept without its row (a retry stores them again)."""
+    try:
+        return _record_blob(session, media, sha256, stored.size, facts)
+    except Exception:
+        if stored.created and session.get(Blob, sha256) is None:
+            media.store.delete(sha256)
+        raise
 
 
 def find_blob(session: Session, media: Media, sha256: str) -> Blob | None:
@@ -205,7 +218,7 @@ def _complete_upload(session: Session, media: Media, upload: Upload) -> None:
         # Bad bytes cannot become good by resuming: drop the upload, keep nothing.
         media.uploads.terminate(upload.id)
         raise
-    _record_blob(session, media, sha256, stored.size, facts)
+    _record_or_discard(session, media, sha256, stored, facts)
     media.uploads.terminate(upload.id)
 
 

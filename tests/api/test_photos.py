@@ -294,3 +294,30 @@ def test_requeue_command_processes_blobs_left_queued(app, client, auth, media, s
     assert "queued 1 blobs" in result.output
     session.expire_all()
     assert session.get(Blob, _sha(data)).processing == "done"
+
+
+def test_a_nul_inside_an_exif_text_is_dropped_with_a_warning_and_the_photo_kept(
+    client, auth, media, session
+):
+    from app.photos.models import Blob
+
+    data = _jpeg(seed=8, make="Canon\x00EOS", model="EOS R5")
+    response = _put(client, auth("inspector"), data)
+    assert response.status_code == 201, response.get_json()
+    blob = session.get(Blob, _sha(data))
+    assert blob is not None and media.store.exists(blob.sha256)
+    assert blob.camera_make is None and blob.camera_model == "EOS R5"
+    assert "make_invalid" in blob.exif_warnings
+
+
+def test_a_blob_whose_row_cannot_be_written_leaves_no_file(client, auth, media, monkeypatch):
+    from app.photos import services
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database refused the row")
+
+    monkeypatch.setattr(services, "_record_blob", broken)
+    data = _jpeg(seed=9)
+    response = _put(client, auth("inspector"), data)
+    assert response.status_code == 500
+    assert not media.store.exists(_sha(data))
