@@ -183,6 +183,10 @@ def create_upload(
     return media.uploads.create(length, {**metadata, OWNER_METADATA_KEY: str(user.id)}, expires_in)
 
 
+# How long a completed upload still answers HEAD with its final offset (then purged).
+COMPLETED_UPLOAD_KEPT = dt.timedelta(hours=24)
+
+
 def get_upload(media: Media, user: User, upload_id: str) -> Upload:
     """An upload of the calling user; another user's upload does not exist for them."""
     upload = media.uploads.get(upload_id)
@@ -201,7 +205,9 @@ def append_upload(
     checksum: tuple[str, bytes] | None,
 ) -> Upload:
     """Append one PATCH's bytes; when the upload is complete, verify and keep the photo."""
-    get_upload(media, user, upload_id)
+    before = get_upload(media, user, upload_id)
+    if before.complete and offset == before.offset:
+        return before  # the repeat of a last PATCH whose answer was lost
     upload = media.uploads.append(upload_id, offset, stream, checksum)
     if upload.complete:
         _complete_upload(session, media, upload)
@@ -219,7 +225,7 @@ def _complete_upload(session: Session, media: Media, upload: Upload) -> None:
         media.uploads.terminate(upload.id)
         raise
     _record_or_discard(session, media, sha256, stored, facts)
-    media.uploads.terminate(upload.id)
+    media.uploads.retire(upload.id, COMPLETED_UPLOAD_KEPT)
 
 
 def terminate_upload(media: Media, user: User, upload_id: str) -> None:
