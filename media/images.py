@@ -408,13 +408,11 @@ def _check_jpeg_complete(fp: IO[bytes]) -> None:
 def _read_exif(image: Image.Image, fmt: str, warnings: list[str]) -> Image.Exif:
     try:
         if fmt == "PNG":
-            # Image.getexif() on a PNG may decode the whole image to look for an eXIf
-            # chunk after the pixels; the spec puts eXIf before them, so read that only.
-            exif = Image.Exif()
-            raw = image.info.get("exif")
-            if raw:
-                exif.load(raw)
-            return exif
+            # PngImageFile.getexif() may decode the whole image to look for an eXIf chunk
+            # after the pixels; the spec puts eXIf before them. Pillow's base getexif()
+            # reads what came before the pixels: eXIf, an ImageMagick "Raw profile type
+            # exif" text chunk, and the orientation of an XMP packet.
+            return Image.Image.getexif(image)
         return image.getexif()
     except Exception:
         warnings.append("exif_unreadable")
