@@ -15,6 +15,7 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 # PostgreSQL ``integer``: the widest id a URL names.
@@ -90,7 +91,15 @@ class TextConverter(UnicodeConverter):
 
 
 def init_inbound(app: Flask) -> None:
-    """Install the decoder and the URL converters; before any blueprint is registered."""
+    """Install the decoder and the URL converters; before any blueprint is registered.
+
+    With ``TRUSTED_PROXIES`` = N > 0 (the reverse proxies in front of the service), the
+    client's address is taken from the N-th last ``X-Forwarded-For`` entry; with 0 the
+    header is ignored, so nobody can choose the address the login throttle counts.
+    """
+    proxies = app.config.get("TRUSTED_PROXIES", 0)
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=0)
     app.json = JSONProvider(app)
     app.url_map.converters["int"] = BoundedIntegerConverter
     app.url_map.converters["default"] = TextConverter
