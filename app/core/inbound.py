@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import typing
 
-from flask import Flask
+from flask import Flask, Request
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
@@ -74,6 +75,20 @@ class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = Parser()
 
 
+class BoundedRequest(Request):
+    """A request whose body, sent chunked (no Content-Length), is refused past the limit
+    with a 413 as a declared length is; werkzeug would silently cut it at the limit."""
+
+    def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False):
+        data = super().get_data(cache=cache, as_text=as_text, parse_form_data=parse_form_data)
+        limit = self.max_content_length
+        if self.content_length is None and limit is not None and len(data) >= limit:
+            rest = self.environ["wsgi.input"].read(1)
+            if rest:
+                raise RequestEntityTooLarge(f"the body is over {limit} bytes")
+        return data
+
+
 class BoundedIntegerConverter(IntegerConverter):
     """``<int:…>`` up to PostgreSQL's ``integer``: a larger id is unknown (404), not a 500."""
 
@@ -101,6 +116,7 @@ def init_inbound(app: Flask) -> None:
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=0)
     app.json = JSONProvider(app)
+    app.request_class = BoundedRequest
     app.url_map.converters["int"] = BoundedIntegerConverter
     app.url_map.converters["default"] = TextConverter
     app.url_map.converters["string"] = TextConverter

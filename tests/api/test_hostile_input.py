@@ -3,11 +3,14 @@ mutation) and never a 5xx, the same on SQLite and PostgreSQL (issue 11, rows 1, 
 
 from __future__ import annotations
 
+import http.client
 import json
+import threading
 import uuid
 
 import pytest
 import sqlalchemy as sa
+from werkzeug.serving import make_server
 
 from app.cases.models import Case, CaseComment
 from app.sync_api.models import SyncMutation
@@ -163,3 +166,47 @@ def test_a_body_too_deep_or_too_long_a_number_is_a_4xx(client, cw, url, body):
     headers = factories.login_headers(client, cw.users["inspector"].username)
     response = client.post(url, data=body, content_type="application/json", headers=headers)
     assert response.status_code in (400, 422), response.get_json()
+
+
+@pytest.fixture
+def server(app, clean_db):
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd.server_port
+    httpd.shutdown()
+
+
+def _chunked(port: int, url: str, chunks, headers: dict) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request(
+        "POST", url, body=chunks, encode_chunked=True,
+        headers={**headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    )
+    response = connection.getresponse()
+    return response.status, json.loads(response.read() or b"{}")
+
+
+def test_a_chunked_body_over_the_limit_is_a_413_as_with_a_content_length(server, cw, app):
+    headers = factories.login_headers(
+        app.test_client(), cw.users["inspector"].username, device_id="ph"
+    )
+    filler = {"text": "看" * 1000}
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    count = limit // len(json.dumps(filler).encode()) + 10
+
+    def big():
+        yield b'{"device_id": "ph", "mutations": ['
+        for mid in range(1, count):
+            yield json.dumps(
+                mutation(mid, "comment.add", uuid.uuid4(), {"case_id": str(uuid.uuid4()),
+                                                             **filler})
+            ).encode() + b","
+        yield b'{"mid": 999999}]}'
+
+    status, body = _chunked(server, "/api/v1/sync/push", big(), headers)
+    assert status == 413, body
+    small = [json.dumps({"device_id": "ph", "mutations": [report(1)]}).encode()]
+    status, body = _chunked(server, "/api/v1/sync/push", iter(small), headers)
+    assert status == 200, body
+    assert body["results"][0]["status"] == "applied"
