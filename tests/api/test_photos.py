@@ -321,3 +321,39 @@ def test_a_blob_whose_row_cannot_be_written_leaves_no_file(client, auth, media, 
     response = _put(client, auth("inspector"), data)
     assert response.status_code == 500
     assert not media.store.exists(_sha(data))
+
+
+def test_knowing_a_hash_is_not_possession(client, auth, media):
+    """Inspector A names inspector B's photo hash: A's photo stays pending, A cannot read
+    B's original, and HEAD does not tell A the hash exists, until A sends the bytes."""
+    b_headers = auth("inspector")
+    data = _jpeg(seed=11, gps=pictures.gps_ifd(24.45, 118.08))
+    sha = _sha(data)
+    assert _put(client, b_headers, data).status_code == 201
+    b_photo = str(uuid.uuid4())
+    assert client.post(
+        "/api/v1/photos", json={"id": b_photo, "sha256": sha, "kind": "problem"},
+        headers=b_headers,
+    ).get_json()["status"] == "available"
+
+    a_headers = auth("road_chief")  # another field user: takes problem photos too
+    assert client.head(f"/api/v1/blobs/{sha}", headers=a_headers).status_code == 404
+    a_photo = str(uuid.uuid4())
+    made = client.post(
+        "/api/v1/photos", json={"id": a_photo, "sha256": sha.upper(), "kind": "problem"},
+        headers=a_headers,
+    )
+    assert made.status_code == 201 and made.get_json()["status"] == "pending"
+    assert client.get(f"/api/v1/photos/{a_photo}/original", headers=a_headers).status_code == 404
+    assert client.get(f"/api/v1/photos/{b_photo}/original", headers=a_headers).status_code == 404
+
+    # A's own upload of the same bytes: checked, not stored twice, and A's photo is A's.
+    again = _put(client, a_headers, data)
+    assert again.status_code == 200 and again.get_json()["created"] is False
+    assert client.get(f"/api/v1/photos/{a_photo}", headers=a_headers).get_json()[
+        "status"
+    ] == "available"
+    assert client.get(f"/api/v1/photos/{a_photo}/original", headers=a_headers).status_code == 200
+    assert client.head(f"/api/v1/blobs/{sha}", headers=a_headers).status_code == 200
+    # The command centre sees every photo, so HEAD answers for it.
+    assert client.head(f"/api/v1/blobs/{sha}", headers=auth("dispatcher")).status_code == 200
