@@ -9,6 +9,7 @@ from flask import Flask
 from app import config as app_config
 from app.core.docs import register_docs_assets
 from app.core.errors import register_error_handlers
+from app.core.inbound import init_inbound
 from app.core.logging import init_request_logging
 from app.extensions import api, db
 from app.photos.backends import init_media
@@ -30,7 +31,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(app_config.from_environment())
     if config:
         app.config.update(config)
-    app.json.ensure_ascii = False
 
     register_extensions(app)
     register_blueprints(app)
@@ -41,6 +41,7 @@ def create_app(config: dict | None = None) -> Flask:
 
 def register_extensions(app: Flask) -> None:
     init_request_logging(app)
+    init_inbound(app)
     db.init_app(app)
     init_media(app)
     api.init_app(app)

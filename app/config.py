@@ -57,6 +57,8 @@ def from_environment() -> dict:
         "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_MAX_FAILURES_PER_IP": _int("LOGIN_MAX_FAILURES_PER_IP", 30),
         "LOGIN_FAILURE_WINDOW_SECONDS": _int("LOGIN_FAILURE_WINDOW_SECONDS", 900),
+        # Reverse proxies in front of the service whose X-Forwarded-For is believed.
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         "TOKEN_TTL_DAYS": _int("TOKEN_TTL_DAYS", 180),
         "GRID_BOUNDARY_BUFFER_M": _float("GRID_BOUNDARY_BUFFER_M", 15.0),
         "ROAD_DEFAULT_BUFFER_M": _float("ROAD_DEFAULT_BUFFER_M", 20.0),

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 
 import numpy as np
-from PIL import ExifTags, Image
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from media.errors import ImageRejected, UnsupportedMediaType
 
@@ -151,8 +151,8 @@ def inspect_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Im
             gps=_gps(exif, warnings),
             taken_at=taken_at,
             taken_at_has_offset=has_offset,
-            make=_text_tag(exif, ExifTags.Base.Make),
-            model=_text_tag(exif, ExifTags.Base.Model),
+            make=_text_tag(exif, ExifTags.Base.Make, warnings, "make_invalid"),
+            model=_text_tag(exif, ExifTags.Base.Model, warnings, "model_invalid"),
             warnings=tuple(warnings),
         )
         _check_integrity(image, fmt, fp)
@@ -264,7 +264,7 @@ def _open_stream(fp: IO[bytes], max_pixels: int) -> Iterator[tuple[Image.Image, 
     except Image.DecompressionBombError as error:
         raise ImageRejected(str(error), reason="decompression_bomb") from None
     except Exception as error:  # hostile headers raise all kinds of parser errors
-        raise ImageRejected(f"unreadable {fmt}: {error}", reason="corrupt") from None
+        raise ImageRejected(f"unreadable {fmt}: {_told(error, fp)}", reason="corrupt") from None
     width, height = image.size
     if width < 1 or height < 1 or width * height > max_pixels:
         image.close()
@@ -285,7 +285,19 @@ def _decode(image: Image.Image) -> None:
         raise ImageRejected(str(error), reason="decompression_bomb") from None
     except Exception as error:  # a decoder fed garbage may raise anything
         reason = "truncated" if "truncated" in str(error) else "corrupt"
-        raise ImageRejected(f"cannot decode image: {error}", reason=reason) from None
+        told = _told(error, image.fp)
+        raise ImageRejected(f"cannot decode image: {told}", reason=reason) from None
+
+
+def _told(error: Exception, fp: object) -> str:
+    """``error``'s message without the server's path of the file (parsers name it)."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image this format's parser can identify"
+    text = str(error)
+    name = getattr(fp, "name", None)
+    if isinstance(name, str) and name:
+        text = text.replace(name, "the photo")
+    return re.sub(r"(?:/[\w.-]+){2,}", "the photo", text)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -396,13 +408,11 @@ def _check_jpeg_complete(fp: IO[bytes]) -> None:
 def _read_exif(image: Image.Image, fmt: str, warnings: list[str]) -> Image.Exif:
     try:
         if fmt == "PNG":
-            # Image.getexif() on a PNG may decode the whole image to look for an eXIf
-            # chunk after the pixels; the spec puts eXIf before them, so read that only.
-            exif = Image.Exif()
-            raw = image.info.get("exif")
-            if raw:
-                exif.load(raw)
-            return exif
+            # PngImageFile.getexif() may decode the whole image to look for an eXIf chunk
+            # after the pixels; the spec puts eXIf before them. Pillow's base getexif()
+            # reads what came before the pixels: eXIf, an ImageMagick "Raw profile type
+            # exif" text chunk, and the orientation of an XMP packet.
+            return Image.Image.getexif(image)
         return image.getexif()
     except Exception:
         warnings.append("exif_unreadable")
@@ -524,9 +534,17 @@ def _as_text(value: Any) -> str | None:
     return str(value).strip("\x00")
 
 
-def _text_tag(exif: Image.Exif, tag: int) -> str | None:
+# NUL and other control characters inside a text tag: no database column takes a NUL, and
+# a camera name never holds one; such a value is garbage, dropped with a warning.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
+def _text_tag(exif: Image.Exif, tag: int, warnings: list[str], warning: str) -> str | None:
     text = _as_text(exif.get(tag))
     if text is None:
+        return None
+    if _CONTROL.search(text):
+        warnings.append(warning)
         return None
     text = text.strip()[:128]
     return text or None

@@ -212,6 +212,21 @@ class UploadStore:
             shutil.rmtree(self.root / upload_id)
         fsync_directory(self.root)
 
+    def retire(self, upload_id: str, keep_for: timedelta) -> Upload:
+        """Delete a finished upload's bytes but keep its state for ``keep_for``: a client
+        that lost the answer to its last PATCH asks HEAD and learns it is complete (tus
+        clients resume that way). Purged like any expired upload afterwards."""
+        with self._locked(upload_id) as (upload, _):
+            if not upload.complete:
+                raise UploadIncomplete(f"have {upload.offset} of {upload.length} bytes")
+            (self.root / upload_id / "data").unlink(missing_ok=True)
+            kept = Upload(
+                upload.id, upload.length, upload.offset, upload.metadata, upload.created_at,
+                self._clock() + keep_for,
+            )
+            self._save(kept, keep_for)
+            return kept
+
     def expired(self, now: datetime | None = None) -> list[str]:
         """Ids of uploads whose expiry time has passed at ``now`` (default: the clock)."""
         now = now or self._clock()

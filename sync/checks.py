@@ -20,6 +20,67 @@ Errors = list[str] | dict[str, Any]
 Check = Callable[[Any], Errors | None]
 
 HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+# A NUL (PostgreSQL refuses it in text) or a lone UTF-16 surrogate (no UTF-8 spelling: the
+# valid JSON escape "\ud83d" alone decodes to one).
+UNSAFE_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+# The widest integer any column holds (PostgreSQL bigint); narrower fields say their own.
+MAX_INT = 2**63 - 1
+# How deep a JSON value may nest: far more than any body of this API needs.
+MAX_DEPTH = 32
+
+
+def unsafe_values(value: Any, depth: int = 0) -> Errors | None:
+    """What in a decoded JSON value no field of this service may hold, or None.
+
+    The one check of text and numbers on the way in, for every body and every mutation:
+    a string (or key) with a NUL or a lone surrogate, an integer past 64 bits, nesting
+    deeper than ``MAX_DEPTH``. Errors are shaped like the value (field → errors).
+    """
+    if isinstance(value, str):
+        return ["must not contain NUL or unpaired surrogate characters"] if (
+            UNSAFE_CHARACTER.search(value)
+        ) else None
+    if isinstance(value, bool) or value is None or isinstance(value, float):
+        return None
+    if isinstance(value, int):
+        return None if -MAX_INT - 1 <= value <= MAX_INT else ["integer out of range"]
+    if depth >= MAX_DEPTH and isinstance(value, Mapping | list | tuple):
+        return [f"nested deeper than {MAX_DEPTH} levels"]
+    if isinstance(value, Mapping):
+        items = value.items()
+    elif isinstance(value, list | tuple):
+        items = ((str(index), item) for index, item in enumerate(value))
+    else:
+        return None
+    errors: dict[str, Any] = {}
+    for key, item in items:
+        name = safe_key(key)
+        if name != key:
+            errors[name] = ["the name must not contain NUL or unpaired surrogate characters"]
+        elif (problem := unsafe_values(item, depth + 1)) is not None:
+            errors[name] = problem
+    return errors or None
+
+
+def safe_key(key: Any) -> str:
+    """``key`` as a string that can be shown and stored (unsafe characters spelled out)."""
+    return UNSAFE_CHARACTER.sub(_spelled, str(key))
+
+
+def escape_unsafe(value: Any) -> Any:
+    """``value`` with every unsafe character spelled out as ``\\uXXXX`` text, so that a
+    refused value can still be stored and shown as it came."""
+    if isinstance(value, str):
+        return UNSAFE_CHARACTER.sub(_spelled, value)
+    if isinstance(value, Mapping):
+        return {safe_key(k): escape_unsafe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [escape_unsafe(item) for item in value]
+    return value
+
+
+def _spelled(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def parse_uuid(value: Any) -> uuid.UUID | None:
@@ -47,6 +108,8 @@ def text(*, min_len: int = 0, max_len: int = 2000) -> Check:
     def check(value: Any) -> Errors | None:
         if not isinstance(value, str):
             return ["not a string"]
+        if UNSAFE_CHARACTER.search(value):
+            return ["must not contain NUL or unpaired surrogate characters"]
         if len(value.strip()) < min_len:
             return ["must not be empty"] if min_len == 1 else [f"at least {min_len} characters"]
         if len(value) > max_len:

@@ -20,7 +20,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sync.checks import parse_timestamp, parse_uuid
+from sync.checks import (
+    UNSAFE_CHARACTER,
+    escape_unsafe,
+    parse_timestamp,
+    parse_uuid,
+    unsafe_values,
+)
 from sync.mutation_types import SPECS, MutationType
 
 DEFAULT_MAX_BATCH = 500
@@ -115,6 +121,12 @@ def parse_push(body: Any, *, max_batch: int = DEFAULT_MAX_BATCH) -> Batch:
         raise EnvelopeError(
             "missing_device_id", "device_id is required", {"device_id": ["missing or empty"]}
         )
+    if UNSAFE_CHARACTER.search(device_id):
+        raise EnvelopeError(
+            "invalid_device_id",
+            "device_id must not contain NUL or unpaired surrogate characters",
+            {"device_id": ["must not contain NUL or unpaired surrogate characters"]},
+        )
     if len(device_id) > MAX_DEVICE_ID:
         raise EnvelopeError(
             "invalid_device_id",
@@ -170,6 +182,13 @@ def _check_mids(raw: list) -> None:
 def parse_mutation(entry: Mapping[str, Any]) -> Item:
     """One mutation whose ``mid`` is already known to be sound."""
     mid: int = entry["mid"]
+    unsafe = unsafe_values(entry)
+    if unsafe is not None:
+        # Refused before anything reads it: the payload is kept with the offending
+        # characters spelled out, since no database column can hold them as they are.
+        return InvalidMutation(
+            mid, "validation", "a value holds what no field may", unsafe, escape_unsafe(entry)
+        )
     payload = dict(entry)
     problems: list[tuple[str, str, dict]] = []
     type_ = entry.get("type")

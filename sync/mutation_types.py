@@ -200,7 +200,7 @@ SPECS: dict[str, TypeSpec] = {
             "selfcheck",
             Family.APPEND,
             schema(
-                shop_id=optional(nullable(number(minimum=1, maximum=2**63))),
+                shop_id=optional(nullable(number(minimum=1, maximum=2**31 - 1))),
                 sanitation=required(choice(*SELFCHECK_MARKS)),
                 order=required(choice(*SELFCHECK_MARKS)),
                 greenery=required(choice(*SELFCHECK_MARKS)),

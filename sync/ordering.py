@@ -68,7 +68,10 @@ def decide(mid: int, fingerprint: str, last_mid: int, stored: StoredOutcome | No
 
 def fingerprint(item: Item) -> str:
     """sha256 of the canonical JSON of what a mutation asks for (not when it says it did)."""
-    return hashlib.sha256(canonical_json(item.content()).encode()).hexdigest()
+    # surrogatepass: a lone surrogate in a refused mutation must not stop it being recorded.
+    return hashlib.sha256(
+        canonical_json(item.content()).encode("utf-8", "surrogatepass")
+    ).hexdigest()
 
 
 def canonical_json(value: Any) -> str:

@@ -6,7 +6,6 @@ import datetime as dt
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts import services
 from app.accounts.models import Role
@@ -21,6 +20,7 @@ from app.accounts.schemas import (
     UserSchema,
     UserUpdateSchema,
 )
+from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.extensions import db
 

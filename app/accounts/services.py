@@ -163,19 +163,39 @@ def _revoke_all(session: Session, user: User) -> None:
         device.token_hash = None
 
 
-def _throttle(session: Session, username: str, remote_addr: str, policy: LoginPolicy, now) -> None:
-    since = now - policy.window
+def _known_phone(session: Session, user: User | None, device_id: str) -> bool:
+    """Whether this user has logged in on this phone before (OWASP's "device cookie"):
+    a password sprayer does not know the phones' ids, so their users are not slowed."""
+    if user is None:
+        return False
+    return (
+        session.scalar(
+            sa.select(Device.id).where(Device.user_id == user.id, Device.device_id == device_id)
+        )
+        is not None
+    )
+
+
+def _throttle(session: Session, attempt: LoginAttempt, known: bool, policy: LoginPolicy) -> None:
+    """Refuse an attempt already recorded past a limit. The attempt is committed before the
+    counts are taken, so the k-th of any number of concurrent attempts counts at least k:
+    no more than the limit are ever checked, however many arrive at once."""
+    since = attempt.at - policy.window
     by_name = session.scalar(
         sa.select(sa.func.count()).where(
-            LoginAttempt.username == username, LoginAttempt.at >= since
+            LoginAttempt.username == attempt.username, LoginAttempt.at >= since
         )
     )
-    by_addr = session.scalar(
-        sa.select(sa.func.count()).where(
-            LoginAttempt.remote_addr == remote_addr, LoginAttempt.at >= since
+    by_addr = 0
+    if not known:
+        # Per address, only for phones a user has not logged in on before: a sprayer
+        # behind a shared address (a carrier's NAT) does not lock the city out.
+        by_addr = session.scalar(
+            sa.select(sa.func.count()).where(
+                LoginAttempt.remote_addr == attempt.remote_addr, LoginAttempt.at >= since
+            )
         )
-    )
-    if by_name >= policy.max_failures or by_addr >= policy.max_failures_per_ip:
+    if by_name > policy.max_failures or by_addr > policy.max_failures_per_ip:
         retry = int(policy.window.total_seconds())
         raise TooManyRequests(
             "too many failed logins; try again later", headers={"Retry-After": str(retry)}
@@ -194,11 +214,14 @@ def login(
 ) -> Login:
     """Log a user in on one device and return a new bearer token for that device only."""
     now = utcnow()
-    _throttle(session, username, remote_addr, policy, now)
     user = session.scalar(sa.select(User).where(User.username == username))
+    known = _known_phone(session, user, device_id)
+    with transaction(session):
+        # Counted as failed until the password proves right.
+        attempt = LoginAttempt(username=username, remote_addr=remote_addr, at=now)
+        session.add(attempt)
+    _throttle(session, attempt, known, policy)
     if not verify_password(user.password_hash if user else None, password) or not user.is_active:
-        with transaction(session):
-            session.add(LoginAttempt(username=username, remote_addr=remote_addr, at=now))
         raise Unauthorized("wrong user name or password")
     token = new_token()
     with transaction(session):

@@ -62,7 +62,7 @@ from app.grids import geo
 from app.grids.services import GeometryIndex, LocateResult, located, to_wgs84
 from app.merchants.models import Shop
 from app.photos.backends import Media
-from app.photos.models import Blob, Photo, PhotoStatus
+from app.photos.models import BlobHolder, Photo, PhotoStatus
 from app.photos.services import KIND_ROLES
 from app.workcalendar.services import get_calendar
 from media.errors import MediaError
@@ -142,7 +142,8 @@ def report_cases(
     ]
     numbers = _numbers(session, user, where, now)
     shops = _shops(session, user)
-    available = _available(session, media, {ref.sha256.lower() for r in ready for ref in r.refs})
+    shas = {ref.sha256.lower() for r in ready for ref in r.refs}
+    available = _available(session, media, user, shas)
 
     rows: dict[str, list[dict]] = {name: [] for name in _TABLES}
     for item, place, number in zip(ready, where, numbers, strict=True):
@@ -260,11 +261,16 @@ def _shops(session: Session, user: User) -> list[Shop]:
     return list(session.scalars(sa.select(Shop).where(Shop.merchant_id == user.id)))
 
 
-def _available(session: Session, media: Media, shas: set[str]) -> set[str]:
-    """The hashes whose bytes are here already (``find_blob`` for many)."""
+def _available(session: Session, media: Media, user: User, shas: set[str]) -> set[str]:
+    """The hashes whose bytes ``user`` has sent already (``register_photo``'s test for
+    many): knowing a hash is not possession."""
     if not shas:
         return set()
-    known = session.scalars(sa.select(Blob.sha256).where(Blob.sha256.in_(sorted(shas))))
+    known = session.scalars(
+        sa.select(BlobHolder.sha256).where(
+            BlobHolder.user_id == user.id, BlobHolder.sha256.in_(sorted(shas))
+        )
+    )
     return {sha for sha in known if media.store.exists(sha)}
 
 

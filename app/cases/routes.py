@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts.models import Role
 from app.accounts.permissions import current_device, current_user, require_login, require_roles
@@ -30,6 +29,7 @@ from app.cases.schemas import (
     RoutingSchema,
 )
 from app.core.clock import utcnow
+from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.extensions import db
 from app.photos.backends import media

@@ -1,7 +1,6 @@
 """Categories: read by every signed-in user; local ones added and limits changed by an admin."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts.models import Role
 from app.accounts.permissions import require_login, require_roles
@@ -12,6 +11,7 @@ from app.categories.schemas import (
     CategorySchema,
     CategoryUpdateSchema,
 )
+from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.extensions import db
 

@@ -54,9 +54,18 @@ def _on_sqlite_connect(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def make_engine(url: str, echo: bool = False) -> sa.Engine:
+def database_url(url: str | sa.URL) -> sa.URL:
+    """``url`` with the driver this project installs: ``postgres://`` and ``postgresql://``,
+    the forms most hosts hand out, mean psycopg 3 (SQLAlchemy would look for psycopg2)."""
+    parsed = sa.make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def make_engine(url: str | sa.URL, echo: bool = False) -> sa.Engine:
     """An engine with the settings every backend needs (SQLite: FKs, WAL, busy timeout)."""
-    engine = sa.create_engine(url, echo=echo, pool_pre_ping=True)
+    engine = sa.create_engine(database_url(url), echo=echo, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _on_sqlite_connect)
     return engine

@@ -9,7 +9,7 @@ import sys
 import time
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask, g, has_app_context, request
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 logger = logging.getLogger("chengguan.request")
@@ -24,6 +24,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         entry.update(getattr(record, "fields", {}))
+        if "request_id" not in entry and has_app_context() and g.get("request_id"):
+            # Every line logged while serving a request carries its id, tracebacks too.
+            entry["request_id"] = g.request_id
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
+
+from sync.checks import unsafe_values
+
+# PostgreSQL ``integer``, the column of every id and count a body names; a field that
+# needs more declares its own ``Range``.
+INT_RANGE = ma.validate.Range(-(2**31), 2**31 - 1)
 
 
 class Schema(ma.Schema):
-    """Unknown fields in a request are an error, not silently dropped."""
+    """Unknown fields in a request are an error, not silently dropped.
+
+    Every request body and query goes through here: the one place that refuses text no
+    column can hold (NUL, unpaired surrogates), integers past a column and deep nesting.
+    """
 
     class Meta:
         unknown = ma.RAISE
         ordered = True
+
+    @ma.pre_load
+    def _refuse_unsafe_values(self, data: Any, **_kwargs) -> Any:
+        problems = unsafe_values(data)
+        if problems is not None:
+            raise ma.ValidationError(problems)
+        return data
+
+    def on_bind_field(self, field_name: str, field_obj: ma.fields.Field) -> None:
+        if isinstance(field_obj, ma.fields.Integer) and not any(
+            isinstance(v, ma.validate.Range) and v.max is not None for v in field_obj.validators
+        ):
+            field_obj.validators = [*field_obj.validators, INT_RANGE]
+        super().on_bind_field(field_name, field_obj)
 
 
 class PointSchema(Schema):

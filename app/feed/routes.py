@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Response, json
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts.permissions import current_device, current_user, require_login
+from app.core.inbound import Blueprint
 from app.extensions import db
 from app.feed import services
 from app.feed.schemas import PageSchema, PullArgsSchema

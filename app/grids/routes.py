@@ -6,10 +6,10 @@ import functools
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts.models import Role
 from app.accounts.permissions import current_user, require_login, require_roles
+from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.core.schemas import PointSchema
 from app.extensions import db

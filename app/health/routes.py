@@ -5,8 +5,8 @@ from __future__ import annotations
 import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from app.core.inbound import Blueprint
 from app.core.schemas import Schema
 from app.extensions import db
 

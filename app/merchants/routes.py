@@ -2,11 +2,11 @@
 Self-checks: a merchant records their frontage's daily check; who sees shops reads them."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts.models import Role
 from app.accounts.permissions import current_device, current_user, require_roles
 from app.core.errors import Forbidden
+from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.extensions import db
 from app.merchants import selfchecks, services

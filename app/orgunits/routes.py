@@ -1,10 +1,10 @@
 """Org units: read by every signed-in user, created by an admin."""
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts.models import Role
 from app.accounts.permissions import require_login, require_roles
+from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.extensions import db
 from app.orgunits import services

@@ -70,6 +70,20 @@ class Blob(Base):
     processed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+class BlobHolder(Base):
+    """Who has sent these bytes. Knowing a hash is not possession: a photo naming a hash
+    becomes available to its owner only once the owner's own upload of the bytes is here
+    (they are checked and not stored twice)."""
+
+    __tablename__ = "blob_holders"
+
+    sha256: Mapped[str] = mapped_column(
+        sa.ForeignKey("blobs.sha256", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True, index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Photo(Base):
     """A photo as the phone made it. Keyed by the phone's UUID: sending it twice stores it
     once. ``sha256`` may name bytes that have not arrived yet (``pending``)."""

@@ -6,11 +6,11 @@ import datetime as dt
 
 from flask import Response, current_app, request, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts.models import Role
 from app.accounts.permissions import current_user, require_login, require_roles
 from app.core.errors import error_body
+from app.core.inbound import Blueprint
 from app.extensions import db
 from app.photos import services, tus
 from app.photos.backends import media
@@ -67,7 +67,7 @@ class BlobView(MethodView):
     @blp.alt_response(404, description="The server does not have these bytes: upload them")
     def head(self, sha256):
         """200 if the server already has these bytes (skip the upload), 404 if not."""
-        blob = services.find_blob(db.session, media(), sha256)
+        blob = services.find_blob(db.session, media(), current_user(), sha256)
         if blob is None:
             return Response(status=404)
         return Response(status=200, headers={"Content-Length": "0", "ETag": f'"{sha256}"'})
@@ -81,7 +81,9 @@ class BlobView(MethodView):
     def put(self, sha256):
         """Upload a whole photo whose SHA-256 is ``sha256``; idempotent."""
         _raise_body_limit()
-        received = services.receive_blob(db.session, media(), request.stream, sha256.lower())
+        received = services.receive_blob(
+            db.session, media(), current_user(), request.stream, sha256.lower()
+        )
         blob = received.blob
         body = {
             "sha256": blob.sha256,

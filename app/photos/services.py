@@ -24,7 +24,15 @@ from app.core.db import transaction
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.photos.backends import Media, local_path
 from app.photos.events import blob_processed, photos_available
-from app.photos.models import Blob, Photo, PhotoKind, PhotoStatus, Processing, phash_bands
+from app.photos.models import (
+    Blob,
+    BlobHolder,
+    Photo,
+    PhotoKind,
+    PhotoStatus,
+    Processing,
+    phash_bands,
+)
 from media import images
 from media.errors import MediaError, UploadNotFound
 from media.resumable import Upload
@@ -103,10 +111,11 @@ def _inspect_or_discard(media: Media, sha256: str, created: bool) -> images.Imag
 
 
 def _record_blob(
-    session: Session, media: Media, sha256: str, size: int, facts: images.ImageFacts
+    session: Session, media: Media, sha256: str, size: int, facts: images.ImageFacts, holder: int
 ) -> Received:
     """Insert the blob row once (a concurrent twin loses on the primary key, harmlessly),
-    make its pending photos available and queue its processing."""
+    note that ``holder`` sent these bytes, make the holder's pending photos of them
+    available and queue the blob's processing."""
     created = False
     with transaction(session):
         blob = session.get(Blob, sha256)
@@ -118,10 +127,17 @@ def _record_blob(
                 created = True
             except sa.exc.IntegrityError:
                 blob = session.get(Blob, sha256)
+        _hold(session, sha256, holder)
         now = utcnow()
         # Through the ORM, not a Core UPDATE: the change feed tells the phones (app.feed).
+        # Only the sender's own photos: another user's photo naming the same hash waits
+        # for that user's upload (knowing a hash is not possession).
         waiting = session.scalars(
-            sa.select(Photo).where(Photo.sha256 == sha256, Photo.status == PhotoStatus.PENDING)
+            sa.select(Photo).where(
+                Photo.sha256 == sha256,
+                Photo.status == PhotoStatus.PENDING,
+                Photo.owner_id == holder,
+            )
         ).all()
         for photo in waiting:
             photo.status, photo.available_at = PhotoStatus.AVAILABLE, now
@@ -133,21 +149,58 @@ def _record_blob(
     return Received(blob, created)
 
 
-def receive_blob(session: Session, media: Media, stream: BinaryIO, sha256: str) -> Received:
-    """Store bytes that must hash to ``sha256`` (PUT /blobs/{sha256})."""
+def _hold(session: Session, sha256: str, user_id: int) -> None:
+    if session.get(BlobHolder, (sha256, user_id)) is not None:
+        return
+    try:
+        with session.begin_nested():
+            session.add(BlobHolder(sha256=sha256, user_id=user_id))
+    except sa.exc.IntegrityError:
+        pass  # the same user's concurrent twin upload noted it first
+
+
+def holds(session: Session, user_id: int, sha256: str) -> bool:
+    """Whether ``user_id`` has sent these bytes."""
+    return session.get(BlobHolder, (sha256, user_id)) is not None
+
+
+def receive_blob(
+    session: Session, media: Media, user: User, stream: BinaryIO, sha256: str
+) -> Received:
+    """Store bytes that must hash to ``sha256`` (PUT /blobs/{sha256}), sent by ``user``."""
     sha256 = validate_sha256(sha256)
     stored = media.store.put_stream(stream, sha256, media.max_bytes)
     facts = _inspect_or_discard(media, sha256, stored.created)
-    received = _record_blob(session, media, sha256, stored.size, facts)
+    received = _record_or_discard(session, media, sha256, stored, facts, user.id)
     return dataclasses.replace(received, created=received.created or stored.created)
 
 
-def find_blob(session: Session, media: Media, sha256: str) -> Blob | None:
-    """The blob if its bytes are here (HEAD /blobs/{sha256})."""
-    blob = session.get(Blob, validate_sha256(sha256))
+def _record_or_discard(
+    session: Session, media: Media, sha256: str, stored, facts: images.ImageFacts, holder: int
+) -> Received:
+    """Record the blob; if that fails, remove the bytes this request stored: no file is
+    ever kept without its row (a retry stores them again)."""
+    try:
+        return _record_blob(session, media, sha256, stored.size, facts, holder)
+    except Exception:
+        if stored.created and session.get(Blob, sha256) is None:
+            media.store.delete(sha256)
+        raise
+
+
+def find_blob(session: Session, media: Media, user: User, sha256: str) -> Blob | None:
+    """The blob if its bytes are here and ``user`` may know it (HEAD /blobs/{sha256}):
+    they sent these bytes, or the bytes are a photo they may see."""
+    sha256 = validate_sha256(sha256.lower())
+    blob = session.get(Blob, sha256)
     if blob is None or not media.store.exists(sha256):
         return None
-    return blob
+    if holds(session, user.id, sha256):
+        return blob
+    photos = session.scalars(sa.select(Photo).where(Photo.sha256 == sha256).limit(50))
+    if any(_may_see(session, user, photo) for photo in photos):
+        return blob
+    return None
 
 
 # -- resumable uploads (tus) ------------------------------------------------------------
@@ -170,6 +223,10 @@ def create_upload(
     return media.uploads.create(length, {**metadata, OWNER_METADATA_KEY: str(user.id)}, expires_in)
 
 
+# How long a completed upload still answers HEAD with its final offset (then purged).
+COMPLETED_UPLOAD_KEPT = dt.timedelta(hours=24)
+
+
 def get_upload(media: Media, user: User, upload_id: str) -> Upload:
     """An upload of the calling user; another user's upload does not exist for them."""
     upload = media.uploads.get(upload_id)
@@ -188,7 +245,9 @@ def append_upload(
     checksum: tuple[str, bytes] | None,
 ) -> Upload:
     """Append one PATCH's bytes; when the upload is complete, verify and keep the photo."""
-    get_upload(media, user, upload_id)
+    before = get_upload(media, user, upload_id)
+    if before.complete and offset == before.offset:
+        return before  # the repeat of a last PATCH whose answer was lost
     upload = media.uploads.append(upload_id, offset, stream, checksum)
     if upload.complete:
         _complete_upload(session, media, upload)
@@ -205,8 +264,9 @@ def _complete_upload(session: Session, media: Media, upload: Upload) -> None:
         # Bad bytes cannot become good by resuming: drop the upload, keep nothing.
         media.uploads.terminate(upload.id)
         raise
-    _record_blob(session, media, sha256, stored.size, facts)
-    media.uploads.terminate(upload.id)
+    holder = int(upload.metadata[OWNER_METADATA_KEY])
+    _record_or_discard(session, media, sha256, stored, facts, holder)
+    media.uploads.retire(upload.id, COMPLETED_UPLOAD_KEPT)
 
 
 def terminate_upload(media: Media, user: User, upload_id: str) -> None:
@@ -246,7 +306,7 @@ def register_photo(
                 {"id": ["already used for another photo"]},
             )
         return existing, False
-    available = find_blob(session, media, sha256) is not None
+    available = holds(session, user.id, sha256) and media.store.exists(sha256)
     now = utcnow()
     photo = Photo(
         id=photo_id,
@@ -279,15 +339,20 @@ def register_photo(
     return photo, True
 
 
+def _may_see(session: Session, user: User, photo: Photo) -> bool:
+    if photo.owner_id == user.id or user.role in READ_ALL_ROLES:
+        return True
+    return any(rule(session, user, photo) for rule in _visibility_rules)
+
+
 def get_photo(session: Session, user: User, photo_id: uuid.UUID) -> Photo:
     photo = session.get(Photo, photo_id)
     if photo is None:
         raise NotFound(f"photo {photo_id} does not exist")
-    if photo.owner_id == user.id or user.role in READ_ALL_ROLES:
+    if _may_see(session, user, photo):
         return photo
-    if any(rule(session, user, photo) for rule in _visibility_rules):
-        return photo
-    raise Forbidden("this photo is not yours to see")
+    # The same answer as an unknown id: whether a photo exists is not for everyone to learn.
+    raise NotFound(f"photo {photo_id} does not exist")
 
 
 def photo_blob(session: Session, photo: Photo) -> Blob:

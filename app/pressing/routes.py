@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts.models import Role
 from app.accounts.permissions import current_user, require_roles
+from app.core.inbound import Blueprint
 from app.extensions import db
 from app.pressing import services
 from app.pressing.schemas import PressingSchema, PressSchema

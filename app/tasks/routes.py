@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts.models import Role
 from app.accounts.permissions import current_device, current_user, require_login, require_roles
 from app.cases.services import CasePolicy
 from app.core.clock import utcnow
+from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.core.schemas import Schema
 from app.extensions import db

@@ -3,11 +3,11 @@
 import datetime as dt
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from app.accounts.models import Role
 from app.accounts.permissions import require_login, require_roles
 from app.core.errors import ValidationFailed
+from app.core.inbound import Blueprint
 from app.extensions import db
 from app.workcalendar import services
 from app.workcalendar.schemas import (

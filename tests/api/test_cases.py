@@ -448,11 +448,11 @@ def test_whoever_may_see_a_case_may_see_its_photos(client, auth, cw):
     problem = created["photos"]["problem"][0]["photo_id"]
     url = f"/api/v1/photos/{problem}"
     # Before dispatch the case is not the department's: neither is its photo.
-    assert client.get(url, headers=auth("handler")).status_code == 403
+    assert client.get(url, headers=auth("handler")).status_code == 404
     cf.act(client, auth("dispatcher"), created["id"], "register")
     cf.act(
         client, auth("dispatcher"), created["id"], "dispatch", department_id=cw.world.department.id
     )
     assert client.get(url, headers=auth("handler")).status_code == 200
     assert client.get(url, headers=auth("street_chief")).status_code == 200
-    assert client.get(url, headers=auth("merchant")).status_code == 403
+    assert client.get(url, headers=auth("merchant")).status_code == 404

@@ -228,7 +228,7 @@ def test_whoever_reads_a_check_may_see_its_photos(client, auth, shop, elsewhere)
     assert client.get(url, headers=auth("street_chief")).status_code == 200
     chief, _inspector = elsewhere
     outsider = factories.login_headers(client, chief.username)
-    assert client.get(url, headers=outsider).status_code == 403
+    assert client.get(url, headers=outsider).status_code == 404
 
 
 # -- selfcheck.create through the sync push -----------------------------------------------

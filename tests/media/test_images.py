@@ -442,3 +442,47 @@ def test_exif_offset_is_kept_as_given():
     data = photos.encode(photos.scene(), "JPEG", photos.exif(taken=taken))
 
     assert inspect_image(io.BytesIO(data)).taken_at == datetime(2026, 3, 1, 9, 15, 30, tzinfo=tz)
+
+
+def _png_with_text(key: str, value: str, *, compressed: bool = False) -> bytes:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    if key.startswith("XML:"):
+        info.add_itxt(key, value, zip=compressed)
+    else:
+        info.add_text(key, value, zip=compressed)
+    out = io.BytesIO()
+    photos.scene(400, 300).save(out, "PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def _raw_exif_profile(orientation: int) -> str:
+    """ImageMagick's "Raw profile type exif": a blank line, the type, the length, hex."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    raw = exif.tobytes()
+    hexed = raw.hex()
+    lines = [hexed[i : i + 72] for i in range(0, len(hexed), 72)]
+    return "\n".join(["", "exif", f"{len(raw):8d}", *lines])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _png_with_text(
+            "XML:com.adobe.xmp",
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description '
+            'xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'
+            "</rdf:RDF></x:xmpmeta>",
+        ),
+        _png_with_text("Raw profile type exif", _raw_exif_profile(6), compressed=True),
+    ],
+    ids=["xmp", "imagemagick_raw_profile"],
+)
+def test_a_png_orientation_in_xmp_or_a_raw_profile_is_read(tmp_path, data):
+    path = write(tmp_path, "p.png", data)
+    facts = inspect_image(path)
+    assert facts.orientation == 6
+    assert (facts.width, facts.height) == (300, 400)
+    assert make_derivatives(path, sizes=(200,)).size == (300, 400)
