@@ -10,7 +10,6 @@ from flask_smorest import Blueprint
 
 from app.accounts import services
 from app.accounts.models import Role
-from app.accounts.permissions import current_device, current_user, require_login, require_roles
 from app.accounts.schemas import (
     DeviceQuerySchema,
     DeviceSchema,
@@ -21,6 +20,7 @@ from app.accounts.schemas import (
     UserSchema,
     UserUpdateSchema,
 )
+from app.core.auth import current_device, current_user, require_login, require_roles
 from app.core.pagination import paginate_select
 from app.extensions import db
 

@@ -8,7 +8,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_device, current_user, require_login, require_roles
 from app.cases import comments, edits, queries, services
 from app.cases.schemas import (
     ActionSchema,
@@ -29,6 +28,7 @@ from app.cases.schemas import (
     RequestSchema,
     RoutingSchema,
 )
+from app.core.auth import current_device, current_user, require_login, require_roles
 from app.core.clock import utcnow
 from app.core.pagination import paginate_select
 from app.extensions import db

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_user, require_roles
+from app.core.auth import current_user, require_roles
 from app.core.pagination import paginate_select
 from app.evidence import services, subscribers  # noqa: F401  (connects the checks)
 from app.evidence.schemas import EvidenceFlagQuerySchema, EvidenceFlagSchema, ReviewSchema

@@ -6,7 +6,7 @@ from flask import Response, json
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from app.accounts.permissions import current_device, current_user, require_login
+from app.core.auth import current_device, current_user, require_login
 from app.extensions import db
 from app.feed import services
 from app.feed.schemas import PageSchema, PullArgsSchema

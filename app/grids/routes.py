@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_user, require_login, require_roles
+from app.core.auth import current_user, require_login, require_roles
 from app.core.pagination import paginate_select
 from app.core.schemas import PointSchema
 from app.extensions import db

@@ -5,7 +5,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_device, current_user, require_roles
+from app.core.auth import current_device, current_user, require_roles
 from app.core.errors import Forbidden
 from app.core.pagination import paginate_select
 from app.extensions import db

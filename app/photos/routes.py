@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_user, require_login, require_roles
+from app.core.auth import current_user, require_login, require_roles
 from app.core.errors import error_body
 from app.extensions import db
 from app.photos import services, tus

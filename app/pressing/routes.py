@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_user, require_roles
+from app.core.auth import current_user, require_roles
 from app.extensions import db
 from app.pressing import services
 from app.pressing.schemas import PressingSchema, PressSchema

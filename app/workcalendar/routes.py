@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from app.accounts.models import Role
-from app.accounts.permissions import require_login, require_roles
+from app.core.auth import require_login, require_roles
 from app.core.errors import ValidationFailed
 from app.extensions import db
 from app.workcalendar import services
