@@ -13,7 +13,7 @@ from app.cases.services import CasePolicy
 from app.core.pagination import paginate_select
 from app.extensions import db
 from app.photos.backends import media
-from app.sync_api import review, services
+from app.sync_api import pull_routes, review, services
 from app.sync_api.review_schemas import (
     ConflictQuerySchema,
     ConflictSchema,
@@ -33,7 +33,7 @@ admin_blp = Blueprint(
     "sync_admin", __name__, url_prefix="/api/v1/admin/sync", description="Offline sync: phones"
 )
 # Registered by the app factory; the admin views live under /admin as every admin route.
-blueprints = (blp, admin_blp)
+blueprints = (blp, pull_routes.blp, admin_blp)
 
 
 def _limits() -> Limits:
