@@ -16,12 +16,31 @@ from app.photos.backends import init_media
 # Each domain folder offers `routes.blp` (or several in `routes.blueprints`) and, where it
 # has commands, `cli.group`.
 DOMAINS = (
-    "health", "accounts", "orgunits", "grids", "categories", "workcalendar", "merchants", "photos",
-    "evidence", "pressing", "cases", "tasks", "sync_api", "feed",
+    "health",
+    "accounts",
+    "orgunits",
+    "grids",
+    "categories",
+    "workcalendar",
+    "merchants",
+    "photos",
+    "evidence",
+    "pressing",
+    "cases",
+    "sync_api",
+    "feed",
 )
 CLI_MODULES = (
-    "accounts", "orgunits", "grids", "categories", "workcalendar", "photos", "demo", "pressing",
-    "cases", "sync_api",
+    "accounts",
+    "orgunits",
+    "grids",
+    "categories",
+    "workcalendar",
+    "photos",
+    "demo",
+    "pressing",
+    "cases",
+    "sync_api",
 )
 
 

@@ -22,8 +22,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, attributes
 
 from app.accounts.models import Role, User
-from app.cases import queries
-from app.cases.models import Case, CaseComment, CasePhoto, CaseReporter
+from app.cases import queries, tasks
+from app.cases.models import Case, CaseComment, CasePhoto, CaseReporter, Task
 from app.categories.models import Category
 from app.feed.capture import audience, followers, mention, old_values, watch
 from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, UnitGrid
@@ -32,8 +32,6 @@ from app.merchants.models import SelfCheck, Shop
 from app.orgunits.models import OrgUnit
 from app.photos.models import Photo
 from app.sync_api.models import SyncConflict, SyncDevice
-from app.tasks import services as tasks
-from app.tasks.models import Task
 from app.workcalendar.models import CalendarDay, CalendarSettings
 
 EVERYONE = "*"
