@@ -66,6 +66,8 @@ from media.storage import validate_sha256
 
 @dataclasses.dataclass(frozen=True)
 class Taken:
+    """A case ``report_cases`` made: its id and version, as a push answers them."""
+
     case_id: uuid.UUID
     version: int
 

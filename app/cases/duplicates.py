@@ -18,6 +18,7 @@ from app.grids import geo
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Metres between two nearby WGS-84 points (flat: fine within a duplicate radius)."""
     per_lat, per_lon = geo.metres_per_degree((lat1 + lat2) / 2)
     return math.hypot((lat2 - lat1) * per_lat, (lon2 - lon1) * per_lon)
 

@@ -48,6 +48,8 @@ from app.workcalendar.services import get_calendar
 
 @dataclasses.dataclass(frozen=True)
 class Reported:
+    """The case a report made, or found (``created`` False: the same report again)."""
+
     case: Case
     created: bool
 

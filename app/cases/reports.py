@@ -94,6 +94,7 @@ class ReportRows:
 
 
 def check_reporter(user: User) -> None:
+    """Only field users, merchants and dispatchers report (403 for anyone else)."""
     if user.role not in REPORTER_ROLES:
         raise Forbidden(f"a {user.role} does not report cases")
 
@@ -114,6 +115,7 @@ def report_source(user: User, source: str | None) -> str:
 
 
 def check_location(location: Mapping) -> tuple[float, float, str]:
+    """``{lat, lon, crs}`` as (lat, lon, crs) once it is a point on the map (422 if not)."""
     try:
         lat, lon = float(location["lat"]), float(location["lon"])
     except (KeyError, TypeError, ValueError):

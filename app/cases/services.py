@@ -126,6 +126,7 @@ class PhotoRef:
 
 
 def unique_photo_refs(photos: Iterable, default_kind: str | None) -> list[PhotoRef]:
+    """The photos named, each once, in the order first named."""
     refs = [PhotoRef.of(photo, default_kind) for photo in photos or ()]
     seen: set[uuid.UUID] = set()
     unique = []
@@ -137,6 +138,7 @@ def unique_photo_refs(photos: Iterable, default_kind: str | None) -> list[PhotoR
 
 
 def register_photos(session: Session, media: Media, user: User, refs: Sequence[PhotoRef]):
+    """``register_photo`` each (idempotent by the phone's UUID; commits on its own)."""
     for ref in refs:
         register_photo(
             session,

@@ -331,4 +331,5 @@ def _view(task: Task, case: Case, light: str | None) -> dict:
 
 
 def task_view(session: Session, task: Task) -> dict:
+    """One task as ``task_views`` shows it."""
     return task_views(session, [task])[0]
