@@ -21,7 +21,7 @@ from app.photos.backends import init_media
 # has commands, `cli.group`.
 DOMAINS = (
     "health", "accounts", "orgunits", "grids", "categories", "workcalendar", "merchants", "photos",
-    "evidence", "pressing", "cases", "tasks", "sync_api",
+    "evidence", "pressing", "cases", "sync_api",
 )
 # Each of these offers `feed.register(registry)`. The order is behaviour: a snapshot of a
 # user's scope runs the feed types in the order they were registered, reference data first
@@ -29,8 +29,16 @@ DOMAINS = (
 # selfcheck, conflict.
 FEEDS = ("categories", "workcalendar", "grids", "cases", "merchants", "sync_api")
 CLI_MODULES = (
-    "accounts", "orgunits", "grids", "categories", "workcalendar", "photos", "demo", "pressing",
-    "cases", "sync_api",
+    "accounts",
+    "orgunits",
+    "grids",
+    "categories",
+    "workcalendar",
+    "photos",
+    "demo",
+    "pressing",
+    "cases",
+    "sync_api",
 )
 
 

@@ -78,8 +78,8 @@ def from_environment() -> dict:
         "SYNC_RETENTION_DAYS": _int("SYNC_RETENTION_DAYS", 90),
         "SYNC_MAX_BATCH": _int("SYNC_MAX_BATCH", 500),
         "SYNC_MAX_ATTEMPTS": _int("SYNC_MAX_ATTEMPTS", 5),
-        # Runs of new reports in a push are taken in together (app.cases.bulk); 0 turns
-        # that off and every mutation goes one by one (same outcomes, slower).
+        # Runs of new reports in a push are taken in together (app.cases.bulk_intake); 0
+        # turns that off and every mutation goes one by one (same outcomes, slower).
         "SYNC_BATCH_APPLY": _int("SYNC_BATCH_APPLY", 1) == 1,
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "API_TITLE": "城管 field backend",

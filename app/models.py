@@ -12,7 +12,6 @@ from app.orgunits import models as orgunits_models
 from app.photos import models as photos_models
 from app.pressing import models as pressing_models
 from app.sync_api import models as sync_api_models
-from app.tasks import models as tasks_models
 from app.workcalendar import models as workcalendar_models
 
 metadata = Base.metadata
@@ -30,6 +29,5 @@ __all__ = [
     "photos_models",
     "pressing_models",
     "sync_api_models",
-    "tasks_models",
     "workcalendar_models",
 ]

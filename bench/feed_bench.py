@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import create_app
 from app.accounts.models import User
 from app.accounts.passwords import hash_password, use_fast_hashing_for_tests
-from app.cases.models import Case, CaseReporter
+from app.cases.models import Case, CaseReporter, Task
 from app.categories.models import Category
 from app.extensions import db
 from app.feed.capture import head
@@ -62,7 +62,6 @@ from app.models import metadata
 from app.orgunits.models import OrgUnit
 from app.sync_api import pull as sync_pull
 from app.sync_api.models import SyncDevice
-from app.tasks.models import Task
 from sync import feed
 
 STREETS, COMMUNITIES_PER_STREET, GRIDS_PER_COMMUNITY = 20, 5, 10  # 1,000 unit grids

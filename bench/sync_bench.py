@@ -5,8 +5,8 @@ Loads the demo district (``app.demo``) into a fresh database, then has ``demo_in
 phone push reports spread over the district's 48 unit grids, each with photos named by id
 and sha256 only (pending photos: the bytes are the upload bench's business). The push goes
 through the service the HTTP route calls, ``app.sync_api.services.push`` — one transaction
-per push; runs of new reports taken in together (``app.cases.bulk``) as the route does by
-default, or with ``--one-by-one`` a savepoint per mutation — so the figure is the server's
+per push; runs of new reports taken in together (``app.cases.bulk_intake``) as the route does
+by default, or with ``--one-by-one`` a savepoint per mutation — so the figure is the server's
 work without werkzeug, JSON and the token check.
 
 The baseline is measured in the same run on the same database: every row the pushes

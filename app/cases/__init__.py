@@ -1,1 +1,2 @@
-"""Cases (案卷): the closed loop of intake, filing, dispatch, handling, check and close."""
+"""Cases (案卷) and their tasks: the closed loop of intake, filing, dispatch, handling, check
+and close."""

@@ -22,22 +22,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
 from app.cases import queries, workflow
-from app.cases.models import Case, RoutingGap
-from app.cases.services import (
-    REPORTER_ROLES,
-    CasePolicy,
-    _moving,
-    append_flow,
-    check_location,
-    record_routing_gap,
-    resolve_category,
-    routing_of,
-)
+from app.cases.models import Case
+from app.cases.reports import REPORTER_ROLES, check_location
+from app.cases.routing import record_routing_gap, routing_of, settle_routing_gaps
+from app.cases.services import CasePolicy, Stamp, append_flow, moving, resolve_category
 from app.categories.models import Category
 from app.core.clock import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -53,6 +45,18 @@ BEFORE_FILING = frozenset({workflow.State.REPORTED, workflow.State.VERIFYING})
 # WGS-84 lands within centimetres of the point the server stored from it.
 SAME_PLACE_M = 1.0
 MAX_ADDRESS = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldEdits:
+    """An edit of a case's fields: each field's ``Edit(base, new)``, the case's version and
+    the time the edit was made against (a phone's), and the ``kind`` / ``edition`` of the
+    category a new code means, where the phone gave them."""
+
+    fields: Mapping[str, Edit]
+    base_version: int | None = None
+    client_ts: dt.datetime | None = None
+    category_hint: Mapping[str, str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,12 +88,9 @@ def edit_case_fields(
     user: User,
     device_id: str | None,
     case_id: uuid.UUID,
-    edits: Mapping[str, Edit],
-    base_version: int | None,
-    client_ts: dt.datetime | None = None,
+    edits: FieldEdits,
     *,
     policy: CasePolicy = CasePolicy(),
-    category_hint: Mapping[str, str] | None = None,
 ) -> CaseEdit:
     """Merge a phone's field edits (``{field: Edit(base, new)}``) into a case.
 
@@ -101,9 +102,7 @@ def edit_case_fields(
     ``ambiguous_category``, unless ``category_hint`` gives its ``kind`` / ``edition``).
     """
     case = _editable(session, user, case_id)
-    return _edit(
-        session, user, device_id, case, edits, base_version, client_ts, policy, category_hint
-    )
+    return _edit(session, user, device_id, case, edits, policy)
 
 
 def edit_case(
@@ -131,7 +130,14 @@ def edit_case(
         )
     server = _server_values(session, case)
     edits = {name: Edit(server.get(name), value) for name, value in fields.items()}
-    return _edit(session, user, device_id, case, edits, version, None, policy, category_hint)
+    return _edit(
+        session,
+        user,
+        device_id,
+        case,
+        FieldEdits(edits, base_version=version, category_hint=category_hint),
+        policy,
+    )
 
 
 def _editable(session: Session, user: User, case_id: uuid.UUID) -> Case:
@@ -179,12 +185,10 @@ def _edit(
     user: User,
     device_id: str | None,
     case: Case,
-    edits: Mapping[str, Edit],
-    base_version: int | None,
-    client_ts: dt.datetime | None,
+    edit: FieldEdits,
     policy: CasePolicy,
-    category_hint: Mapping[str, str] | None = None,
 ) -> CaseEdit:
+    edits = edit.fields
     unknown = sorted(set(edits) - set(EDITABLE))
     if unknown or not edits:
         raise ValidationFailed(
@@ -194,18 +198,18 @@ def _edit(
     server = _server_values(session, case)
     normal = {name: _normalised(name, edit, server[name]) for name, edit in edits.items()}
     merge = merge_fields(server, normal)
-    status = edit_status(merge, base_version=base_version, server_version=case.version)
+    status = edit_status(merge, base_version=edit.base_version, server_version=case.version)
     changed: dict[str, dict[str, Any]] = {}
     if merge.applied:
         # Everything that can refuse is resolved before the transaction.
-        category = _category(session, merge.applied.get("category_code"), category_hint)
+        category = _category(session, merge.applied.get("category_code"), edit.category_hint)
         located = None
         if "location" in merge.applied:
             lat, lon, crs = check_location(edits["location"].new)
             located = locate(session, lat, lon, crs, policy.boundary_buffer_m)
         now = utcnow()
         # One UPDATE of the case at the commit, so its version moves by exactly one.
-        with _moving(session), session.no_autoflush:
+        with moving(session), session.no_autoflush:
             for name in ("description", "address"):
                 if name in merge.applied:
                     changed[name] = {"from": server[name], "to": merge.applied[name]}
@@ -229,17 +233,15 @@ def _edit(
             append_flow(
                 session,
                 case,
-                user,
-                device_id,
+                Stamp(user, device_id, now),
                 "edit",
                 case.state,
                 data={
                     "fields": changed,
                     "kept_server": sorted(merge.conflicts),
-                    "base_version": base_version,
-                    "client_ts": client_ts.isoformat() if client_ts else None,
+                    "base_version": edit.base_version,
+                    "client_ts": edit.client_ts.isoformat() if edit.client_ts else None,
                 },
-                now=now,
             )
     return CaseEdit(case, status, changed, dict(merge.conflicts), merge.unchanged)
 
@@ -305,10 +307,5 @@ def _reroute(session: Session, case: Case, user: User, located, now: dt.datetime
     case.input_crs = located.input_crs
     for name, value in routing_of(located).items():
         setattr(case, name, value)
-    for gap in session.scalars(
-        sa.select(RoutingGap).where(RoutingGap.case_id == case.id, RoutingGap.resolved_at.is_(None))
-    ):
-        gap.resolved_grid_id = case.grid_id
-        gap.resolved_by = user.id
-        gap.resolved_at = now
+    settle_routing_gaps(session, case, user, now)
     record_routing_gap(session, case, located, now)

@@ -13,10 +13,9 @@ from __future__ import annotations
 import uuid
 
 from app.cases import feed_case, feed_parts
-from app.cases.models import Case, CaseComment, CasePhoto, CaseReporter
+from app.cases.models import Case, CaseComment, CasePhoto, CaseReporter, Task
 from app.feed.registry import FeedType, Registry
 from app.photos.models import Photo
-from app.tasks.models import Task
 
 
 def register(feed: Registry) -> None:

@@ -11,12 +11,11 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
 from app.cases import queries
-from app.cases.models import Case, CasePhoto, CaseReporter
+from app.cases.models import Case, CasePhoto, CaseReporter, Task
 from app.categories.models import Category
 from app.feed.capture import mention, old_and_new
 from app.feed.queries import among, ids_after, iso, kept_since
 from app.feed.registry import keys
-from app.tasks.models import Task
 
 
 def sees_every_case(user: User) -> bool:

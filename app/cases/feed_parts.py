@@ -10,15 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.cases import queries
+from app.cases import queries, tasks
 from app.cases.feed_case import case_audience, recent_case, sees_every_case
-from app.cases.models import Case, CaseComment, CasePhoto
+from app.cases.models import Case, CaseComment, CasePhoto, Task
 from app.feed.capture import mention, old_and_new, old_values
 from app.feed.queries import ids_after, iso, kept_since
 from app.feed.registry import keys
 from app.photos.models import Photo
-from app.tasks import services as tasks
-from app.tasks.models import Task
 
 HIDDEN_TASK_STATES = ("cancelled", "reassigned")
 

@@ -1,5 +1,5 @@
-"""Cases, their flow log, requests awaiting a dispatcher, photos, reporters, pauses and
-comments."""
+"""Cases, their tasks, their flow log, requests awaiting a dispatcher, photos, reporters,
+pauses and comments."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ SOURCES = (
     "hotline",
     "open311",
 )
+URGENCIES = ("normal", "urgent")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -56,7 +57,7 @@ class Case(Base):
     __table_args__ = (
         sa.CheckConstraint(_in("state", STATES), name="state"),
         sa.CheckConstraint(_in("source", SOURCES), name="source"),
-        sa.CheckConstraint("urgency IN ('normal', 'urgent')", name="urgency"),
+        sa.CheckConstraint(_in("urgency", URGENCIES), name="urgency"),
         sa.CheckConstraint("routing IN ('routed', 'needs_confirmation')", name="routing"),
         # The command centre's two busiest lists: a street's open overdue cases, and a
         # grid's recent cases (see bench/).
@@ -248,3 +249,38 @@ class RoutingGap(Base):
     resolved_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Task(Base):
+    """A case's work for one person or department: verify (核实) and check (核查) for
+    inspectors, handle (处置) for departments, rectify (整改) for merchants."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        sa.CheckConstraint("kind IN ('verify', 'check', 'handle', 'rectify')", name="kind"),
+        sa.CheckConstraint(
+            "state IN ('open', 'accepted', 'completed', 'cancelled', 'reassigned')", name="state"
+        ),
+        sa.CheckConstraint("result IS NULL OR result IN ('pass', 'fail')", name="result"),
+        sa.Index("ix_tasks_assignee_state", "assignee_id", "state"),
+        sa.Index("ix_tasks_department_state", "department_id", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    state: Mapped[str] = mapped_column(sa.String(16), default="open")
+    assignee_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_units.id"))
+    assigned_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    result: Mapped[str | None] = mapped_column(sa.String(8))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    replaced_by_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("tasks.id"))
+    version: Mapped[int] = mapped_column(sa.Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}

@@ -16,10 +16,9 @@ import sqlalchemy as sa
 
 from app.accounts.models import Role, User
 from app.cases import workflow
-from app.cases.models import RUNNING_STATES, Case, CaseReporter
+from app.cases.models import RUNNING_STATES, Case, CaseReporter, Task
 from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, UnitGrid
 from app.merchants.models import Shop
-from app.tasks.models import Task
 
 # States in which the handling clock runs, so a passed deadline means overdue.
 RUNNING = RUNNING_STATES
@@ -74,44 +73,61 @@ def visible_to(user: User) -> sa.ColumnElement[bool]:
     (now or in an earlier task); merchant: own reports, their shops' cases and cases sent to
     them to rectify (门前三包, through their rectify tasks).
     """
-    role = user.role
-    if role in SEE_ALL:
+    if user.role in SEE_ALL:
         return sa.true()
-    if role == Role.INSPECTOR:
-        walked = (
-            sa.select(ResponsibilityGridMember.unit_grid_id)
-            .join(ResponsibilityGrid)
-            .where(ResponsibilityGrid.inspector_id == user.id)
-        )
-        return sa.or_(
-            _reported_by(user.id),
-            Case.grid_id.in_(walked),
-            _with_tasks(Task.assignee_id == user.id),
-        )
-    if role == Role.STREET_CHIEF:
-        return sa.or_(_reported_by(user.id), Case.street_id == user.org_unit_id)
-    if role == Role.ROAD_CHIEF:
-        return sa.or_(
-            _reported_by(user.id),
-            Case.road_id == user.road_id if user.road_id is not None else sa.false(),
-        )
-    if role == Role.HANDLER:
-        if user.org_unit_id is None:
-            return _with_tasks(Task.assignee_id == user.id)
-        return sa.or_(
-            Case.department_id == user.org_unit_id,
-            _with_tasks(
-                sa.or_(Task.department_id == user.org_unit_id, Task.assignee_id == user.id)
-            ),
-        )
-    if role == Role.MERCHANT:
-        shops = sa.select(Shop.id).where(Shop.merchant_id == user.id)
-        return sa.or_(
-            _reported_by(user.id),
-            Case.shop_id.in_(shops),
-            _with_tasks(Task.assignee_id == user.id),
-        )
-    return sa.false()
+    part = _PART_OF.get(user.role)
+    return part(user) if part is not None else sa.false()
+
+
+def _inspector_part(user: User) -> sa.ColumnElement[bool]:
+    walked = (
+        sa.select(ResponsibilityGridMember.unit_grid_id)
+        .join(ResponsibilityGrid)
+        .where(ResponsibilityGrid.inspector_id == user.id)
+    )
+    return sa.or_(
+        _reported_by(user.id),
+        Case.grid_id.in_(walked),
+        _with_tasks(Task.assignee_id == user.id),
+    )
+
+
+def _street_chief_part(user: User) -> sa.ColumnElement[bool]:
+    return sa.or_(_reported_by(user.id), Case.street_id == user.org_unit_id)
+
+
+def _road_chief_part(user: User) -> sa.ColumnElement[bool]:
+    return sa.or_(
+        _reported_by(user.id),
+        Case.road_id == user.road_id if user.road_id is not None else sa.false(),
+    )
+
+
+def _handler_part(user: User) -> sa.ColumnElement[bool]:
+    if user.org_unit_id is None:
+        return _with_tasks(Task.assignee_id == user.id)
+    return sa.or_(
+        Case.department_id == user.org_unit_id,
+        _with_tasks(sa.or_(Task.department_id == user.org_unit_id, Task.assignee_id == user.id)),
+    )
+
+
+def _merchant_part(user: User) -> sa.ColumnElement[bool]:
+    shops = sa.select(Shop.id).where(Shop.merchant_id == user.id)
+    return sa.or_(
+        _reported_by(user.id),
+        Case.shop_id.in_(shops),
+        _with_tasks(Task.assignee_id == user.id),
+    )
+
+
+_PART_OF = {
+    Role.INSPECTOR: _inspector_part,
+    Role.STREET_CHIEF: _street_chief_part,
+    Role.ROAD_CHIEF: _road_chief_part,
+    Role.HANDLER: _handler_part,
+    Role.MERCHANT: _merchant_part,
+}
 
 
 @dataclasses.dataclass(frozen=True)

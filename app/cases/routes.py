@@ -1,5 +1,5 @@
 """Cases (案卷): report, read, correct, move through the workflow, ask and decide requests,
-merge, comment."""
+merge, comment; and their tasks (verify, check, handle, rectify) as phones work on them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,22 @@ from flask import current_app
 from flask.views import MethodView
 
 from app.accounts.models import Role
-from app.cases import comments, edits, queries, services
+from app.cases import (
+    comments,
+    edits,
+    intake,
+    merge,
+    moves,
+    queries,
+    reading,
+    requests,
+    routing,
+    services,
+    tasks,
+)
+from app.cases.duplicates import duplicates_of
+from app.cases.reports import NewReport
+from app.cases.requests import NewRequest
 from app.cases.schemas import (
     ActionSchema,
     AttachedSchema,
@@ -26,11 +41,17 @@ from app.cases.schemas import (
     RequestQuerySchema,
     RequestSchema,
     RoutingSchema,
+    TaskCompleteSchema,
+    TaskQuerySchema,
+    TaskReassignSchema,
+    TaskSchema,
 )
+from app.cases.task_progress import TaskUpdate, update_task
 from app.core.auth import current_device, current_user, require_login, require_roles
 from app.core.clock import utcnow
 from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
+from app.core.schemas import Schema
 from app.extensions import db
 from app.photos.backends import media
 
@@ -41,9 +62,18 @@ blp = Blueprint(
     description="Cases (案卷): intake, filing, dispatch, handling, check and close",
 )
 
+tasks_blp = Blueprint(
+    "tasks",
+    __name__,
+    url_prefix="/api/v1",
+    description="Tasks: verify (核实), check (核查), handle (处置), rectify (整改)",
+)
+blueprints = (blp, tasks_blp)
+
 REPORTERS = (Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF, Role.MERCHANT, Role.DISPATCHER)
 MOVERS = (Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF, Role.DISPATCHER, Role.HANDLER)
 REQUESTERS = (*MOVERS, Role.MERCHANT)  # a merchant may say "not my frontage"
+WORKERS = (Role.INSPECTOR, Role.STREET_CHIEF, Role.ROAD_CHIEF, Role.HANDLER, Role.MERCHANT)
 
 
 def _policy() -> services.CasePolicy:
@@ -64,11 +94,7 @@ class CasesView(MethodView):
     def post(self, body):
         """Report a case (上报); routed by its location, never rejected for it."""
         user = current_user()
-        reported = services.report_case(
-            db.session,
-            media(),
-            user,
-            _device_id(),
+        report = NewReport(
             case_id=body["id"],
             category=body["category_id"] if "category_id" in body else body["category"],
             description=body["description"],
@@ -76,11 +102,18 @@ class CasesView(MethodView):
             location=body["location"],
             urgency=body["urgency"],
             photos=body["photos"],
-            source=body.get("source"),
             client_ts=body.get("client_ts"),
+        )
+        reported = intake.report_case(
+            db.session,
+            media(),
+            user,
+            _device_id(),
+            report,
+            source=body.get("source"),
             policy=_policy(),
         )
-        detail = services.case_detail(db.session, user, reported.case.id)
+        detail = reading.case_detail(db.session, user, reported.case.id)
         return detail, 201 if reported.created else 200
 
     @require_login
@@ -92,7 +125,7 @@ class CasesView(MethodView):
         now = utcnow()
         stmt = queries.cases_query(current_user(), queries.CaseFilters(**query), now)
         page = paginate_select(db.session, stmt, pagination_parameters)
-        return services.summaries(db.session, page, now)
+        return reading.summaries(db.session, page, now)
 
 
 @blp.route("/cases/<uuid:case_id>")
@@ -101,7 +134,7 @@ class CaseView(MethodView):
     @blp.response(200, CaseDetailSchema)
     def get(self, case_id):
         """One case: photos by kind, flow log, open tasks, pending requests, duplicates."""
-        return services.case_detail(db.session, current_user(), case_id)
+        return reading.case_detail(db.session, current_user(), case_id)
 
     @require_roles(Role.DISPATCHER)
     @blp.arguments(CaseEditSchema)
@@ -128,7 +161,7 @@ class CaseView(MethodView):
                 "edition": body.get("category_edition"),
             },
         )
-        return services.case_detail(db.session, user, case_id)
+        return reading.case_detail(db.session, user, case_id)
 
 
 @blp.route("/cases/<uuid:case_id>/comments")
@@ -172,10 +205,10 @@ class CaseActionView(MethodView):
         """Make a workflow move; it is written to the flow log with the caller's device."""
         user = current_user()
         action = body.pop("action")
-        services.move_case(
+        moves.move_case(
             db.session, media(), user, _device_id(), case_id, action, body, policy=_policy()
         )
-        return services.case_detail(db.session, user, case_id)
+        return reading.case_detail(db.session, user, case_id)
 
 
 @blp.route("/cases/<uuid:case_id>/photos")
@@ -199,8 +232,8 @@ class CaseRoutingView(MethodView):
     def post(self, body, case_id):
         """Confirm or correct a case's unit grid (boundary reports and routing gaps)."""
         user = current_user()
-        services.confirm_routing(db.session, user, _device_id(), case_id, body["grid_code"])
-        return services.case_detail(db.session, user, case_id)
+        routing.confirm_routing(db.session, user, _device_id(), case_id, body["grid_code"])
+        return reading.case_detail(db.session, user, case_id)
 
 
 @blp.route("/cases/<uuid:case_id>/duplicates")
@@ -209,7 +242,7 @@ class CaseDuplicatesView(MethodView):
     @blp.response(200, DuplicateSchema(many=True))
     def get(self, case_id):
         """Open cases of the same category nearby and recent, offered for merging."""
-        return services.duplicates_of(db.session, current_user(), case_id)
+        return duplicates_of(db.session, current_user(), case_id)
 
 
 @blp.route("/cases/<uuid:case_id>/merge")
@@ -220,10 +253,10 @@ class CaseMergeView(MethodView):
     def post(self, body, case_id):
         """Merge this case into another; the other keeps every photo and reporter."""
         user = current_user()
-        target = services.merge_case(
+        target = merge.merge_case(
             db.session, user, _device_id(), case_id, body["into"], body.get("opinion")
         )
-        return services.case_detail(db.session, user, target.id)
+        return reading.case_detail(db.session, user, target.id)
 
 
 @blp.route("/cases/<uuid:case_id>/requests")
@@ -233,8 +266,8 @@ class CaseRequestsView(MethodView):
     @blp.response(201, RequestSchema)
     def post(self, body, case_id):
         """Ask for a return, extension, suspension, cancellation or self-handling."""
-        return services.create_request(
-            db.session, media(), current_user(), _device_id(), case_id, **body
+        return requests.create_request(
+            db.session, media(), current_user(), _device_id(), case_id, NewRequest(**body)
         )
 
 
@@ -246,7 +279,7 @@ class RequestsView(MethodView):
     @blp.paginate()
     def get(self, query, pagination_parameters):
         """Requests awaiting (or past) a dispatcher's decision, oldest first."""
-        return paginate_select(db.session, services.requests_query(**query), pagination_parameters)
+        return paginate_select(db.session, requests.requests_query(**query), pagination_parameters)
 
 
 @blp.route("/case-requests/<uuid:request_id>/decision")
@@ -256,7 +289,7 @@ class RequestDecisionView(MethodView):
     @blp.response(200, RequestSchema)
     def post(self, body, request_id):
         """Approve (the request's move is applied) or refuse a request."""
-        return services.decide_request(
+        return requests.decide_request(
             db.session,
             current_user(),
             _device_id(),
@@ -265,3 +298,84 @@ class RequestDecisionView(MethodView):
             opinion=body.get("opinion"),
             policy=_policy(),
         )
+
+
+def _update_task(task_id, update: TaskUpdate) -> dict:
+    task = update_task(
+        db.session,
+        media(),
+        current_user(),
+        _device_id(),
+        task_id,
+        update,
+        policy=_policy(),
+    )
+    return tasks.task_view(db.session, task)
+
+
+@tasks_blp.route("/tasks")
+class TasksView(MethodView):
+    @require_login
+    @tasks_blp.arguments(TaskQuerySchema, location="query")
+    @tasks_blp.response(200, TaskSchema(many=True))
+    @tasks_blp.paginate()
+    def get(self, query, pagination_parameters):
+        """The caller's tasks (a handler: their department's), newest first."""
+        now = utcnow()
+        page = paginate_select(
+            db.session, tasks.tasks_query(current_user(), **query), pagination_parameters
+        )
+        return tasks.task_views(db.session, page, now)
+
+
+@tasks_blp.route("/tasks/<uuid:task_id>")
+class TaskView(MethodView):
+    @require_login
+    @tasks_blp.response(200, TaskSchema)
+    def get(self, task_id):
+        """One task with its case in brief and its traffic light."""
+        return tasks.task_view(db.session, tasks.get_task(db.session, current_user(), task_id))
+
+
+@tasks_blp.route("/tasks/<uuid:task_id>/accept")
+class TaskAcceptView(MethodView):
+    @require_roles(*WORKERS)
+    @tasks_blp.arguments(Schema)
+    @tasks_blp.response(200, TaskSchema)
+    def post(self, _body, task_id):
+        """Take the task (a handle task: the handler accepts the case, 接收)."""
+        return _update_task(task_id, TaskUpdate("accept"))
+
+
+@tasks_blp.route("/tasks/<uuid:task_id>/complete")
+class TaskCompleteView(MethodView):
+    @require_roles(*WORKERS)
+    @tasks_blp.arguments(TaskCompleteSchema)
+    @tasks_blp.response(200, TaskSchema)
+    def post(self, body, task_id):
+        """Finish the task: closure (handle), pass or fail (check), the finding (verify)."""
+        return _update_task(task_id, TaskUpdate("complete", **body))
+
+
+@tasks_blp.route("/tasks/<uuid:task_id>/reassign")
+class TaskReassignView(MethodView):
+    @require_roles(Role.DISPATCHER)
+    @tasks_blp.arguments(TaskReassignSchema)
+    @tasks_blp.response(200, TaskSchema, description="The new task")
+    def post(self, body, task_id):
+        """Give the task to someone else; the old one is marked reassigned."""
+        task = tasks.reassign_task(
+            db.session, current_user(), _device_id(), task_id, body["assignee_id"]
+        )
+        return tasks.task_view(db.session, task)
+
+
+@tasks_blp.route("/tasks/<uuid:task_id>/cancel")
+class TaskCancelView(MethodView):
+    @require_roles(Role.DISPATCHER)
+    @tasks_blp.arguments(Schema)
+    @tasks_blp.response(200, TaskSchema)
+    def post(self, _body, task_id):
+        """Withdraw an open task."""
+        task = tasks.cancel_task(db.session, current_user(), _device_id(), task_id)
+        return tasks.task_view(db.session, task)

@@ -18,12 +18,16 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.cases import bulk, comments, edits
-from app.cases import services as cases
+from app.cases import bulk_intake, comments, tasks
+from app.cases.edits import FieldEdits, edit_case_fields
+from app.cases.intake import report_case
+from app.cases.reports import NewReport
+from app.cases.requests import ask_self_handling
+from app.cases.services import CasePolicy, attach_photos, get_case
+from app.cases.task_progress import TaskUpdate, update_task
 from app.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from app.merchants import selfchecks
 from app.photos.backends import Media
-from app.tasks import services as tasks
 from sync.conflicts import Refused, edits_from_args
 from sync.envelope import Mutation
 from sync.mutation_types import MutationType
@@ -42,7 +46,7 @@ class Applier:
     media: Media
     user: User
     device_id: str
-    policy: cases.CasePolicy
+    policy: CasePolicy
     # Set once the push's store exists (the store takes ``keep_field_evidence`` from here).
     store: ConflictOpener | None = None
 
@@ -53,13 +57,12 @@ class Applier:
             raise refused(error) from error
 
     def report_create(self, mutation: Mutation) -> Outcome:
-        reported = cases.report_case(
+        reported = report_case(
             self.session,
             self.media,
             self.user,
             self.device_id,
-            **_new_report(mutation).as_arguments(),
-            source=None,
+            _new_report(mutation),
             policy=self.policy,
         )
         return _applied("case", reported.case.id, reported.case.version)
@@ -67,16 +70,14 @@ class Applier:
     def case_edit(self, mutation: Mutation) -> Outcome:
         """Three-way merge of the fields; a clash opens a conflict with both values while
         the fields that merged stay written."""
-        edited = edits.edit_case_fields(
-            self.session,
-            self.user,
-            self.device_id,
-            mutation.entity_id,
+        edit = FieldEdits(
             edits_from_args(mutation.args),
             mutation.base_version,
             mutation.client_ts,
-            policy=self.policy,
-            category_hint=_category_hint(mutation.args),
+            _category_hint(mutation.args),
+        )
+        edited = edit_case_fields(
+            self.session, self.user, self.device_id, mutation.entity_id, edit, policy=self.policy
         )
         case = edited.case
         if edited.status is not Status.CONFLICT:
@@ -105,17 +106,20 @@ class Applier:
         repeat = args["action"] == "complete" and (
             tasks.get_task(self.session, self.user, mutation.entity_id).state == "completed"
         )
-        task = tasks.update_task(
-            self.session,
-            self.media,
-            self.user,
-            self.device_id,
-            mutation.entity_id,
+        update = TaskUpdate(
             args["action"],
             result=args.get("result"),
             note=args.get("note"),
             photos=photo_refs(args.get("photos")),
             extension_amount=args.get("extension_amount"),
+        )
+        task = update_task(
+            self.session,
+            self.media,
+            self.user,
+            self.device_id,
+            mutation.entity_id,
+            update,
             policy=self.policy,
         )
         if not repeat:
@@ -128,7 +132,7 @@ class Applier:
         user's second one while theirs is pending or approved is ``merged``: applied once,
         its photos kept on the case."""
         args = mutation.args
-        _request, repeat = cases.ask_self_handling(
+        _request, repeat = ask_self_handling(
             self.session,
             self.media,
             self.user,
@@ -137,7 +141,7 @@ class Applier:
             note=args.get("note"),
             photos=photo_refs(args.get("photos"), default_kind="closure"),
         )
-        case = cases.get_case(self.session, self.user, mutation.entity_id)
+        case = get_case(self.session, self.user, mutation.entity_id)
         status = Status.MERGED if repeat else Status.APPLIED
         return Outcome(status, "case", case.id, version=case.version)
 
@@ -154,7 +158,7 @@ class Applier:
             "lat": location.get("lat"),
             "lon": location.get("lon"),
         }
-        cases.attach_photos(self.session, self.media, self.user, self.device_id, case_id, [ref])
+        attach_photos(self.session, self.media, self.user, self.device_id, case_id, [ref])
         return _applied("photo", mutation.entity_id, None)
 
     def comment_add(self, mutation: Mutation) -> Outcome:
@@ -204,7 +208,7 @@ class Applier:
             except DomainError:
                 return
         try:
-            cases.attach_photos(self.session, self.media, self.user, self.device_id, case_id, refs)
+            attach_photos(self.session, self.media, self.user, self.device_id, case_id, refs)
         except DomainError:
             # Out of the user's sight now: the photos stay in the conflict's payload.
             return
@@ -213,7 +217,8 @@ class Applier:
 @dataclasses.dataclass
 class ReportBatch:
     """The engine's ``BatchApply``: a run of ``report.create`` taken in together by
-    ``app.cases.bulk.report_cases``, up to the first report that needs ``report_case``."""
+    ``app.cases.bulk_intake.report_cases``, up to the first report that needs
+    ``report_case``."""
 
     applier: Applier
 
@@ -222,7 +227,7 @@ class ReportBatch:
 
     def __call__(self, mutations: Sequence[Mutation]) -> list[Outcome]:
         applier = self.applier
-        taken = bulk.report_cases(
+        taken = bulk_intake.report_cases(
             applier.session,
             applier.media,
             applier.user,
@@ -243,9 +248,9 @@ def _category_hint(args: Mapping[str, Any]) -> dict:
     return {name: value for name, value in hint.items() if value}
 
 
-def _new_report(mutation: Mutation) -> bulk.NewReport:
+def _new_report(mutation: Mutation) -> NewReport:
     args = mutation.args
-    return bulk.NewReport(
+    return NewReport(
         case_id=mutation.entity_id,
         category=_category(args),
         description=args["description"],

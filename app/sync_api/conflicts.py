@@ -16,14 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.cases.models import Case
+from app.cases.models import Case, Task
 from app.cases.queries import open_tasks
 from app.categories.models import Category
 from app.core.errors import NotFound
 from app.photos.models import Blob, Photo, PhotoStatus
 from app.sync_api.models import CONFLICT_RESOLVED, SyncConflict, SyncDevice
 from app.sync_api.queues import queues_by_pk, user_view, users_by_id
-from app.tasks.models import Task
 
 
 def conflicts_query(

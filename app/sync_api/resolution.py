@@ -27,9 +27,13 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.accounts.models import Role, User
 from app.cases import services as cases
-from app.cases.edits import edit_case_fields
-from app.cases.models import Case
+from app.cases.edits import FieldEdits, edit_case_fields
+from app.cases.models import Case, Task
+from app.cases.moves import move_on_task
 from app.cases.queries import OPEN_TASK_STATES, open_tasks
+from app.cases.requests import NewRequest, create_request
+from app.cases.task_progress import completion_steps
+from app.cases.tasks import ASSIGNEE_ROLES
 from app.core import events
 from app.core.clock import utcnow
 from app.core.errors import Conflict, DomainError, ValidationFailed
@@ -38,8 +42,6 @@ from app.sync_api.apply import Applier, photo_refs, refused
 from app.sync_api.conflicts import case_of, case_values, conflict_args, get_conflict
 from app.sync_api.models import CONFLICT_OPEN, CONFLICT_RESOLVED, SyncConflict, SyncDevice
 from app.sync_api.store import begin_push
-from app.tasks.models import Task
-from app.tasks.services import ASSIGNEE_ROLES
 from sync.conflicts import Edit, Refused
 from sync.envelope import Mutation, parse_mutation
 from sync.outcomes import Status
@@ -129,8 +131,7 @@ def resolve_conflict(
                 cases.append_flow(
                     work,
                     case,
-                    dispatcher,
-                    device_id,
+                    cases.Stamp(dispatcher, device_id, now),
                     "conflict_resolved",
                     case.state,
                     opinion=opinion,
@@ -145,7 +146,6 @@ def resolve_conflict(
                         "field_user_id": queue.user_id,
                         "applied": applied,
                     },
-                    now=now,
                 )
             work.flush()
     except (StaleDataError, sa.exc.IntegrityError) as error:
@@ -298,16 +298,13 @@ def _accept_task_update(
             amount = args.get("extension_amount")
             if kind == "extension" and amount is None:
                 amount = cases.default_extension(work, case)
-            request = cases.create_request(
+            request = create_request(
                 work,
                 media,
                 field_user,
                 queue.device_id,
                 case.id,
-                kind=kind,
-                reason=args.get("note"),
-                extension_amount=amount,
-                photos=photos,
+                NewRequest(kind, reason=args.get("note"), extension_amount=amount, photos=photos),
             )
             return {"request_id": str(request.id), "kind": kind}
         if action != "complete":
@@ -316,8 +313,8 @@ def _accept_task_update(
                 "nothing_to_apply",
             )
         current = _open_task_for(work, case, task, field_user)
-        steps = _completion_steps(case, current, args.get("result"))
-        cases.move_on_task(
+        steps = completion_steps(case, current, args.get("result"))
+        move_on_task(
             work,
             media,
             field_user,
@@ -360,20 +357,6 @@ def _open_task_for(work: Session, case: Case, task: Task, field_user: User) -> T
     return current
 
 
-def _completion_steps(case: Case, task: Task, result: str | None) -> list[str]:
-    """The workflow moves completing ``task`` means (as ``tasks.update_task``)."""
-    if task.kind in cases.HANDLING_TASKS:
-        steps = [cases.Action.SUBMIT_CLOSURE]
-        if case.state == "dispatched":
-            steps.insert(0, cases.Action.ACCEPT)
-        return steps
-    if result is None:
-        raise ValidationFailed(f"completing a {task.kind} task needs its result", {"result": []})
-    if task.kind == "verify":
-        return [cases.Action.RECORD_VERIFICATION]
-    return [cases.Action.CHECK_PASS if result == "pass" else cases.Action.CHECK_FAIL]
-
-
 def _merge(
     work: Session,
     dispatcher: User,
@@ -395,7 +378,7 @@ def _merge(
     edits = {name: Edit(now_values.get(name), edited[name]["new"]) for name in chosen}
     try:
         done = edit_case_fields(
-            work, dispatcher, device_id, case.id, edits, None, None, policy=policy
+            work, dispatcher, device_id, case.id, FieldEdits(edits), policy=policy
         )
     except DomainError as error:
         refusal = refused(error)

@@ -66,7 +66,7 @@ def push(
     ``create_savepoint`` mode: their ``commit()`` releases a savepoint inside the
     mutation's, so a mutation's effects, its recorded outcome and the device's advanced
     ``last_mid`` are committed together, once, at the end of the push.
-    ``batch``: runs of new reports go in together (``app.cases.bulk``).
+    ``batch``: runs of new reports go in together (``app.cases.bulk_intake``).
     Raises ``PushRefused`` (4xx, nothing changed) or ``Interrupted`` (503, the decided
     prefix committed: re-sent, it comes back ``duplicate``).
     """

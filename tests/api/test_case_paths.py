@@ -460,32 +460,36 @@ def test_rectify_rework_goes_back_to_the_same_merchant(client, h, cw, shop):
 
 def test_rectify_return_not_my_frontage_then_dispatch_to_a_department(app, client, h, cw, shop):
     from app.accounts.models import User
+    from app.cases.task_progress import TaskUpdate, update_task
     from app.extensions import db
     from app.photos.backends import media
-    from app.tasks import services as tasks
 
     detail = _sent_to_shop(client, h, cw, shop)
     task_id = uuid.UUID(cf.open_task(detail, "rectify")["id"])
     with app.app_context():
         merchant = db.session.get(User, cw.users["merchant"].id)
         with pytest.raises(Exception) as reasonless:
-            tasks.update_task(
-                db.session, media(), merchant, "shop-phone", task_id, "request_return"
+            update_task(
+                db.session, media(), merchant, "shop-phone", task_id, TaskUpdate("request_return")
             )
         assert reasonless.value.status_code == 422
-        tasks.update_task(
+        update_task(
             db.session,
             media(),
             merchant,
             "shop-phone",
             task_id,
-            "request_return",
-            note="不是我家门前, 是隔壁工地的",
+            TaskUpdate("request_return", note="不是我家门前, 是隔壁工地的"),
         )
         # A merchant asks only for a return, not for more time or a suspension.
         with pytest.raises(Exception) as extension:
-            tasks.update_task(
-                db.session, media(), merchant, "shop-phone", task_id, "request_extension", note="忙"
+            update_task(
+                db.session,
+                media(),
+                merchant,
+                "shop-phone",
+                task_id,
+                TaskUpdate("request_extension", note="忙"),
             )
         assert extension.value.status_code == 403
     pending = cf.case(client, h("dispatcher"), detail["id"])["pending_requests"]
@@ -506,7 +510,7 @@ def test_rectify_return_not_my_frontage_then_dispatch_to_a_department(app, clien
 
 def test_another_merchant_cannot_see_or_act_on_a_rectify_case(app, client, h, cw, session, shop):
     from app.accounts.models import User
-    from app.cases import services as cases
+    from app.cases import moves, requests
     from app.extensions import db
     from app.photos.backends import media
 
@@ -526,7 +530,7 @@ def test_another_merchant_cannot_see_or_act_on_a_rectify_case(app, client, h, cw
     with app.app_context():
         user = db.session.get(User, stranger.id)
         with pytest.raises(Exception) as refused:
-            cases.move_case(db.session, media(), user, "p", uuid.UUID(detail["id"]), "accept")
+            moves.move_case(db.session, media(), user, "p", uuid.UUID(detail["id"]), "accept")
         assert refused.value.status_code == 404  # they cannot see it at all
     neighbour = cf.make_merchant(session, cw.world)
     cf.make_shop(session, cw.world, neighbour, row=0, col=1, name="隔壁五金店")
@@ -539,17 +543,16 @@ def test_another_merchant_cannot_see_or_act_on_a_rectify_case(app, client, h, cw
     with app.app_context():
         user = db.session.get(User, neighbour.id)
         with pytest.raises(Exception) as refused:
-            cases.move_case(db.session, media(), user, "p", uuid.UUID(reported["id"]), "accept")
+            moves.move_case(db.session, media(), user, "p", uuid.UUID(reported["id"]), "accept")
         assert refused.value.status_code == 403
         with pytest.raises(Exception) as refused:
-            cases.create_request(
+            requests.create_request(
                 db.session,
                 media(),
                 user,
                 "p",
                 uuid.UUID(reported["id"]),
-                kind="return",
-                reason="不是我的",
+                requests.NewRequest("return", reason="不是我的"),
             )
         assert refused.value.status_code == 403
     # A handler cannot take over a case sent to a shop either (it is not theirs to see).
@@ -559,7 +562,7 @@ def test_another_merchant_cannot_see_or_act_on_a_rectify_case(app, client, h, cw
 
 def test_a_merchant_cannot_dispatch(app, client, h, cw, shop):
     from app.accounts.models import User
-    from app.cases import services as cases
+    from app.cases import moves
     from app.extensions import db
     from app.photos.backends import media
 
@@ -569,7 +572,7 @@ def test_a_merchant_cannot_dispatch(app, client, h, cw, shop):
     with app.app_context():
         user = db.session.get(User, cw.users["merchant"].id)
         with pytest.raises(Exception) as refused:
-            cases.move_case(
+            moves.move_case(
                 db.session,
                 media(),
                 user,

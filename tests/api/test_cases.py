@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.cases import services
+from app.cases import intake, moves
 from app.cases.models import Case, CaseNumberCounter, DuplicateCandidate, FlowEntry, RoutingGap
+from app.cases.reports import NewReport
 from app.extensions import db
 from app.photos.backends import media
 from tests import case_factories as cf
@@ -87,16 +88,13 @@ def test_case_numbers_are_unique_under_concurrency(app, session, cw):
                 with Session(db.engine, expire_on_commit=False) as s:
                     user = s.get(type(cw.users["inspector"]), user_id)
                     for _ in range(4):
-                        reported = services.report_case(
-                            s,
-                            media(),
-                            user,
-                            "phone",
+                        report = NewReport(
                             case_id=uuid.uuid4(),
                             category=cw.category.id,
                             description="垃圾",
                             location=cf.cell(0, 1),
                         )
+                        reported = intake.report_case(s, media(), user, "phone", report)
                         numbers.append(reported.case.number)
             except Exception as error:
                 errors.append(error)
@@ -319,9 +317,9 @@ def test_concurrent_moves_one_loses(app, session, cw, client, auth):
             second.get(Case, case_id)
             first.commit()
             second.commit()
-            services.move_case(first, media(), user_a, "a", case_id, "register")
+            moves.move_case(first, media(), user_a, "a", case_id, "register")
             with pytest.raises(Exception) as lost:
-                services.move_case(
+                moves.move_case(
                     second, media(), user_b, "b", case_id, "reject", {"opinion": "重复"}
                 )
             assert getattr(lost.value, "status_code", None) == 409

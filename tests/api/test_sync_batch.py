@@ -1,4 +1,4 @@
-"""A push's runs of new reports go in together (``app.cases.bulk``), and that changes
+"""A push's runs of new reports go in together (``app.cases.bulk_intake``), and that changes
 nothing but the speed: the same pushes, with the batch path on and off, leave the same
 rows in every table they touch and get the same answers, on SQLite and PostgreSQL."""
 
@@ -10,7 +10,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from app.cases import bulk
+from app.cases import bulk_intake
 from app.models import metadata
 from tests import case_factories as cf
 from tests import factories, grid_data
@@ -109,14 +109,14 @@ def _walks(uploaded: str) -> dict[str, list[dict]]:
 def _run(app, client, cw, session, together: bool, uploaded: str):
     app.config["SYNC_BATCH_APPLY"] = together
     taken: list[int] = []
-    real = bulk.report_cases
+    real = bulk_intake.report_cases
 
     def counted(*args, **kwargs):
         result = real(*args, **kwargs)
         taken.append(len(result))
         return result
 
-    bulk.report_cases = counted
+    bulk_intake.report_cases = counted
     try:
         rest = cf.report(
             client,
@@ -130,7 +130,7 @@ def _run(app, client, cw, session, together: bool, uploaded: str):
             headers = factories.login_headers(client, cw.users[role].username, device_id=role)
             answers[role] = push(client, headers, role, *walk)
     finally:
-        bulk.report_cases = real
+        bulk_intake.report_cases = real
     assert rest["id"] == _id(100)
     return answers, _snapshot(session), sum(taken)
 

@@ -10,9 +10,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from app.cases.models import Case, FlowEntry
+from app.cases.models import Case, FlowEntry, Task
 from app.sync_api.models import SyncConflict, SyncMutation
-from app.tasks.models import Task
 from tests import case_factories as cf
 from tests import factories
 from tests.push_factories import mutation, push

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from app.cases.models import CaseRequest
+from app.cases.task_progress import TaskUpdate, update_task
 from app.extensions import db
 from app.photos.backends import media
-from app.tasks import services
 from tests import case_factories as cf
 from tests import factories
 
@@ -151,20 +151,20 @@ def test_update_task_requests_through_the_service(app, client, auth, cw, session
     handler_id = cw.users["handler"].id
     with app.app_context():
         user = db.session.get(type(cw.users["handler"]), handler_id)
-        services.update_task(db.session, media(), user, "phone-1", task_id, "accept")
-        services.update_task(
-            db.session, media(), user, "phone-1", task_id, "request_extension", note="量大"
-        )
-        services.update_task(
-            db.session, media(), user, "phone-1", task_id, "request_suspension", note="需施工"
-        )
-        with pytest.raises(Exception) as twice:
-            services.update_task(
-                db.session, media(), user, "phone-1", task_id, "request_extension", note="again"
+
+        def update(action: str, note: str | None = None):
+            return update_task(
+                db.session, media(), user, "phone-1", task_id, TaskUpdate(action, note=note)
             )
+
+        update("accept")
+        update("request_extension", note="量大")
+        update("request_suspension", note="需施工")
+        with pytest.raises(Exception) as twice:
+            update("request_extension", note="again")
         assert twice.value.status_code == 409
         with pytest.raises(Exception) as unknown:
-            services.update_task(db.session, media(), user, "phone-1", task_id, "dance")
+            update("dance")
         assert unknown.value.status_code == 422
     requests = session.scalars(sa.select(CaseRequest).order_by(CaseRequest.created_at)).all()
     assert [(r.kind, r.status) for r in requests] == [

@@ -57,14 +57,13 @@ from hypothesis.stateful import (
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.cases.models import Case, CaseRequest
+from app.cases.models import Case, CaseRequest, Task
 from app.cases.queries import OPEN
 from app.extensions import db
 from app.feed.capture import head
 from app.feed.registry import FEED
 from app.photos.models import Photo
 from app.sync_api.models import SyncConflict, SyncDevice, SyncMutation
-from app.tasks.models import Task
 from tests import case_factories as cf
 from tests import factories
 from tests.api.test_sync_pull import pull_all, things

@@ -1,0 +1,300 @@
+"""Workflow moves (立案, 派遣, 处置, 核查, 结案 …): decided by ``workflow.decide``, applied with
+their effects (``move_effects``) and flow-log entry in one transaction, announced after
+the commit."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Role, User
+from app.cases import workflow
+from app.cases.events import case_moved, case_photos_added
+from app.cases.models import Case, CasePhoto, CaseRequest, Task
+from app.cases.move_effects import EFFECTS, CaseMove, department, rectifying_shop
+from app.cases.services import (
+    CasePolicy,
+    MoveArgs,
+    Stamp,
+    add_case_photos,
+    append_flow,
+    decide,
+    get_case,
+    moving,
+    opinion_text,
+    register_photos,
+    unique_photo_refs,
+)
+from app.cases.tasks import open_tasks_of, rectify_task
+from app.cases.workflow import Action, Evidence
+from app.core import events
+from app.core.clock import utcnow
+from app.core.errors import Forbidden, ValidationFailed
+from app.photos.backends import Media
+from app.workcalendar.services import get_calendar
+from app.workcalendar.worktime import WorkCalendar
+
+# The photo kind a move's photos have when the phone does not say.
+ACTION_PHOTO_KIND = {
+    Action.SUBMIT_CLOSURE: "closure",
+    Action.CHECK_PASS: "check",
+    Action.CHECK_FAIL: "check",
+    Action.RECORD_VERIFICATION: "check",
+}
+# Moves a field user, handler or merchant makes on a task: which task kind carries them.
+TASK_OF_ACTION = {
+    Action.RECORD_VERIFICATION: "verify",
+    Action.CHECK_PASS: "check",
+    Action.CHECK_FAIL: "check",
+    Action.ACCEPT: "handle",
+    Action.SUBMIT_CLOSURE: "handle",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Moved:
+    """A move made, as it is announced after the commit."""
+
+    case_id: uuid.UUID
+    action: str
+    from_state: str
+    to_state: str
+    photo_ids: list[uuid.UUID]
+    photo_kind: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class MoveSetting:
+    """What every move of one transaction shares: who makes it, from which device, when,
+    under which calendar and policy."""
+
+    user: User
+    device_id: str | None
+    calendar: WorkCalendar
+    policy: CasePolicy
+    now: dt.datetime
+
+    @classmethod
+    def now_for(
+        cls, session: Session, user: User, device_id: str | None, policy: CasePolicy
+    ) -> MoveSetting:
+        return cls(user, device_id, get_calendar(session), policy, utcnow())
+
+
+def _has_closure_photo(session: Session, case: Case, since: dt.datetime | None) -> bool:
+    stmt = sa.select(CasePhoto.photo_id).where(
+        CasePhoto.case_id == case.id, CasePhoto.kind == "closure"
+    )
+    if since is not None:
+        stmt = stmt.where(CasePhoto.added_at >= since)
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def evidence(session: Session, case: Case, action: str, args: MoveArgs) -> set[Evidence]:
+    """What ``action`` on ``case`` would carry with ``args``, for ``workflow.decide``."""
+    present: set[Evidence] = set()
+    if case.category_id is not None or args.category_id is not None:
+        present.add(Evidence.CATEGORY)
+    if args.department_id is not None or args.shop_id is not None:
+        present.add(Evidence.DEPARTMENT)
+    if opinion_text(args.opinion):
+        present.add(Evidence.OPINION)
+    kinds = {ref.kind for ref in args.photos}
+    # A handling round's closure needs an after-photo of this round (a rework's new one).
+    since = case.limit_started_at if action == Action.SUBMIT_CLOSURE else None
+    if "closure" in kinds or _has_closure_photo(session, case, since):
+        present.add(Evidence.CLOSURE_PHOTO)
+    if "check" in kinds:
+        present.add(Evidence.CHECK_PHOTO)
+    if case.check_passed:
+        present.add(Evidence.CHECK_PASSED)
+    return present
+
+
+def _settle_requests(session: Session, case: Case, user: User, now: dt.datetime) -> None:
+    """A case that reached its end answers every request still pending on it."""
+    for pending in session.scalars(
+        sa.select(CaseRequest).where(
+            CaseRequest.case_id == case.id, CaseRequest.status == "pending"
+        )
+    ):
+        pending.status = "refused"
+        pending.decided_by = user.id
+        pending.decided_at = now
+        pending.decision_opinion = f"case is {case.state}"
+
+
+def apply_move(
+    session: Session,
+    case: Case,
+    action: str,
+    args: MoveArgs,
+    setting: MoveSetting,
+    task: Task | None = None,
+) -> Moved:
+    """Decide and apply one move inside the caller's transaction; log it in the flow."""
+    user, now = setting.user, setting.now
+    before = case.state
+    after = decide(action, before, user.role, evidence(session, case, action, args))
+    action = Action(action)
+    case.state = after
+    case.updated_at = now
+    move = CaseMove(session, case, user, args, task, setting.calendar, setting.policy, now)
+    EFFECTS[action](move)
+    if case.state in workflow.TERMINAL:
+        _settle_requests(session, case, user, now)
+    if args.request_id is not None:
+        move.data["request_id"] = str(args.request_id)
+    attached = add_case_photos(session, case, user, args.photos, now)
+    append_flow(
+        session,
+        case,
+        Stamp(user, setting.device_id, now),
+        action.value,
+        before,
+        opinion=move.opinion,
+        photo_ids=[ref.photo_id for ref in args.photos],
+        data=move.data,
+    )
+    kinds = {ref.kind for ref in args.photos}
+    return Moved(
+        case.id,
+        action.value,
+        before,
+        case.state,
+        attached,
+        next(iter(kinds)) if len(kinds) == 1 else None,
+    )
+
+
+def announce(moves: Sequence[Moved]) -> None:
+    """Signal the moves made, once their transaction is committed."""
+    for moved in moves:
+        events.send(
+            case_moved,
+            case_id=moved.case_id,
+            action=moved.action,
+            from_state=moved.from_state,
+            to_state=moved.to_state,
+        )
+        if moved.photo_ids:
+            events.send(
+                case_photos_added,
+                case_id=moved.case_id,
+                photo_ids=moved.photo_ids,
+                kind=moved.photo_kind,
+            )
+
+
+def _prepare(raw: MoveArgs | Mapping | None, action: str) -> MoveArgs:
+    if isinstance(raw, MoveArgs):
+        args = raw
+    else:
+        raw = dict(raw or {})
+        photos = raw.pop("photos", ())
+        args = MoveArgs(**raw)
+        args.photos = photos
+    try:
+        default_kind = ACTION_PHOTO_KIND.get(Action(action))
+    except ValueError:
+        default_kind = None
+    args.photos = unique_photo_refs(args.photos, default_kind)
+    return args
+
+
+def _task_for_move(session: Session, case: Case, user: User, action: str) -> Task | None:
+    """The open task a field user's, handler's or merchant's move completes; it must be
+    theirs."""
+    kind = TASK_OF_ACTION.get(action)
+    if kind is None or user.role == Role.DISPATCHER:
+        return None
+    if kind == "handle" and user.role == Role.MERCHANT:
+        return rectify_task(session, case, user)
+    if kind == "handle" and case.department_id != user.org_unit_id:
+        raise Forbidden(f"case {case.number} is not your department's")
+    tasks = open_tasks_of(session, case, kind)
+    mine = [t for t in tasks if t.assignee_id in (None, user.id)]
+    if tasks and not mine:
+        raise Forbidden(f"the {kind} task of case {case.number} is someone else's")
+    return mine[0] if mine else None
+
+
+def _check_dispatch_target(session: Session, args: MoveArgs) -> None:
+    """A dispatch names a handling department or a shop, not both (neither: the workflow's
+    missing_department); either must exist and be able to take it."""
+    if args.department_id is not None and args.shop_id is not None:
+        raise ValidationFailed(
+            "dispatch to a department or to a shop, not both",
+            {"shop_id": ["give department_id or shop_id"]},
+        )
+    if args.shop_id is not None:
+        rectifying_shop(session, args.shop_id)
+    else:
+        department(session, args.department_id)
+
+
+def move_case(
+    session: Session,
+    media: Media,
+    user: User,
+    device_id: str | None,
+    case_id: uuid.UUID,
+    action: str,
+    args: MoveArgs | Mapping | None = None,
+    *,
+    policy: CasePolicy = CasePolicy(),
+) -> Case:
+    """Apply one workflow move to a case the user may see (POST /cases/{id}/actions).
+
+    Refused moves change nothing: wrong state 409, wrong role 403, missing evidence 422,
+    each with the workflow's reason. ``args``: opinion, department_id or shop_id
+    (dispatch: to a handling department, or to a shop's merchant to rectify), category_id
+    (register), inspector_id (send_verify / send_check), result, photos.
+    """
+    args = _prepare(args, action)
+    case = get_case(session, user, case_id)
+    decide(action, case.state, user.role, evidence(session, case, action, args))
+    task = _task_for_move(session, case, user, action)
+    if action == Action.DISPATCH:
+        _check_dispatch_target(session, args)
+    register_photos(session, media, user, args.photos)
+    setting = MoveSetting.now_for(session, user, device_id, policy)
+    with moving(session):
+        moved = [apply_move(session, case, action, args, setting, task)]
+    announce(moved)
+    return case
+
+
+def move_on_task(
+    session: Session,
+    media: Media,
+    user: User,
+    device_id: str | None,
+    task: Task,
+    actions: Sequence[str],
+    args: MoveArgs,
+    *,
+    policy: CasePolicy = CasePolicy(),
+) -> Case:
+    """Apply the moves a task's progress means, in one transaction (``args`` go with the
+    last; see ``task_progress.completion_steps``)."""
+    case = session.get(Case, task.case_id)
+    args = _prepare(args, actions[-1])
+    steps = [MoveArgs() for _ in actions[:-1]] + [args]
+    state = case.state
+    for action, step in zip(actions, steps, strict=True):
+        state = decide(action, state, user.role, evidence(session, case, action, step))
+    register_photos(session, media, user, args.photos)
+    setting = MoveSetting.now_for(session, user, device_id, policy)
+    with moving(session):
+        moved = [
+            apply_move(session, case, action, step, setting, task)
+            for action, step in zip(actions, steps, strict=True)
+        ]
+    announce(moved)
+    return case

@@ -1,0 +1,134 @@
+"""What the command centre reads of cases: list rows with their traffic light, and one
+case with everything around it. The selects behind the lists are in ``queries``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from app.accounts.models import Role, User
+from app.cases import deadlines, queries, workflow
+from app.cases.duplicates import duplicates_of
+from app.cases.models import Case, CasePause, CasePhoto, CaseRequest, FlowEntry
+from app.cases.services import get_case
+from app.categories.models import Category
+from app.core.clock import utcnow
+from app.grids.models import UnitGrid
+from app.workcalendar.services import get_calendar
+
+
+def pauses_of(session: Session, case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list]:
+    """Each case's suspensions as (started, ended) pairs: the clock stood still then."""
+    found: dict[uuid.UUID, list] = {case_id: [] for case_id in case_ids}
+    if case_ids:
+        for pause in session.scalars(sa.select(CasePause).where(CasePause.case_id.in_(case_ids))):
+            found[pause.case_id].append((pause.started_at, pause.ended_at))
+    return found
+
+
+def _light(case: Case, category: Category, calendar, pauses, now) -> str | None:
+    if case.state not in workflow.CLOCK_RUNNING and case.state != workflow.State.SUSPENDED:
+        return None
+    limit = deadlines.case_limit(category.time_limit, category.limit_type, case.urgency, calendar)
+    return deadlines.light(
+        case.limit_started_at, now, case.deadline, limit.limit_type, calendar, pauses
+    )
+
+
+def summaries(session: Session, cases: Sequence[Case], now: dt.datetime | None = None) -> list:
+    """List rows of cases with their category and traffic light."""
+    now = now or utcnow()
+    calendar = get_calendar(session)
+    pauses = pauses_of(session, [case.id for case in cases])
+    ids = {case.category_id for case in cases}
+    categories = (
+        {c.id: c for c in session.scalars(sa.select(Category).where(Category.id.in_(ids)))}
+        if ids
+        else {}
+    )
+    return [
+        _summary(case, categories[case.category_id], calendar, pauses[case.id], now)
+        for case in cases
+    ]
+
+
+def _summary(case: Case, category: Category, calendar, pauses, now) -> dict:
+    return {
+        "id": case.id,
+        "number": case.number,
+        "state": case.state,
+        "source": case.source,
+        "category": category,
+        "description": case.description,
+        "address": case.address,
+        "location": {"lat": case.lat, "lon": case.lon, "crs": "wgs84"},
+        "urgency": case.urgency,
+        "routing": case.routing,
+        "locate_status": case.locate_status,
+        "grid_id": case.grid_id,
+        "community_id": case.community_id,
+        "street_id": case.street_id,
+        "road_id": case.road_id,
+        "shop_id": case.shop_id,
+        "department_id": case.department_id,
+        "reporter_id": case.reporter_id,
+        "deadline": case.deadline,
+        "limit_started_at": case.limit_started_at,
+        "traffic_light": _light(case, category, calendar, pauses, now),
+        "overdue": bool(
+            case.deadline is not None
+            and case.state in workflow.CLOCK_RUNNING
+            and case.deadline < now
+        ),
+        "rework_count": case.rework_count,
+        "check_passed": case.check_passed,
+        "press_level": case.press_level,
+        "merged_into_id": case.merged_into_id,
+        "version": case.version,
+        "reported_at": case.reported_at,
+        "registered_at": case.registered_at,
+        "dispatched_at": case.dispatched_at,
+        "handled_at": case.handled_at,
+        "closed_at": case.closed_at,
+    }
+
+
+def case_detail(
+    session: Session, user: User, case_id: uuid.UUID, now: dt.datetime | None = None
+) -> dict:
+    """One case with everything the command centre shows: photos by kind, flow log, open
+    tasks, pending requests, duplicate candidates and the actions the caller could make."""
+    case = get_case(session, user, case_id)
+    view = summaries(session, [case], now)[0]
+    grid = session.get(UnitGrid, case.grid_id) if case.grid_id else None
+    photos: dict[str, list] = {"problem": [], "closure": [], "check": [], "selfcheck": []}
+    for photo in session.scalars(
+        sa.select(CasePhoto)
+        .where(CasePhoto.case_id == case.id)
+        .order_by(CasePhoto.added_at, CasePhoto.photo_id)
+    ):
+        photos.setdefault(photo.kind, []).append(photo)
+    view.update(
+        grid_code=grid.code if grid else None,
+        photos=photos,
+        flow=list(
+            session.scalars(
+                sa.select(FlowEntry).where(FlowEntry.case_id == case.id).order_by(FlowEntry.seq)
+            )
+        ),
+        open_tasks=list(session.scalars(queries.open_tasks(case.id))),
+        pending_requests=list(
+            session.scalars(
+                sa.select(CaseRequest)
+                .where(CaseRequest.case_id == case.id, CaseRequest.status == "pending")
+                .order_by(CaseRequest.created_at)
+            )
+        ),
+        duplicates=duplicates_of(session, user, case.id) if user.role == Role.DISPATCHER else [],
+        available_actions=[a.value for a in workflow.available_actions(case.state, user.role)],
+    )
+    return view

@@ -1,1 +1,0 @@
-"""Tasks: what lands on a phone (verify, check, handle, rectify)."""
