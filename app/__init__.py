@@ -7,6 +7,7 @@ import importlib
 from flask import Flask
 
 from app import config as app_config
+from app.accounts import auth as accounts_auth
 from app.core.docs import register_docs_assets
 from app.core.errors import register_error_handlers
 from app.core.inbound import init_inbound
@@ -33,6 +34,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
 
     register_extensions(app)
+    register_authentication(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
@@ -45,6 +47,11 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     init_media(app)
     api.init_app(app)
+
+
+def register_authentication(app: Flask) -> None:
+    """The permission check every route uses asks accounts whose bearer token it is."""
+    accounts_auth.register(app)
 
 
 def register_blueprints(app: Flask) -> None:

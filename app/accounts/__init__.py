@@ -1,1 +1,1 @@
-"""Accounts: users and their roles, devices and their bearer tokens, the permission check."""
+"""Accounts: users and their roles, devices and their bearer tokens (whom a token names)."""

@@ -9,7 +9,6 @@ from flask.views import MethodView
 
 from app.accounts import services
 from app.accounts.models import Role
-from app.accounts.permissions import current_device, current_user, require_login, require_roles
 from app.accounts.schemas import (
     DeviceQuerySchema,
     DeviceSchema,
@@ -20,6 +19,7 @@ from app.accounts.schemas import (
     UserSchema,
     UserUpdateSchema,
 )
+from app.core.auth import current_device, current_user, require_login, require_roles
 from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.extensions import db

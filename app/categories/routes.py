@@ -3,7 +3,6 @@
 from flask.views import MethodView
 
 from app.accounts.models import Role
-from app.accounts.permissions import require_login, require_roles
 from app.categories import services
 from app.categories.schemas import (
     CategoryCreateSchema,
@@ -11,6 +10,7 @@ from app.categories.schemas import (
     CategorySchema,
     CategoryUpdateSchema,
 )
+from app.core.auth import require_login, require_roles
 from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.extensions import db

@@ -1,1 +1,4 @@
-"""Shared plumbing: database, errors, logging, schemas, pagination, clock. No domain code."""
+"""Shared plumbing: database, errors, logging, schemas, pagination, clock, the permission check.
+
+No domain code.
+"""

@@ -44,10 +44,6 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def current_request_id() -> str | None:
-    return g.get("request_id")
-
-
 def init_request_logging(app: Flask) -> None:
     handler = _StderrHandler()
     handler.setFormatter(JsonFormatter())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask.views import MethodView
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_user, require_roles
+from app.core.auth import current_user, require_roles
 from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.evidence import services, subscribers  # noqa: F401  (connects the checks)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, json
 from flask.views import MethodView
 
-from app.accounts.permissions import current_device, current_user, require_login
+from app.core.auth import current_device, current_user, require_login
 from app.core.inbound import Blueprint
 from app.extensions import db
 from app.feed import services

@@ -8,7 +8,7 @@ from flask import current_app, request
 from flask.views import MethodView
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_user, require_login, require_roles
+from app.core.auth import current_user, require_login, require_roles
 from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.core.schemas import PointSchema

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import marshmallow as ma
 import sqlalchemy as sa
 from flask.views import MethodView
 
 from app.core.inbound import Blueprint
-from app.core.schemas import Schema
 from app.extensions import db
+from app.health.schemas import HealthSchema
 
 blp = Blueprint("health", __name__, description="Service health")
-
-
-class HealthSchema(Schema):
-    status = ma.fields.String()
-    database = ma.fields.Dict()
 
 
 @blp.route("/healthz")

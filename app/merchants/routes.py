@@ -4,7 +4,7 @@ Self-checks: a merchant records their frontage's daily check; who sees shops rea
 from flask.views import MethodView
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_device, current_user, require_roles
+from app.core.auth import current_device, current_user, require_roles
 from app.core.errors import Forbidden
 from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select

@@ -2,8 +2,7 @@
 
 from flask.views import MethodView
 
-from app.accounts.models import Role
-from app.accounts.permissions import require_login, require_roles
+from app.core.auth import require_login, require_roles
 from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.extensions import db
@@ -30,7 +29,8 @@ class OrgUnitsView(MethodView):
             db.session, services.list_org_units_query(**query), pagination_parameters
         )
 
-    @require_roles(Role.ADMIN)
+    # Org units sit below accounts, so the role is named by its value, not by accounts' Role.
+    @require_roles("admin")
     @blp.arguments(OrgUnitSchema)
     @blp.response(201, OrgUnitSchema)
     def post(self, body):

@@ -8,7 +8,7 @@ from flask import Response, current_app, request, stream_with_context
 from flask.views import MethodView
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_user, require_login, require_roles
+from app.core.auth import current_user, require_login, require_roles
 from app.core.errors import error_body
 from app.core.inbound import Blueprint
 from app.extensions import db

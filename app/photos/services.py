@@ -277,7 +277,9 @@ def terminate_upload(media: Media, user: User, upload_id: str) -> None:
 # -- photo records ----------------------------------------------------------------------
 
 
-def register_photo(
+# One keyword per field of the phone's photo record (its UUID, hash, kind, when and where),
+# as the route's body and the self-check's photos carry them.
+def register_photo(  # noqa: PLR0913
     session: Session,
     media: Media,
     user: User,

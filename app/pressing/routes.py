@@ -7,7 +7,7 @@ import uuid
 from flask.views import MethodView
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_user, require_roles
+from app.core.auth import current_user, require_roles
 from app.core.inbound import Blueprint
 from app.extensions import db
 from app.pressing import services

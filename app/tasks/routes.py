@@ -6,8 +6,8 @@ from flask import current_app
 from flask.views import MethodView
 
 from app.accounts.models import Role
-from app.accounts.permissions import current_device, current_user, require_login, require_roles
 from app.cases.services import CasePolicy
+from app.core.auth import current_device, current_user, require_login, require_roles
 from app.core.clock import utcnow
 from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select

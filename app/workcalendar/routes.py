@@ -5,7 +5,7 @@ import datetime as dt
 from flask.views import MethodView
 
 from app.accounts.models import Role
-from app.accounts.permissions import require_login, require_roles
+from app.core.auth import require_login, require_roles
 from app.core.errors import ValidationFailed
 from app.core.inbound import Blueprint
 from app.extensions import db
