@@ -13,14 +13,21 @@ from app.core.errors import register_error_handlers
 from app.core.inbound import init_inbound
 from app.core.logging import init_request_logging
 from app.extensions import api, db
+from app.feed import capture
+from app.feed.registry import FEED
 from app.photos.backends import init_media
 
 # Each domain folder offers `routes.blp` (or several in `routes.blueprints`) and, where it
 # has commands, `cli.group`.
 DOMAINS = (
     "health", "accounts", "orgunits", "grids", "categories", "workcalendar", "merchants", "photos",
-    "evidence", "pressing", "cases", "tasks", "sync_api", "feed",
+    "evidence", "pressing", "cases", "tasks", "sync_api",
 )
+# Each of these offers `feed.register(registry)`. The order is behaviour: a snapshot of a
+# user's scope runs the feed types in the order they were registered, reference data first
+# (category, calendar, grid) so a phone can show its cases, then case, task, photo, comment,
+# selfcheck, conflict.
+FEEDS = ("categories", "workcalendar", "grids", "cases", "merchants", "sync_api")
 CLI_MODULES = (
     "accounts", "orgunits", "grids", "categories", "workcalendar", "photos", "demo", "pressing",
     "cases", "sync_api",
@@ -35,6 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
 
     register_extensions(app)
     register_authentication(app)
+    register_feeds(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
@@ -52,6 +60,14 @@ def register_extensions(app: Flask) -> None:
 def register_authentication(app: Flask) -> None:
     """The permission check every route uses asks accounts whose bearer token it is."""
     accounts_auth.register(app)
+
+
+def register_feeds(app: Flask) -> None:
+    """Hang the change feed's capture on the database events and enroll each domain's feed
+    types. Process-wide and idempotent: every app of the process shares them."""
+    capture.install()
+    for name in FEEDS:
+        importlib.import_module(f"app.{name}.feed").register(FEED)
 
 
 def register_blueprints(app: Flask) -> None:

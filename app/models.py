@@ -6,7 +6,6 @@ from app.categories import models as categories_models
 from app.core.db import Base
 from app.evidence import models as evidence_models
 from app.feed import models as feed_models
-from app.feed import scopes as feed_scopes  # watches the models whose changes are fed
 from app.grids import models as grids_models
 from app.merchants import models as merchants_models
 from app.orgunits import models as orgunits_models
@@ -24,7 +23,6 @@ __all__ = [
     "categories_models",
     "evidence_models",
     "feed_models",
-    "feed_scopes",
     "grids_models",
     "merchants_models",
     "metadata",

@@ -53,12 +53,14 @@ from app.accounts.passwords import hash_password, use_fast_hashing_for_tests
 from app.cases.models import Case, CaseReporter
 from app.categories.models import Category
 from app.extensions import db
-from app.feed import scopes, services
 from app.feed.capture import head
 from app.feed.models import FeedChange, FeedCounter
+from app.feed.registry import FEED
+from app.feed.services import Page
 from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, UnitGrid
 from app.models import metadata
 from app.orgunits.models import OrgUnit
+from app.sync_api import pull as sync_pull
 from app.sync_api.models import SyncDevice
 from app.tasks.models import Task
 from sync import feed
@@ -73,7 +75,7 @@ HOTLINE_SHARE = 0.15  # reported by phone (no reporter); the rest by the grid's 
 DEVICE = "bench-phone"
 PASSWORD = "bench-password"
 BATCH = 10_000
-# The columns a page's case carries (app.feed.scopes._case_load), for the baseline.
+# The columns a page's case carries (app.cases.feed_case.load), for the baseline.
 CASE_COLUMNS = (
     "id", "number", "state", "source", "category_id", "description", "address", "lat", "lon",
     "urgency", "routing", "grid_id", "street_id", "road_id", "shop_id", "department_id",
@@ -434,11 +436,11 @@ def _measure(app, engine: sa.Engine, user_id: int, cursor: str, repeats: int) ->
     headers = {"Authorization": f"Bearer {login.get_json()['access_token']}"}
     query = {"cursor": cursor, "limit": PAGE}
 
-    def pull() -> tuple[float, services.Page, str]:
+    def pull() -> tuple[float, Page, str]:
         with Session(engine, expire_on_commit=False) as session:
             user = session.get(User, user_id)
             started = time.perf_counter()
-            page = services.pull(session, user, DEVICE, cursor, PAGE)
+            page = sync_pull.pull(session, user, DEVICE, cursor, PAGE)
             body = json.dumps(page.as_json())
             return time.perf_counter() - started, page, body
 
@@ -498,7 +500,7 @@ def run(url: str, label: str, small: int, large: int, repeats: int, folder: Path
         district = _district(db.session)
         inspector = district.inspectors[0]
         user = db.session.get(User, inspector)
-        keys = scopes.user_keys(db.session, user)
+        keys = FEED.user_keys(db.session, user)
         scope = feed.scope_fingerprint(keys)
         db.session.close()
     with engine.connect() as connection:

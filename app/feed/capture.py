@@ -1,9 +1,10 @@
 """Capture what every transaction changes, and number it in commit order.
 
-Domains say which models are watched (``watch``) and who may care about a changed thing
-(``audience``); nothing else needs to remember the feed: any ORM flush of a watched model
-notes the thing in its connection's buffer, and the transaction's real commit turns the
-buffer into ``FeedChange`` rows numbered from ``FeedCounter`` (``stamp``).
+Domains say which models are watched and who may care about a changed thing
+(``Registry.watch`` and each feed type's ``audience``, in ``app.feed.registry``); nothing
+else needs to remember the feed: once ``install``ed (``create_app`` does it), any ORM flush
+of a watched model notes the thing in its connection's buffer, and the transaction's real
+commit turns the buffer into ``FeedChange`` rows numbered from ``FeedCounter`` (``stamp``).
 
 Why at commit: a seq allocated when a row is written (a sequence, an autoincrement) can be
 served before a transaction holding a lower one commits, and that change is then skipped
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -35,17 +36,9 @@ from sqlalchemy.pool import Pool
 
 from app.core.clock import utcnow
 from app.feed.models import FeedChange, FeedCounter
-
-# (entity_type, entity_id, key): key "" = the audience is computed at commit.
-Mention = tuple[str, str, str]
-OnChange = Callable[[object, bool], Iterable[Mention]]
-Audience = Callable[[sa.Connection, list[str]], dict[str, set[str]]]
-Followers = Callable[[sa.Connection, list[str]], dict[str, list[tuple[str, str]]]]
+from app.feed.registry import FEED, Mention
 
 _BUFFER = "feed_mentions"
-_watched: dict[type, OnChange] = {}
-_audiences: dict[str, Audience] = {}
-_followers: dict[str, Followers] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,30 +48,25 @@ class Stamped:
     count: int
 
 
-def watch(model: type, on_change: OnChange) -> None:
-    """Record changes of ``model``: ``on_change(obj, deleted)`` names the things it changes
-    and the audience keys they had before (from the attribute history)."""
-    _watched[model] = on_change
-
-
-def audience(entity_type: str, keys: Audience) -> None:
-    """``keys(connection, ids)`` → the audience keys of each thing as it is now."""
-    _audiences[entity_type] = keys
-
-
-def followers(entity_type: str, things: Followers) -> None:
-    """``things(connection, ids)`` → for each id, the things seen only through it (a
-    case's photos): when it leaves an audience, they leave it too."""
-    _followers[entity_type] = things
-
-
 def old_values(obj: object, name: str) -> list:
     """The values ``name`` had before this flush's change (empty when unchanged)."""
     history = attributes.get_history(obj, name)
     return [value for value in history.deleted if value is not None]
 
 
+def old_and_new(obj: object, name: str) -> list:
+    """The values ``name`` had before this flush's change and has after it (empty when
+    unchanged): an audience a thing gains matters to its followers as much as one it loses.
+    A row inserted with Core (``inserted``) has no history: its values are all new."""
+    if not hasattr(obj, "_sa_instance_state"):
+        value = getattr(obj, name, None)  # a column left to its default: None here
+        return [] if value is None else [value]
+    history = attributes.get_history(obj, name)
+    return [value for value in (*history.deleted, *history.added) if value is not None]
+
+
 def mention(entity_type: str, entity_id: object, *old_keys: str) -> list[Mention]:
+    """``entity_id`` changed; it had ``old_keys`` before (its keys now are found at commit)."""
     ident = str(entity_id)
     return [(entity_type, ident, ""), *((entity_type, ident, key) for key in old_keys if key)]
 
@@ -98,7 +86,7 @@ def inserted(connection: sa.Connection, model: type, rows: Iterable[dict]) -> No
     mentions a flush of the same new objects would have noted. The watcher is handed each
     row as a plain object with the row's columns as attributes (no ORM instance: every
     value is new, there is no history)."""
-    on_change = _watched.get(model)
+    on_change = FEED.watched.get(model)
     if on_change is None:
         return
     mentions: list[Mention] = []
@@ -116,21 +104,27 @@ def discard_since(connection: sa.Connection, mark: int) -> None:
     del connection.info.get(_BUFFER, [])[mark:]
 
 
-@event.listens_for(Session, "after_flush")
+def install() -> None:
+    """Hang the capture on SQLAlchemy's events (once: installing again changes nothing)."""
+    for target, name, listener in _LISTENERS:
+        if not event.contains(target, name, listener):
+            event.listen(target, name, listener)
+
+
 def _after_flush(session: Session, _context) -> None:
-    if not _watched:
+    watched = FEED.watched
+    if not watched:
         return
     mentions: list[Mention] = []
     for deleted, objects in ((False, session.new), (False, session.dirty), (True, session.deleted)):
         for obj in objects:
-            on_change = _watched.get(type(obj))
+            on_change = watched.get(type(obj))
             if on_change is not None:
                 mentions.extend(on_change(obj, deleted))
     if mentions:
         record(session.connection(), mentions)
 
 
-@event.listens_for(sa.Engine, "commit")
 def _before_real_commit(connection: sa.Connection) -> None:
     # A connection's commit, not a savepoint's release: the transaction ends here.
     mentions = connection.info.pop(_BUFFER, None)
@@ -138,15 +132,21 @@ def _before_real_commit(connection: sa.Connection) -> None:
         stamp(connection, mentions)
 
 
-@event.listens_for(sa.Engine, "rollback")
 def _on_rollback(connection: sa.Connection) -> None:
     connection.info.pop(_BUFFER, None)
 
 
-@event.listens_for(Pool, "checkin")
 def _on_checkin(_dbapi_connection, record) -> None:
     # Returned to the pool without a commit or a rollback of ours: nothing it noted stands.
     record.info.pop(_BUFFER, None)
+
+
+_LISTENERS = (
+    (Session, "after_flush", _after_flush),
+    (sa.Engine, "commit", _before_real_commit),
+    (sa.Engine, "rollback", _on_rollback),
+    (Pool, "checkin", _on_checkin),
+)
 
 
 def stamp(connection: sa.Connection, mentions: Iterable[Mention]) -> Stamped | None:
@@ -163,7 +163,7 @@ def stamp(connection: sa.Connection, mentions: Iterable[Mention]) -> Stamped | N
     for entity_type, entity_id in keys:
         by_type.setdefault(entity_type, []).append(entity_id)
     for entity_type, ids in by_type.items():
-        current = _audiences[entity_type](connection, ids)
+        current = FEED.types[entity_type].audience(connection, ids)
         for entity_id in ids:
             keys[(entity_type, entity_id)] |= current.get(entity_id, set())
     # From here to the commit the counter row is locked: keep it short.
@@ -188,13 +188,14 @@ def stamp(connection: sa.Connection, mentions: Iterable[Mention]) -> Stamped | N
 
 def _add_followers(connection: sa.Connection, keys: dict[tuple[str, str], set[str]]) -> None:
     # Only things mentioned with keys matter here: an audience they had before, or one they
-    # gain (scopes: a case's new task, department or reporter brings its photos along).
+    # gain (a case's new task, department or reporter brings its photos along).
+    followed = {name: kind.followers for name, kind in FEED.types.items() if kind.followers}
     moved: dict[str, list[str]] = {}
     for (entity_type, entity_id), old in keys.items():
-        if old and entity_type in _followers:
+        if old and entity_type in followed:
             moved.setdefault(entity_type, []).append(entity_id)
     for entity_type, ids in moved.items():
-        for entity_id, things in _followers[entity_type](connection, ids).items():
+        for entity_id, things in followed[entity_type](connection, ids).items():
             for thing in things:
                 keys.setdefault(thing, set()).update(keys[(entity_type, entity_id)])
 

@@ -1,8 +1,8 @@
-"""Pull: the changes in a user's scope after their cursor, a page at a time.
+"""The pages of the feed: the changes in a user's scope after their cursor, a page at a time
+(served by ``app.sync_api.pull``, beside the push), and the pruning of old changes.
 
-One read transaction per page. ``last_mid`` is read first: every mutation it covers was
-committed before the changes are read, so its effects are in this page or an earlier one
-(or a later page of this same pull, at a higher seq).
+The pages are assembled from the domains' feed types (``app.feed.registry``): which keys a
+user holds, who reads everything, what each thing looks like on the wire.
 """
 
 from __future__ import annotations
@@ -14,13 +14,11 @@ import functools
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.accounts.models import User
 from app.core.clock import utcnow
 from app.core.errors import ValidationFailed
-from app.feed import scopes
 from app.feed.capture import head
 from app.feed.models import FeedChange, FeedCounter
-from app.sync_api.models import SyncDevice
+from app.feed.registry import FEED, User
 from sync import feed
 
 DEFAULT_LIMIT = 500
@@ -48,17 +46,18 @@ class Page:
         }
 
 
-def pull(
+def page_after(
     session: Session,
     user: User,
-    device_id: str,
     cursor: str | None,
     limit: int = DEFAULT_LIMIT,
+    last_mid: int = 0,
     now: dt.datetime | None = None,
 ) -> Page:
     """The next page of ``user``'s feed after ``cursor`` (empty: a snapshot of their scope,
     then the changes since it began). A cursor of another scope, or older than what is
-    kept, gives ``reset``: push what is unsent, then pull from an empty cursor."""
+    kept, gives ``reset``: push what is unsent, then pull from an empty cursor. ``last_mid``
+    is handed back as it is (the caller read it before this page's changes)."""
     now = now or utcnow()
     if not 1 <= limit <= MAX_LIMIT:
         raise ValidationFailed(
@@ -68,38 +67,15 @@ def pull(
         position = feed.parse_cursor(cursor)
     except feed.CursorError as error:
         raise ValidationFailed(str(error), {"reason": "invalid_cursor"}) from error
-    last_mid = _last_mid(session, user, device_id)
-    keys = scopes.user_keys(session, user)
-    everything = scopes.sees_everything(user)
+    keys = FEED.user_keys(session, user)
+    everything = FEED.sees_everything(user)
     scope = feed.scope_fingerprint(keys | ({"centre"} if everything else set()))
     top, floor = head(session.connection())
     if feed.needs_reset(position, scope, floor):
-        page = Page([], "", False, last_mid, reset=True)
-    elif position is None or position.snapshot is not None:
-        page = _snapshot_page(session, user, position, scope, top, limit, last_mid, now)
-    else:
-        page = _log_page(session, user, keys, everything, position, limit, last_mid)
-    _seen(session, user, device_id, now)
-    return page
-
-
-def _last_mid(session: Session, user: User, device_id: str) -> int:
-    value = session.scalar(
-        sa.select(SyncDevice.last_mid).where(
-            SyncDevice.device_id == device_id, SyncDevice.user_id == user.id
-        )
-    )
-    return value or 0
-
-
-def _seen(session: Session, user: User, device_id: str, now: dt.datetime) -> None:
-    if "last_pull_at" in SyncDevice.__table__.c:
-        session.execute(
-            sa.update(SyncDevice)
-            .where(SyncDevice.device_id == device_id, SyncDevice.user_id == user.id)
-            .values(last_pull_at=now)
-        )
-    session.commit()
+        return Page([], "", False, last_mid, reset=True)
+    if position is None or position.snapshot is not None:
+        return _snapshot_page(session, user, position, scope, top, limit, last_mid, now)
+    return _log_page(session, user, keys, everything, position, limit, last_mid)
 
 
 def _log_page(session, user, keys, everything, position, limit, last_mid) -> Page:
@@ -150,14 +126,14 @@ def _describe(session: Session, user: User, rows: list[tuple[int, str, str]]) ->
     """Each mention as the user should see it now: upsert, revoke or delete."""
     by_type: dict[str, list] = {}
     for _, entity_type, entity_id in rows:
-        kind = scopes.FEED_TYPES.get(entity_type)
+        kind = FEED.types.get(entity_type)
         if kind is not None:
             by_type.setdefault(entity_type, []).append(kind.parse_id(entity_id))
     loaded: dict[str, dict] = {}
     visible: dict[str, set] = {}
     for entity_type, ids in by_type.items():
-        kind = scopes.FEED_TYPES[entity_type]
-        if scopes.sees_everything(user):
+        kind = FEED.types[entity_type]
+        if FEED.sees_everything(user):
             found, shown = kind.load(session, ids), ids
         elif kind.load_visible is not None:
             found, shown = kind.load_visible(session, user, ids)
@@ -192,7 +168,7 @@ def _snapshot_page(session, user, position, scope, top, limit, last_mid, now) ->
         snapshot_head, phase, after_text = top, 0, None
     else:
         snapshot_head, (phase, after_text) = position.seq, position.snapshot
-    kinds = list(scopes.feed_types())
+    kinds = list(FEED.types.values())
     changes: list[dict] = []
     while phase < len(kinds) and len(changes) < limit:
         kind = kinds[phase]

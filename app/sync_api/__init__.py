@@ -1,1 +1,1 @@
-"""Offline sync over HTTP: the push route, and the SQLAlchemy store behind ``sync/``."""
+"""Offline sync over HTTP: the push and pull routes, and the SQLAlchemy store behind ``sync/``."""

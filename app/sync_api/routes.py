@@ -13,7 +13,7 @@ from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.extensions import db
 from app.photos.backends import media
-from app.sync_api import conflicts, devices, rejects, services
+from app.sync_api import conflicts, devices, pull_routes, rejects, services
 from app.sync_api.resolution import Resolution, resolve_conflict
 from app.sync_api.schemas import (
     ConflictQuerySchema,
@@ -35,7 +35,7 @@ admin_blp = Blueprint(
     "sync_admin", __name__, url_prefix="/api/v1/admin/sync", description="Offline sync: phones"
 )
 # Registered by the app factory; the admin views live under /admin as every admin route.
-blueprints = (blp, admin_blp)
+blueprints = (blp, pull_routes.blp, admin_blp)
 
 
 def _limits() -> Limits:

@@ -335,3 +335,13 @@ def test_a_refused_mutation_leaves_nothing_in_the_feed(client, phone, cw, sessio
     fed = set(session.scalars(sa.select(FeedChange.entity_id).distinct()))
     assert kept["entity_id"] in fed
     assert refused["entity_id"] not in fed and photo["photo_id"] not in fed
+
+
+def test_a_snapshot_serves_reference_data_before_the_cases(client, auth, phone, cw):
+    cf.report(client, auth("inspector"), cw.category, location=cf.cell(0, 1))
+    headers, _ = phone("inspector")
+    changes, _ = pull_all(client, headers, limit=7)
+    runs = [c["entity_type"] for c in changes]
+    runs = [kind for i, kind in enumerate(runs) if i == 0 or runs[i - 1] != kind]
+    assert runs[:3] == ["category", "grid", "case"]  # no calendar in this world
+    assert len(runs) == len(set(runs)), "each type in one run, phase after phase"

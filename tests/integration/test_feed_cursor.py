@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.extensions import db
-from app.feed import services as feed_services
+from app.sync_api import pull
 from app.workcalendar.models import CalendarDay
 
 WRITERS = 8
@@ -29,7 +29,7 @@ FIRST_DAY = dt.date(2030, 1, 1)
 
 def _pull_until_empty(session: Session, user, cursor: str, seen: list) -> str:
     while True:
-        page = feed_services.pull(session, user, "reader", cursor, limit=25)
+        page = pull.pull(session, user, "reader", cursor, limit=25)
         assert not page.reset
         _check_page(page, cursor, seen)
         cursor = page.cursor

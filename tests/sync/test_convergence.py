@@ -15,7 +15,7 @@ When every phone has pushed everything and pulled to the head (the rule
 ``everyone_syncs``, and always at the end):
 
 1. each phone's replica of cases, tasks and photos is exactly what its user may see now
-   (``FEED_TYPES[t].visible``), each with the ``version`` and ``data`` the server's
+   (``FEED.types[t].visible``), each with the ``version`` and ``data`` the server's
    ``load()`` gives now — nothing missing, nothing stale, nothing out of scope. (A
    snapshot leaves out what was closed or completed more than ``SNAPSHOT_CLOSED_DAYS``
    ago; a run lasts seconds, so here "may see" and "in a snapshot" are the same.) The
@@ -61,7 +61,7 @@ from app.cases.models import Case, CaseRequest
 from app.cases.queries import OPEN
 from app.extensions import db
 from app.feed.capture import head
-from app.feed.scopes import FEED_TYPES
+from app.feed.registry import FEED
 from app.photos.models import Photo
 from app.sync_api.models import SyncConflict, SyncDevice, SyncMutation
 from app.tasks.models import Task
@@ -553,7 +553,7 @@ class Convergence(RuleBasedStateMachine):
             user = session.get(User, phone.user_id)
             expected = {}
             for entity_type in TRACKED:
-                kind = FEED_TYPES[entity_type]
+                kind = FEED.types[entity_type]
                 ids = list(session.scalars(sa.select(MODELS[entity_type].id)))
                 shown = kind.visible(session, user, ids) if ids else set()
                 for entity_id, (version, data) in kind.load(session, list(shown)).items():

@@ -8,9 +8,10 @@ from flask.views import MethodView
 from app.core.auth import current_device, current_user, require_login
 from app.core.inbound import Blueprint
 from app.extensions import db
-from app.feed import services
-from app.feed.schemas import PageSchema, PullArgsSchema
+from app.sync_api import pull
+from app.sync_api.pull_schemas import PageSchema, PullArgsSchema
 
+# Named "feed" as when the feed served it: the OpenAPI tag and the endpoint stay the same.
 blp = Blueprint("feed", __name__, url_prefix="/api/v1/sync", description="Offline sync")
 
 
@@ -22,6 +23,6 @@ class PullView(MethodView):
     @blp.alt_response(422, description="Not a cursor of this server, or a bad limit")
     def get(self, cursor: str, limit: int):
         """The changes in the caller's scope after ``cursor``: upsert, revoke or delete."""
-        page = services.pull(db.session, current_user(), current_device().device_id, cursor, limit)
+        page = pull.pull(db.session, current_user(), current_device().device_id, cursor, limit)
         # Encoded once, here: the page is built as plain JSON values (see bench/).
         return Response(json.dumps(page.as_json()), mimetype="application/json")

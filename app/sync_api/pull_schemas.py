@@ -1,4 +1,4 @@
-"""Shapes of the pull API."""
+"""Shapes of the pull API, for the OpenAPI document."""
 
 from __future__ import annotations
 
