@@ -22,6 +22,11 @@ Per mutation, in mid order:
    batch without advancing — the phone re-sends from there. After ``max_attempts`` failed
    pushes of one mid it is recorded ``rejected`` (``apply_failed``, payload kept) and the
    queue moves on: treating every error as temporary would stall the device for ever.
+   This holds for a failure anywhere in deciding the next mid, its fingerprint and the
+   record of a refusal included, not only inside ``apply``; and a payload the store
+   cannot hold as it came (PostgreSQL refuses NUL) is kept with those characters spelled
+   out. Only a failure of the store itself (locking the queue, counting an attempt) ends
+   the push as a whole.
 
 A run of consecutive new mutations that a ``BatchApply`` accepts (a walk's reports) may
 be applied together instead (``apply_many``): one savepoint, one record of the outcomes,
@@ -39,6 +44,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from sync.checks import escape_unsafe
 from sync.conflicts import Refused, Verdict, classify_refusal
 from sync.envelope import (
     DEFAULT_MAX_BATCH,
@@ -125,15 +131,15 @@ def push(
     position = 0
     while position < len(items):
         item = items[position]
-        digest = fingerprint(item)
-        stored = store.get_outcome(device_id, item.mid) if item.mid <= last_mid else None
-        decision = decide(item.mid, digest, last_mid, stored)
-        if decision.step is Step.GAP:
+        if item.mid > last_mid + 1:
             # Nothing from here on is applied; every later mid waits for the same one.
-            rest = items[position:]
-            results.extend(Result.gap(later.mid, last_mid + 1) for later in rest)
+            results.extend(Result.gap(later.mid, last_mid + 1) for later in items[position:])
             break
-        if decision.step is Step.APPLY and apply_many is not None and position >= one_by_one_until:
+        if item.mid <= last_mid:
+            results.append(_decided_before(store, device_id, item, last_mid))
+            position += 1
+            continue
+        if apply_many is not None and position >= one_by_one_until:
             run = _run(items, position, apply_many)
             done = _apply_run(store, device_id, run, apply_many) if run else []
             if done is None:  # the batch failed: the whole run goes one by one
@@ -145,21 +151,13 @@ def push(
                 # The mutation the batch stopped before goes one by one.
                 one_by_one_until = position + 1
                 continue
-        if decision.step is Step.DUPLICATE:
-            results.append(Result.duplicate(decision.stored))  # type: ignore[arg-type]
-        elif decision.step is Step.EXPIRED:
-            results.append(Result(item.mid, Status.DUPLICATE, reason="outcome_expired"))
-        elif decision.step is Step.MID_REUSED:
-            store.keep_stray(device_id, item, "mid_reused")
-            results.append(Result.decided(item.mid, _rejected(item, "mid_reused")))
-        else:
-            try:
-                outcome = _decide_one(store, device_id, item, digest, apply, limits)
-            except _Transient as failure:
-                prefix = PushResult(last_mid, tuple(results))
-                raise PushInterrupted(item.mid, prefix) from failure.error
-            last_mid = item.mid
-            results.append(Result.decided(item.mid, outcome))
+        try:
+            outcome = _decide_one(store, device_id, item, apply, limits)
+        except _Transient as failure:
+            prefix = PushResult(last_mid, tuple(results))
+            raise PushInterrupted(item.mid, prefix) from failure.error
+        last_mid = item.mid
+        results.append(Result.decided(item.mid, outcome))
         position += 1
     return PushResult(last_mid, tuple(results))
 
@@ -212,13 +210,38 @@ class _Transient(Exception):
         self.error = error
 
 
-def _decide_one(
-    store: SyncStore, device_id: str, item: Item, digest: str, apply: Apply, limits: Limits
-) -> Outcome:
-    """Decide, record and advance ``item`` as one unit; the outcome it was decided with."""
-    if isinstance(item, InvalidMutation):
-        return _record(store, device_id, item, _rejected(item, item.reason), digest)
+def _decided_before(store: SyncStore, device_id: str, item: Item, last_mid: int) -> Result:
+    """The answer for a mid this device's queue has passed: its stored result again, or
+    ``mid_reused`` (the new content kept as a stray). It changes no counter, so whatever
+    fails here is the store's failure, not this mutation's: it ends the push."""
+    stored = store.get_outcome(device_id, item.mid)
     try:
+        digest = fingerprint(item)
+    except Exception:
+        # Content that cannot be fingerprinted (it was decided apply_failed for that):
+        # answered as what was decided, never applied again.
+        log.warning("sync: no fingerprint for mid %s", item.mid, exc_info=True)
+        digest = stored.fingerprint if stored is not None else ""
+    decision = decide(item.mid, digest, last_mid, stored)
+    if decision.step is Step.DUPLICATE:
+        return Result.duplicate(decision.stored)  # type: ignore[arg-type]
+    if decision.step is Step.EXPIRED:
+        return Result(item.mid, Status.DUPLICATE, reason="outcome_expired")
+    _keep(store, lambda kept: store.keep_stray(device_id, kept, "mid_reused"), item)
+    return Result.decided(item.mid, _rejected(item, "mid_reused"))
+
+
+def _decide_one(
+    store: SyncStore, device_id: str, item: Item, apply: Apply, limits: Limits
+) -> Outcome:
+    """Decide, record and advance the next mid ``item`` as one unit; the outcome it was
+    decided with. Any failure on the way — computing its fingerprint, recording a refusal,
+    applying it — counts against this mid's attempts: the queue always moves on."""
+    digest = ""
+    try:
+        digest = fingerprint(item)
+        if isinstance(item, InvalidMutation):
+            return _record(store, device_id, item, _rejected(item, item.reason), digest)
         return _apply_one(store, device_id, item, digest, apply)
     except Exception as error:
         attempts = store.note_failure(device_id, item.mid, error)
@@ -254,10 +277,27 @@ def _apply_one(store: SyncStore, device_id: str, item: Mutation, digest: str, ap
 
 
 def _record(store: SyncStore, device_id: str, item: Item, outcome: Outcome, digest: str):
-    with store.savepoint():
-        store.record(device_id, item, outcome, digest)
-        store.set_last_mid(device_id, item.mid)
+    def write(kept: Item) -> None:
+        store.record(device_id, kept, outcome, digest)
+        store.set_last_mid(device_id, kept.mid)
+
+    _keep(store, write, item)
     return outcome
+
+
+def _keep(store: SyncStore, write: Callable[[Item], None], item: Item) -> None:
+    """``write`` the item in a savepoint; if the store cannot hold its payload as it came,
+    write it again with the offending characters spelled out (nothing is lost)."""
+    try:
+        with store.savepoint():
+            write(item)
+    except Exception:
+        safe = dataclasses.replace(item, payload=escape_unsafe(item.payload))
+        if safe == item:
+            raise
+        log.warning("sync: mid %s kept with its payload escaped", item.mid, exc_info=True)
+        with store.savepoint():
+            write(safe)
 
 
 def _rejected(item: Item, reason: str) -> Outcome:

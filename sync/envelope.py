@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sync.checks import (
+    MAX_INT,
     UNSAFE_CHARACTER,
     escape_unsafe,
     parse_timestamp,
@@ -153,7 +154,7 @@ def _check_mids(raw: list) -> None:
     previous: int | None = None
     seen: set[int] = set()
     for index, entry in enumerate(raw):
-        where = {"mutations": {str(index): {"mid": ["a positive integer"]}}}
+        where = {"mutations": {str(index): {"mid": [f"a positive integer up to {MAX_INT}"]}}}
         if not isinstance(entry, Mapping):
             raise EnvelopeError(
                 "mutation_not_an_object",
@@ -161,7 +162,7 @@ def _check_mids(raw: list) -> None:
                 {"mutations": {str(index): ["not an object"]}},
             )
         mid = entry.get("mid")
-        if isinstance(mid, bool) or not isinstance(mid, int) or mid < 1:
+        if isinstance(mid, bool) or not isinstance(mid, int) or not 1 <= mid <= MAX_INT:
             raise EnvelopeError("invalid_mid", f"mutation {index} has no positive mid", where)
         if mid in seen:
             raise EnvelopeError(

@@ -7,8 +7,10 @@ For each incoming mutation ``decide`` answers one of:
 - ``apply``: ``mid == last_mid + 1``, its turn has come;
 - ``duplicate``: ``mid <= last_mid`` with the stored fingerprint: answer the stored result;
 - ``mid_reused``: ``mid <= last_mid`` with other content: rejected, the stored one stands;
-- ``expired``: ``mid <= last_mid`` whose outcome is past retention: decided long ago, the
-  content can no longer be compared, so it is answered as a ``duplicate`` without a result;
+- ``expired``: ``mid <= last_mid`` with the stored fingerprint but an outcome past
+  retention (or no record at all): decided long ago, answered as a ``duplicate`` without a
+  result. Retention forgets payloads and outcomes, never a used mid's fingerprint, so
+  other content under an old mid is still ``mid_reused``;
 - ``gap``: ``mid > last_mid + 1``: an earlier mutation is missing; nothing from here on is
   applied, and the expected mid is ``last_mid + 1``.
 
@@ -61,9 +63,11 @@ def decide(mid: int, fingerprint: str, last_mid: int, stored: StoredOutcome | No
         return Decision(Step.EXPIRED)
     if stored.mid != mid:
         raise ValueError(f"stored outcome is for mid {stored.mid}, not {mid}")
-    if stored.fingerprint == fingerprint:
-        return Decision(Step.DUPLICATE, stored=stored)
-    return Decision(Step.MID_REUSED, stored=stored)
+    if stored.fingerprint != fingerprint:
+        return Decision(Step.MID_REUSED, stored=stored)
+    if stored.outcome is None:
+        return Decision(Step.EXPIRED)
+    return Decision(Step.DUPLICATE, stored=stored)
 
 
 def fingerprint(item: Item) -> str:

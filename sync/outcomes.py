@@ -43,11 +43,14 @@ class Outcome:
 
 @dataclasses.dataclass(frozen=True)
 class StoredOutcome:
-    """An outcome as recorded for ``(device, mid)``, with the content it was decided for."""
+    """An outcome as recorded for ``(device, mid)``, with the content it was decided for.
+
+    ``outcome`` is None once retention has forgotten it: the mid and its fingerprint are
+    kept for good, so a used mid re-sent with other content is still told apart."""
 
     mid: int
     fingerprint: str
-    outcome: Outcome
+    outcome: Outcome | None
 
 
 @dataclasses.dataclass(frozen=True)

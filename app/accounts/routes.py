@@ -39,7 +39,7 @@ def _login_policy() -> services.LoginPolicy:
 
 @blp.route("/auth/login")
 class LoginView(MethodView):
-    @blp.doc(security=[])
+    @blp.doc(security=[], **{"x-roles": ["public"]})
     @blp.arguments(LoginSchema)
     @blp.response(200, LoginResultSchema)
     @blp.alt_response(401, description="Wrong user name or password")

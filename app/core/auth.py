@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from flask import Flask, current_app, g, request
+from flask_smorest import Blueprint
 
 from app.core.errors import Forbidden, Unauthorized
 
@@ -57,6 +58,23 @@ def current_device() -> Any:
     return g.current_device
 
 
+def _error(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _documented(wrapper: Callable, roles: frozenset[str] | None) -> Callable:
+    """The OpenAPI document says who may call the operation: its roles (``x-roles``), and
+    the 401 and 403 the check answers. Written here, where the rule is, for every route."""
+    who = ", ".join(sorted(roles)) if roles else "any signed-in user"
+    responses = {"401": _error("No valid bearer token: log in (POST /api/v1/auth/login)")}
+    if roles:
+        responses["403"] = _error(f"The caller's role may not do this; roles allowed: {who}")
+    return Blueprint.doc(responses=responses, **{"x-roles": sorted(roles or ["*"])})(wrapper)
+
+
 def require_login(view: Callable) -> Callable:
     """Let the view run for any authenticated user, whatever the role."""
 
@@ -65,7 +83,7 @@ def require_login(view: Callable) -> Callable:
         _authenticate()
         return view(*args, **kwargs)
 
-    return wrapper
+    return _documented(wrapper, None)
 
 
 def require_roles(*roles: str) -> Callable:
@@ -80,6 +98,6 @@ def require_roles(*roles: str) -> Callable:
                 raise Forbidden(f"the role {user.role} may not do this")
             return view(*args, **kwargs)
 
-        return wrapper
+        return _documented(wrapper, allowed)
 
     return decorator

@@ -85,6 +85,10 @@ def register_error_handlers(app: Flask) -> None:
         response.status_code = error.code
         for key, value in (data.get("headers") or {}).items():
             response.headers[key] = value
+        # What werkzeug's error says in its headers (a 405's Allow, a 429's Retry-After).
+        for key, value in error.get_headers():
+            if key.lower() != "content-type":
+                response.headers.setdefault(key, value)
         return response
 
     @app.errorhandler(Exception)

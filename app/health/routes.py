@@ -14,7 +14,7 @@ blp = Blueprint("health", __name__, description="Service health")
 
 @blp.route("/healthz")
 class Health(MethodView):
-    @blp.doc(security=[])
+    @blp.doc(security=[], **{"x-roles": ["public"]})
     @blp.response(200, HealthSchema)
     @blp.alt_response(503, schema=HealthSchema, description="The database is unreachable")
     def get(self):

@@ -98,7 +98,7 @@ class BlobView(MethodView):
 
 @blp.route("/uploads")
 class UploadsView(MethodView):
-    @blp.doc(security=[])
+    @blp.doc(security=[], **{"x-roles": ["public"]})
     @blp.response(204)
     def options(self):
         """tus discovery: version, extensions, maximum size, checksum algorithms."""

@@ -36,6 +36,11 @@ class SyncDevice(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+# The status of a mutation whose payload and outcome retention has forgotten: the row keeps
+# the mid and the fingerprint, so the mid stays used (``flask sync prune``).
+EXPIRED = "expired"
+
+
 class SyncMutation(Base):
     """A decided mutation with its payload and outcome. The unique ``(device, mid)`` is what
     makes each mid decided once, whatever the retries; strays (a ``mid_reused`` re-send)

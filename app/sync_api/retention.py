@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.core.db import transaction
 from app.sync_api.models import (
     CONFLICT_RESOLVED,
+    EXPIRED,
     SyncConflict,
     SyncDevice,
     SyncFailure,
@@ -45,14 +46,16 @@ def prune_mutations(
 ) -> Pruned:
     """Forget the outcomes of mutations decided more than ``retention`` before ``now``.
 
-    Deleted: outcomes of applied work (``applied``, ``duplicate``, ``merged``) and of
-    conflicts a dispatcher has resolved (the conflict record keeps the payload), and the
-    failed-attempt counts of mids decided since. Kept, whatever their age: rejected
-    mutations and strays (nobody marks them seen yet, and the phone may have dropped
-    them: this is their only copy) and outcomes of conflicts still open. A mid re-sent
-    after its outcome is gone is answered ``duplicate``, reason ``outcome_expired``: the
-    queue's ``last_mid`` stays. Deletes in batches of ``batch_size``, one transaction each,
-    so a long prune holds no lock for long; ``on_progress`` gets the running total.
+    Forgotten: the payloads and outcomes of applied work (``applied``, ``duplicate``,
+    ``merged``) and of conflicts a dispatcher has resolved (the conflict record keeps the
+    payload), and the failed-attempt counts of mids decided since. Each such row stays as
+    a husk (status ``expired``: the mid and its fingerprint, an empty payload), so a mid re-sent
+    with the same content is answered ``duplicate``, reason ``outcome_expired``, and with
+    other content ``rejected``, ``mid_reused``, its payload kept as a stray. Kept whole,
+    whatever their age: rejected mutations and strays (nobody marks them seen yet, and the
+    phone may have dropped them: this is their only copy) and outcomes of conflicts still
+    open. Works in batches of ``batch_size``, one transaction each, so a long prune holds
+    no lock for long; ``on_progress`` gets the running total.
     """
     cutoff = now - retention
     resolved = sa.select(SyncConflict.id).where(SyncConflict.status == CONFLICT_RESOLVED)
@@ -79,7 +82,12 @@ def prune_mutations(
             ).all()
             if ids:
                 session.execute(
-                    sa.delete(SyncMutation).where(SyncMutation.id.in_(ids)),
+                    sa.update(SyncMutation)
+                    .where(SyncMutation.id.in_(ids))
+                    .values(
+                        status=EXPIRED, payload={}, reason=None, version=None,
+                        conflict_id=None,
+                    ),
                     execution_options={"synchronize_session": False},
                 )
         if not ids:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from app.core import events
 from app.core.clock import utcnow
 from app.feed import capture as feed
-from app.sync_api.models import SyncConflict, SyncDevice, SyncFailure, SyncMutation
+from app.sync_api.models import EXPIRED, SyncConflict, SyncDevice, SyncFailure, SyncMutation
 from sync.conflicts import Refused
 from sync.envelope import Item, Mutation
 from sync.outcomes import Outcome, Status, StoredOutcome
@@ -139,6 +139,8 @@ class SqlSyncStore:
         ).one_or_none()
         if row is None:
             return None
+        if row.status == EXPIRED:
+            return StoredOutcome(mid, row.fingerprint, None)
         outcome = Outcome(
             Status(row.status),
             row.entity_type,

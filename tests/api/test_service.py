@@ -13,6 +13,27 @@ def test_openapi_document_is_served_with_bearer_security(client):
     assert spec["paths"]["/api/v1/auth/login"]["post"]["security"] == []
 
 
+def test_every_operation_says_which_roles_may_call_it_and_what_the_check_answers(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    operations = [
+        (path, method, operation)
+        for path, methods in spec["paths"].items()
+        for method, operation in methods.items()
+        if method in ("get", "post", "put", "patch", "delete", "head", "options")
+    ]
+    assert len(operations) > 60
+    for path, method, operation in operations:
+        roles = operation.get("x-roles")
+        assert roles, f"{method.upper()} {path} does not say who may call it"
+        if roles == ["public"]:
+            continue
+        assert "401" in operation["responses"], f"{method.upper()} {path}"
+        if roles != ["*"]:
+            assert "403" in operation["responses"], f"{method.upper()} {path}"
+    create = spec["paths"]["/api/v1/admin/users"]["post"]
+    assert create["x-roles"] == ["admin"]
+
+
 def test_docs_page_loads_only_local_assets(client):
     page = client.get("/api/v1/docs")
     assert page.status_code == 200
@@ -50,6 +71,7 @@ def test_unknown_path_and_method_answer_in_the_error_body(client):
     wrong_method = client.delete("/api/v1/auth/login")
     assert wrong_method.status_code == 405
     assert wrong_method.get_json()["code"] == 405
+    assert "POST" in wrong_method.headers["Allow"]
 
 
 def test_requests_are_logged_as_json_lines(client, capsys):

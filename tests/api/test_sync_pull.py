@@ -337,11 +337,33 @@ def test_a_refused_mutation_leaves_nothing_in_the_feed(client, phone, cw, sessio
     assert refused["entity_id"] not in fed and photo["photo_id"] not in fed
 
 
+def test_a_first_pull_brings_the_work_calendar_a_phone_needs_offline(client, phone, cw):
+    """Issue 11, row 13: with nothing set by an admin, the defaults and the national
+    holidays still reach the phone (its traffic lights count working time offline)."""
+    headers, _ = phone("inspector")
+    changes, _ = pull_all(client, headers, limit=200)
+    calendar = {c["entity_id"]: c["data"] for c in changes if c["entity_type"] == "calendar"}
+    assert calendar["settings"] == {
+        "timezone": "Asia/Shanghai", "periods": [["08:00", "12:00"], ["14:00", "18:00"]]
+    }
+    this_year = dt.date.today().year
+    national_day = calendar.get(f"{this_year}-10-01")
+    if national_day is not None:  # the years chinese_calendar knows
+        assert national_day["is_workday"] is False and national_day["source"] == "national"
+    assert any(d.get("is_workday") is False for d in calendar.values()), calendar.keys()
+    # A plain weekday is not listed: Monday–Friday says it.
+    plain = [k for k in calendar if k != "settings"]
+    assert all(
+        dt.date.fromisoformat(k).weekday() >= 5 or calendar[k]["is_workday"] is False
+        for k in plain
+    )
+
+
 def test_a_snapshot_serves_reference_data_before_the_cases(client, auth, phone, cw):
     cf.report(client, auth("inspector"), cw.category, location=cf.cell(0, 1))
     headers, _ = phone("inspector")
     changes, _ = pull_all(client, headers, limit=7)
     runs = [c["entity_type"] for c in changes]
     runs = [kind for i, kind in enumerate(runs) if i == 0 or runs[i - 1] != kind]
-    assert runs[:3] == ["category", "grid", "case"]  # no calendar in this world
+    assert runs[:4] == ["category", "calendar", "grid", "case"]
     assert len(runs) == len(set(runs)), "each type in one run, phase after phase"
