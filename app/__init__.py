@@ -28,6 +28,8 @@ DOMAINS = (
 # (category, calendar, grid) so a phone can show its cases, then case, task, photo, comment,
 # selfcheck, conflict.
 FEEDS = ("categories", "workcalendar", "grids", "cases", "merchants", "sync_api")
+# Each of these offers `register()`: a rule or reaction its domain lends another.
+REACTIONS = ("cases.services", "merchants.selfchecks", "evidence.subscribers")
 CLI_MODULES = (
     "accounts",
     "orgunits",
@@ -51,6 +53,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_extensions(app)
     register_authentication(app)
     register_feeds(app)
+    register_reactions(app)
     register_blueprints(app)
     register_error_handlers(app)
     register_commands(app)
@@ -76,6 +79,14 @@ def register_feeds(app: Flask) -> None:
     capture.install()
     for name in FEEDS:
         importlib.import_module(f"app.{name}.feed").register(FEED)
+
+
+def register_reactions(app: Flask) -> None:
+    """Rules and reactions one domain lends another, declared by the domain that knows them:
+    who else may see a photo (a case's or a self-check's readers), and the evidence checks
+    that run when photos reach a case. Process-wide and idempotent."""
+    for name in REACTIONS:
+        importlib.import_module(f"app.{name}").register()
 
 
 def register_blueprints(app: Flask) -> None:

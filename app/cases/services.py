@@ -228,7 +228,11 @@ def attach_photos(
     return added
 
 
-@add_visibility_rule
+def register() -> None:
+    """Lend the photos domain the rule that the readers of a case may see its photos."""
+    add_visibility_rule(case_photo_visible)
+
+
 def case_photo_visible(session: Session, user: User, photo: Photo) -> bool:
     """A photo attached to a case may be seen by whoever may see that case."""
     return (

@@ -8,7 +8,7 @@ from app.accounts.models import Role
 from app.core.auth import current_user, require_roles
 from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
-from app.evidence import services, subscribers  # noqa: F401  (connects the checks)
+from app.evidence import services
 from app.evidence.schemas import EvidenceFlagQuerySchema, EvidenceFlagSchema, ReviewSchema
 from app.extensions import db
 

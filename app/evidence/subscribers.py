@@ -1,5 +1,5 @@
 """Run the evidence checks when photos reach a case, when their bytes arrive and when their
-perceptual hash is made. Connected once, when the module is imported (by ``routes``).
+perceptual hash is made. ``register`` connects them; ``create_app`` calls it.
 
 Each subscriber works in a session of its own, so the sender's session is left as it was,
 and never raises into the sender: an evidence check that fails is logged, and the photo
@@ -76,6 +76,8 @@ def on_blob_processed(sha256: str) -> None:
         services.recheck_blob(session, sha256, **_limits())
 
 
-case_photos_added.connect(on_case_photos_added)
-photos_available.connect(on_photos_available)
-blob_processed.connect(on_blob_processed)
+def register() -> None:
+    """Connect the checks to the signals (blinker keeps one connection per receiver)."""
+    case_photos_added.connect(on_case_photos_added)
+    photos_available.connect(on_photos_available)
+    blob_processed.connect(on_blob_processed)

@@ -212,7 +212,11 @@ def get_selfcheck(session: Session, user: User, selfcheck_id: uuid.UUID) -> Self
     return found
 
 
-@add_visibility_rule
+def register() -> None:
+    """Lend the photos domain the rule that the readers of a self-check may see its photos."""
+    add_visibility_rule(selfcheck_photo_visible)
+
+
 def selfcheck_photo_visible(session: Session, user: User, photo: Photo) -> bool:
     """A self-check's photo may be seen by whoever may see the self-check."""
     if photo.kind != PhotoKind.SELFCHECK:
