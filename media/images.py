@@ -24,13 +24,14 @@ import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import IO, Any
+from datetime import datetime
+from typing import IO
 
 import numpy as np
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from media.errors import ImageRejected, UnsupportedMediaType
+from media.exif import GpsPoint, gps_point, orientation_of, read_exif, text_tag, time_taken
 
 try:
     import pillow_heif
@@ -65,15 +66,6 @@ MIME_TYPES = {
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 
 Source = str | os.PathLike[str] | IO[bytes]
-
-
-@dataclass(frozen=True)
-class GpsPoint:
-    """A WGS-84 position in decimal degrees (EXIF GPS is WGS-84 by definition)."""
-
-    latitude: float
-    longitude: float
-    altitude: float | None = None
 
 
 @dataclass(frozen=True)
@@ -135,24 +127,24 @@ def inspect_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Im
     """
     with _open_image(source, max_pixels) as (image, fmt, fp):
         warnings: list[str] = []
-        exif = _read_exif(image, fmt, warnings)
-        orientation = _orientation(image, fmt, exif, warnings)
+        exif = read_exif(image, fmt, warnings)
+        orientation = orientation_of(image, fmt, exif, warnings)
         width, height = image.size
         # pillow-heif hands out HEIF images already rotated; others are as stored.
         if fmt != "HEIF" and orientation in (5, 6, 7, 8):
             width, height = height, width
-        taken_at, has_offset = _taken_at(exif, warnings)
+        taken_at, has_offset = time_taken(exif, warnings)
         facts = ImageFacts(
             format=fmt,
             mime_type=MIME_TYPES[fmt],
             width=width,
             height=height,
             orientation=orientation,
-            gps=_gps(exif, warnings),
+            gps=gps_point(exif, warnings),
             taken_at=taken_at,
             taken_at_has_offset=has_offset,
-            make=_text_tag(exif, ExifTags.Base.Make, warnings, "make_invalid"),
-            model=_text_tag(exif, ExifTags.Base.Model, warnings, "model_invalid"),
+            make=text_tag(exif, ExifTags.Base.Make, warnings, "make_invalid"),
+            model=text_tag(exif, ExifTags.Base.Model, warnings, "model_invalid"),
             warnings=tuple(warnings),
         )
         _check_integrity(image, fmt, fp)
@@ -179,7 +171,7 @@ def make_derivatives(
     if not sizes or min(sizes) < 1:
         raise ValueError("sizes must be positive")
     with _open_image(source, max_pixels) as (image, fmt, _):
-        orientation = _orientation(image, fmt, _read_exif(image, fmt, []), [])
+        orientation = orientation_of(image, fmt, read_exif(image, fmt, []), [])
         stored_size = image.size
         if fmt == "JPEG":
             want = _fit(stored_size, max(sizes))
@@ -400,151 +392,3 @@ def _check_jpeg_complete(fp: IO[bytes]) -> None:
             return
         end = start
     raise ImageRejected("JPEG ends before its end-of-image marker", reason="truncated")
-
-
-# -- EXIF ----------------------------------------------------------------------------
-
-
-def _read_exif(image: Image.Image, fmt: str, warnings: list[str]) -> Image.Exif:
-    try:
-        if fmt == "PNG":
-            # PngImageFile.getexif() may decode the whole image to look for an eXIf chunk
-            # after the pixels; the spec puts eXIf before them. Pillow's base getexif()
-            # reads what came before the pixels: eXIf, an ImageMagick "Raw profile type
-            # exif" text chunk, and the orientation of an XMP packet.
-            return Image.Image.getexif(image)
-        return image.getexif()
-    except Exception:
-        warnings.append("exif_unreadable")
-        return Image.Exif()
-
-
-def _orientation(image: Image.Image, fmt: str, exif: Image.Exif, warnings: list[str]) -> int | None:
-    value: Any = exif.get(ExifTags.Base.Orientation)
-    if fmt == "HEIF":
-        # pillow-heif applies the rotation itself and resets the EXIF tag to 1; the
-        # camera's value is kept aside.
-        value = image.info.get("original_orientation", value)
-    if value is None:
-        return None
-    if isinstance(value, int) and 1 <= value <= 8:
-        return value
-    warnings.append("orientation_invalid")
-    return None
-
-
-def _ifd(exif: Image.Exif, which: ExifTags.IFD, warnings: list[str], name: str) -> dict[int, Any]:
-    try:
-        return dict(exif.get_ifd(which))
-    except Exception:
-        warnings.append(f"{name}_unreadable")
-        return {}
-
-
-def _gps(exif: Image.Exif, warnings: list[str]) -> GpsPoint | None:
-    gps = _ifd(exif, ExifTags.IFD.GPSInfo, warnings, "gps")
-    if not gps:
-        return None
-    try:
-        latitude = _degrees(gps[ExifTags.GPS.GPSLatitude], gps[ExifTags.GPS.GPSLatitudeRef], "NS")
-        longitude = _degrees(
-            gps[ExifTags.GPS.GPSLongitude], gps[ExifTags.GPS.GPSLongitudeRef], "EW"
-        )
-    except (KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError):
-        warnings.append("gps_invalid")
-        return None
-    if abs(latitude) > 90 or abs(longitude) > 180:
-        warnings.append("gps_invalid")
-        return None
-    if latitude == 0 and longitude == 0:
-        # Phones without a fix write zeros; nothing this service manages is at 0 deg, 0 deg.
-        warnings.append("gps_zero")
-        return None
-    return GpsPoint(latitude, longitude, _altitude(gps, warnings))
-
-
-def _degrees(value: Any, ref: Any, refs: str) -> float:
-    if isinstance(ref, bytes):
-        ref = ref.decode("ascii", "replace")
-    ref = str(ref).strip("\x00 ").upper()
-    if ref not in refs:
-        raise ValueError(f"bad GPS reference {ref!r}")
-    parts = [float(part) for part in value]
-    if len(parts) != 3 or not all(math.isfinite(p) and p >= 0 for p in parts):
-        raise ValueError("bad GPS degrees/minutes/seconds")
-    degrees, minutes, seconds = parts
-    if minutes >= 60 or seconds >= 60:
-        raise ValueError("GPS minutes or seconds out of range")
-    decimal = degrees + minutes / 60 + seconds / 3600
-    return -decimal if ref == refs[1] else decimal
-
-
-def _altitude(gps: dict[int, Any], warnings: list[str]) -> float | None:
-    if ExifTags.GPS.GPSAltitude not in gps:
-        return None
-    try:
-        altitude = float(gps[ExifTags.GPS.GPSAltitude])
-        below = gps.get(ExifTags.GPS.GPSAltitudeRef, 0)
-        if isinstance(below, bytes):
-            below = below[:1] == b"\x01"
-        if not math.isfinite(altitude) or abs(altitude) > 100_000:
-            raise ValueError(altitude)
-    except (TypeError, ValueError, ZeroDivisionError):
-        warnings.append("gps_altitude_invalid")
-        return None
-    return -altitude if below else altitude
-
-
-_EXIF_TIME = re.compile(r"(\d{4}):(\d{2}):(\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
-_EXIF_OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
-
-
-def _taken_at(exif: Image.Exif, warnings: list[str]) -> tuple[datetime | None, bool]:
-    sub = _ifd(exif, ExifTags.IFD.Exif, warnings, "exif_ifd")
-    raw = _as_text(sub.get(ExifTags.Base.DateTimeOriginal))
-    if not raw or not raw.strip(" :0"):
-        # Absent, or the blank "    :  :     :  :  " some cameras write.
-        return None, False
-    match = _EXIF_TIME.fullmatch(raw.strip())
-    try:
-        if not match:
-            raise ValueError(raw)
-        taken = datetime(*(int(part) for part in match.groups()))
-    except ValueError:
-        warnings.append("taken_at_invalid")
-        return None, False
-    subsec = _as_text(sub.get(ExifTags.Base.SubsecTimeOriginal))
-    if subsec and subsec.strip().isdigit():
-        taken = taken.replace(microsecond=int(subsec.strip()[:6].ljust(6, "0")))
-    offset = _as_text(sub.get(ExifTags.Base.OffsetTimeOriginal))
-    if offset:
-        found = _EXIF_OFFSET.fullmatch(offset.strip())
-        if found and int(found[2]) <= 14 and int(found[3]) < 60:
-            delta = timedelta(hours=int(found[2]), minutes=int(found[3]))
-            return taken.replace(tzinfo=timezone(-delta if found[1] == "-" else delta)), True
-        warnings.append("taken_at_offset_invalid")
-    return taken, False
-
-
-def _as_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return str(value).strip("\x00")
-
-
-# NUL and other control characters inside a text tag: no database column takes a NUL, and
-# a camera name never holds one; such a value is garbage, dropped with a warning.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
-
-def _text_tag(exif: Image.Exif, tag: int, warnings: list[str], warning: str) -> str | None:
-    text = _as_text(exif.get(tag))
-    if text is None:
-        return None
-    if _CONTROL.search(text):
-        warnings.append(warning)
-        return None
-    text = text.strip()[:128]
-    return text or None

@@ -85,7 +85,7 @@ def case_audience(connection: sa.Connection, ids: list[str]) -> dict[str, set[st
     tasks = Task.__table__
     for case_id, assignee_id, department_id in connection.execute(
         sa.select(tasks.c.case_id, tasks.c.assignee_id, tasks.c.department_id).where(
-            tasks.c.case_id.in_(uuids)
+            tasks.c.case_id.in_(uuids), queries.counts_for_its_people(tasks.c)
         )
     ):
         found.setdefault(str(case_id), set()).update(keys(("u", assignee_id), ("d", department_id)))

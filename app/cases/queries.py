@@ -61,8 +61,18 @@ def _reported_by(user_id: int) -> sa.ColumnElement[bool]:
     )
 
 
+def counts_for_its_people(tasks=Task) -> sa.ColumnElement[bool]:
+    """Whether a task still lets its assignee (and department) see its case: not when it
+    was reassigned away before they acted on it (accepted or completed it)."""
+    return sa.or_(
+        tasks.state != "reassigned",
+        tasks.accepted_at.is_not(None),
+        tasks.completed_at.is_not(None),
+    )
+
+
 def _with_tasks(*criteria) -> sa.ColumnElement[bool]:
-    return sa.exists().where(Task.case_id == Case.id, *criteria)
+    return sa.exists().where(Task.case_id == Case.id, counts_for_its_people(), *criteria)
 
 
 def visible_to(user: User) -> sa.ColumnElement[bool]:

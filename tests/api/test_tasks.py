@@ -253,3 +253,48 @@ def test_reassign_a_rectify_task_to_another_merchant(client, auth, cw, session):
     successor_headers = factories.login_headers(client, successor.username)
     cf.task_post(client, successor_headers, new["id"], "accept")
     assert cf.case(client, successor_headers, detail["id"])["state"] == "handling"
+
+
+def _pull_case(client, headers: dict, case_id: str, cursor: str = "") -> tuple[str | None, str]:
+    """The last op the feed gave this phone for the case, and the cursor after it."""
+    op = None
+    for _ in range(50):
+        page = client.get(f"/api/v1/sync/pull?cursor={cursor}&limit=500", headers=headers)
+        body = page.get_json()
+        for change in body["changes"]:
+            if change["entity_type"] == "case" and change["entity_id"] == case_id:
+                op = change["op"]
+        cursor = body["cursor"]
+        if not body["has_more"]:
+            return op, cursor
+    raise AssertionError("the feed never ended")
+
+
+@pytest.mark.parametrize("acted", [False, True], ids=["before_acting", "after_accepting"])
+def test_a_task_reassigned_away_before_its_inspector_acted_takes_the_case_from_them(
+    client, auth, cw, acted
+):
+    """Issue 11, row 8: inspector A (no grid here) gets a verify task, the dispatcher gives it
+    to B; A no longer reads the case, its comments or photos, and A's phone is told."""
+    created = cf.report(client, auth("street_chief"), cw.category)
+    a = factories.login_headers(client, cw.other_inspector.username, device_id="a-phone")
+    verifying = cf.act(
+        client, auth("dispatcher"), created["id"], "send_verify",
+        inspector_id=cw.other_inspector.id,
+    )
+    task = cf.open_task(verifying, "verify")
+    assert client.get(f"/api/v1/cases/{created['id']}", headers=a).status_code == 200
+    op, cursor = _pull_case(client, a, created["id"])
+    assert op == "upsert"
+    if acted:
+        cf.task_post(client, a, task["id"], "accept")
+    cf.task_post(
+        client, auth("dispatcher"), task["id"], "reassign", assignee_id=cw.users["inspector"].id
+    )
+    photo = created["photos"]["problem"][0]["photo_id"]
+    expected = 200 if acted else 404
+    assert client.get(f"/api/v1/cases/{created['id']}", headers=a).status_code == expected
+    assert client.get(f"/api/v1/cases/{created['id']}/comments", headers=a).status_code == expected
+    assert client.get(f"/api/v1/photos/{photo}", headers=a).status_code == expected
+    op, _ = _pull_case(client, a, created["id"], cursor)
+    assert op == ("upsert" if acted else "revoke")
