@@ -7,15 +7,25 @@ PORT   ?= 5000
 export FLASK_APP := wsgi:app
 export DATABASE_URL ?= sqlite:///$(CURDIR)/instance/chengguan.sqlite3
 
-.PHONY: run test install migrate demo serve lint clean
+.PHONY: run test install install-dev migrate demo serve lint clean
 
-$(BIN)/activate: pyproject.toml
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,postgres,s3]'
-	touch $(BIN)/activate
 
-install: $(BIN)/activate
+# What serving needs (`make run`): the service, PostgreSQL's driver, S3.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[postgres,s3]'
+	touch $@
+
+# And the test tools (`make test`): pytest, Hypothesis, ruff, import-linter, moto, tuspy …
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev,postgres,s3]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
 
 migrate: install
 	mkdir -p instance
@@ -31,10 +41,10 @@ run: demo
 	@echo "API docs: http://$(HOST):$(PORT)/api/v1/docs"
 	$(BIN)/flask run --host $(HOST) --port $(PORT)
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check .
 
-test: install
+test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
