@@ -13,6 +13,10 @@ empty. Two things a real commit does besides making rows durable are done here t
 - the photo worker, a thread with sessions of its own, cannot share the connection: its
   jobs run at once, in the thread that queues them (``InlineQueue``).
 
+Savepoints nest where transactions would not: a session rolled back after another one
+committed writes inside its savepoint would undo them. That fails the test, whose place is
+then with the committing ones.
+
 Committing (the ``committing`` fixture): tests in which other threads or processes write
 (concurrent requests, a server on a socket, the worker's retries, another app's engine)
 commit for real, and the tables are emptied after them.
