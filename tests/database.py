@@ -27,10 +27,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,7 +50,7 @@ _MARK = "feed_mark"  # session.info: where its transaction's mentions start in t
 _WROTE = "wrote"  # session.info: a write ran while its savepoint was the innermost
 _HOLDS = "holds_commits"  # session.info: a session nested in it committed writes
 _OPEN = "joined_sessions"  # connection.info: sessions holding a savepoint, innermost last
-_LOST = "lost_commits"  # connection.info: where a rollback undid another session's commit
+_WRONG = "wrong_uses"  # connection.info: why this test needs real commits, if it does
 TEST_OVER = "test_over"  # session.info: closed at the test's end, whatever it undoes
 
 
@@ -91,8 +92,10 @@ def _savepoint_ended(session: Session, transaction: SessionTransaction) -> None:
     holds = session.info.get(_HOLDS, False)
     _end(connection, session)
     if holds and not session.info.get(TEST_OVER):
-        # A real database keeps what the nested session committed: this test needs commits.
-        connection.info.setdefault(_LOST, []).append(_where())
+        connection.info.setdefault(_WRONG, []).append(
+            "a session's rollback undid another session's commit, which a real database "
+            "keeps. Rolled back at:\n" + _where()
+        )
 
 
 def _where() -> str:
@@ -110,9 +113,21 @@ def _end(connection: sa.Connection, session: Session) -> bool:
     return bool(session.info.pop(_WROTE, False) | session.info.pop(_HOLDS, False))
 
 
+_held: list[sa.Connection] = []  # the connection of the rolled-back test running, if any
+
+
+@event.listens_for(sa.Engine, "after_cursor_execute")
 def _note_write(connection, _cursor, statement: str, _parameters, _context, _many) -> None:
-    opened = connection.info.get(_OPEN)
-    if opened and statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+    if not _held or statement.lstrip()[:6].upper() not in ("INSERT", "UPDATE", "DELETE"):
+        return
+    held = _held[0]
+    if connection is not held:
+        # Another engine's or connection's write commits on its own and outlives the test.
+        why = f"a write on a connection other than the test's: {statement.strip()[:60]}"
+        held.info.setdefault(_WRONG, []).append(why)
+        return
+    opened = held.info.get(_OPEN)
+    if opened:
         opened[-1].info[_WROTE] = True
 
 
@@ -159,21 +174,34 @@ def rolled_back(app: Flask) -> Iterator[sa.Connection]:
             connection.exec_driver_sql("BEGIN")
         worker = media.queue
         media.queue = InlineQueue(worker.registry, worker.backoff)
-        app.extensions[SESSION_MAKER] = lambda: joined_session(connection)
-        event.listen(connection, "after_cursor_execute", _note_write)
+        app.extensions[SESSION_MAKER] = _session_maker(connection)
+        _held.append(connection)
         try:
             yield connection
         finally:
+            _held.clear()
             del app.extensions[SESSION_MAKER]
             media.queue = worker
-            lost = connection.info.pop(_LOST, [])
+            wrong = connection.info.pop(_WRONG, [])
             connection.info.pop(_OPEN, None)
             outer.rollback()
-        if lost:
-            raise AssertionError(
-                "a session's rollback undid another session's commit, which a real database "
-                "keeps: use the committing fixture. Rolled back at:\n" + lost[0]
-            )
+        if wrong:
+            raise AssertionError("use the committing fixture: " + wrong[0])
+
+
+def _session_maker(connection: sa.Connection) -> Callable[[], Session]:
+    owner = threading.get_ident()
+
+    def make() -> Session:
+        if threading.get_ident() != owner:
+            # One connection serves one thread: a server's or a worker's thread would
+            # interleave its statements with the test's.
+            why = f"a session was opened in thread {threading.current_thread().name!r}"
+            connection.info.setdefault(_WRONG, []).append(why)
+            raise RuntimeError(why + ", which cannot join the test's transaction")
+        return joined_session(connection)
+
+    return make
 
 
 @contextlib.contextmanager
