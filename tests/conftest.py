@@ -8,7 +8,6 @@ fails the run instead of skipping it.
 from __future__ import annotations
 
 import os
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -19,7 +18,7 @@ from app.accounts.passwords import use_fast_hashing_for_tests
 from app.core.db import make_engine
 from app.extensions import db
 from app.models import metadata
-from tests import factories
+from tests import database, factories
 
 use_fast_hashing_for_tests()
 
@@ -76,42 +75,35 @@ def app(database_url, tmp_path_factory):
     db.engine.dispose()
 
 
-def _empty_all_tables(engine: sa.Engine, attempts: int = 3) -> None:
-    tables = list(reversed(metadata.sorted_tables))
-    for attempt in range(attempts):
-        try:
-            with engine.begin() as connection:
-                if engine.dialect.name == "postgresql":
-                    names = ", ".join(f'"{table.name}"' for table in tables)
-                    connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-                else:
-                    for table in tables:
-                        connection.execute(table.delete())
-            return
-        except sa.exc.OperationalError:
-            # A background writer (the photo job worker) committing at the same moment can
-            # deadlock with TRUNCATE on PostgreSQL; the loser is rolled back, so try again.
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.2)
+@pytest.fixture
+def committing():
+    """This test commits for real (threads or processes of its own write, or another app's
+    engine): its tables are emptied after it instead of its transaction rolled back."""
 
 
 @pytest.fixture
-def clean_db(app):
-    yield
-    # Let the in-process photo worker finish what the test queued before the tables go:
-    # a job committing during TRUNCATE deadlocks with it on PostgreSQL.
-    queue = app.extensions["media"].queue
-    if hasattr(queue, "join"):
-        queue.join(timeout=10)
-    _empty_all_tables(db.engine)
+def clean_db(app, request):
+    """The test's database (``tests.database``): a transaction rolled back after it, or,
+    with the ``committing`` fixture, real commits and the tables emptied. Yields what the
+    test's own sessions bind to."""
+    if "committing" in request.fixturenames:
+        with database.committing(app) as engine:
+            yield engine
+    else:
+        with database.rolled_back(app) as connection:
+            yield connection
 
 
 @pytest.fixture
 def session(app, clean_db):
     """A session outside any app context, for arranging data and checking results."""
-    with Session(db.engine, expire_on_commit=False) as s:
+    if isinstance(clean_db, sa.Connection):
+        s = database.joined_session(clean_db)
+    else:
+        s = Session(clean_db, expire_on_commit=False)
+    with s:
         yield s
+        s.info[database.TEST_OVER] = True
 
 
 @pytest.fixture

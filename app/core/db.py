@@ -71,13 +71,16 @@ def make_engine(url: str | sa.URL, echo: bool = False) -> sa.Engine:
     return engine
 
 
+SESSION_MAKER = "database_session_maker"
+
+
 class Database:
     """One engine per app and one session per application context (as Flask-SQLAlchemy)."""
 
     def __init__(self) -> None:
         self.metadata = Base.metadata
         self._last_engine: sa.Engine | None = None
-        self.session = scoped_session(self._new_session, scopefunc=_app_context_id)
+        self.session = scoped_session(self.new_session, scopefunc=_app_context_id)
 
     @property
     def engine(self) -> sa.Engine:
@@ -88,7 +91,16 @@ class Database:
             raise RuntimeError("no app has been initialised with the database")
         return self._last_engine
 
-    def _new_session(self) -> Session:
+    def new_session(self) -> Session:
+        """A session of its own: a request's (``session``), a job's, a subscriber's.
+
+        An app may be handed a maker of its sessions (``app.extensions[SESSION_MAKER]``):
+        the tests make every session join one transaction, rolled back after each test.
+        """
+        if has_app_context():
+            make = current_app.extensions.get(SESSION_MAKER)
+            if make is not None:
+                return make()
         return Session(bind=self.engine, expire_on_commit=False)
 
     def init_app(self, app: Flask) -> None:

@@ -35,7 +35,7 @@ def _limits() -> dict:
 
 @contextmanager
 def _own_session() -> Iterator[Session]:
-    with Session(db.engine, expire_on_commit=False) as session:
+    with db.new_session() as session:
         yield session
 
 

@@ -78,6 +78,7 @@ def test_case_numbers_count_up_per_district_and_day(client, auth, cw, session):
     assert session.scalar(sa.select(CaseNumberCounter.last)) == 3
 
 
+@pytest.mark.usefixtures("committing")
 def test_case_numbers_are_unique_under_concurrency(app, session, cw):
     user_id = cw.users["inspector"].id
     errors, numbers = [], []
@@ -302,6 +303,7 @@ def test_unknown_category_on_register_is_422(client, auth, cw):
     assert cf.case(client, auth("dispatcher"), created["id"])["state"] == "reported"
 
 
+@pytest.mark.usefixtures("committing")
 def test_concurrent_moves_one_loses(app, session, cw, client, auth):
     created = cf.report(client, auth("inspector"), cw.category)
     case_id = uuid.UUID(created["id"])

@@ -194,7 +194,7 @@ def _report_args() -> dict:
 
 
 @pytest.fixture
-def server(app, clean_db):
+def server(app, committing, clean_db):
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -249,6 +249,7 @@ def test_photos_are_seen_by_owner_and_command_centre_only(client, auth):
             ].replace(unknown.request.path.rsplit("/", 1)[1], "ID")
 
 
+@pytest.mark.usefixtures("committing")
 def test_a_failing_job_is_retried_then_listed_and_the_photo_is_kept(
     client, auth, media, monkeypatch
 ):
@@ -280,6 +281,7 @@ def test_a_failing_job_is_retried_then_listed_and_the_photo_is_kept(
     assert client.get(f"/api/v1/photos/{photo_id}/original", headers=headers).data == data
 
 
+@pytest.mark.usefixtures("committing")
 def test_requeue_command_processes_blobs_left_queued(app, client, auth, media, session):
     from app.photos.models import Blob
 

@@ -20,7 +20,7 @@ from tests.media import photos as pictures
 
 
 @pytest.fixture
-def server(app, clean_db):
+def server(app, committing, clean_db):
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -14,6 +14,7 @@ import random
 import threading
 import time
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -45,6 +46,7 @@ def _check_page(page, cursor: str, seen: list) -> None:
     seen.extend(c["entity_id"] for c in page.changes if c["entity_type"] == "calendar")
 
 
+@pytest.mark.usefixtures("committing")
 def test_no_change_is_skipped_under_concurrent_writers(app, world):
     engine = db.engine
     user = world.users["inspector"]

@@ -17,7 +17,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 @pytest.fixture
-def redis_app(app, clean_db, tmp_path):
+def redis_app(app, committing, clean_db, tmp_path):
     redis = pytest.importorskip("redis")
     connection = redis.Redis.from_url(REDIS_URL)
     try:

@@ -63,7 +63,7 @@ def bucket(s3_endpoint, monkeypatch):
 
 
 @pytest.fixture
-def s3_app(app, clean_db, tmp_path, bucket, s3_endpoint):
+def s3_app(app, committing, clean_db, tmp_path, bucket, s3_endpoint):
     name, _ = bucket
     return create_app(
         {

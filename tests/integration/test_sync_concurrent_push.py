@@ -16,6 +16,9 @@ from tests import case_factories as cf
 from tests import factories
 from tests.api.test_sync_push import report
 
+# Threads of their own push at once: real commits.
+pytestmark = pytest.mark.usefixtures("committing")
+
 SENDERS = 4
 BATCH = 15
 

@@ -59,7 +59,6 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.cases.models import Case, CaseRequest, Task
 from app.cases.queries import OPEN
-from app.extensions import db
 from app.feed.capture import head
 from app.feed.registry import FEED
 from app.photos.models import Photo
@@ -67,7 +66,7 @@ from app.sync_api.models import SyncConflict, SyncDevice, SyncMutation
 from tests import case_factories as cf
 from tests import factories
 from tests.api.test_sync_pull import pull_all, things
-from tests.conftest import _empty_all_tables
+from tests.database import joined_session
 
 TRACKED = ("case", "task", "photo")
 MODELS = {"case": Case, "task": Task, "photo": Photo}
@@ -145,10 +144,16 @@ class Convergence(RuleBasedStateMachine):
     """The phones, the dispatcher and the server of one example (a fresh database)."""
 
     app = None  # set by the test: the session's app, on one backend
+    connection = None  # set by the test: its transaction (tests.database)
+    example = None  # the example's savepoint in it
 
     def __init__(self) -> None:
         super().__init__()
-        _empty_all_tables(db.engine)
+        # A fresh database: each example in a savepoint, rolled back by its teardown (or
+        # here, by the next example, when this one failed before it had a teardown).
+        if Convergence.example is not None and Convergence.example.is_active:
+            Convergence.example.rollback()
+        Convergence.example = self.connection.begin_nested()
         self.client = self.app.test_client()
         self.serial = 0
         with self._session() as session:
@@ -229,9 +234,8 @@ class Convergence(RuleBasedStateMachine):
 
     # -- helpers ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _session() -> Session:
-        return Session(db.engine, expire_on_commit=False)
+    def _session(self) -> Session:
+        return joined_session(self.connection)
 
     def _new_id(self, kind: str) -> str:
         self.serial += 1
@@ -630,8 +634,7 @@ class Convergence(RuleBasedStateMachine):
             return session.scalar(sa.select(sa.func.count()).select_from(SyncConflict))
 
     def _feed_head(self) -> tuple[int, int]:
-        with db.engine.connect() as connection:
-            return head(connection)
+        return head(self.connection)
 
     def _sending_everything_again_changes_nothing(self) -> None:
         conflicts, feed = self._conflict_count(), self._feed_head()
@@ -645,12 +648,15 @@ class Convergence(RuleBasedStateMachine):
         assert self._feed_head() == feed, "a retry changes nothing a phone would pull"
 
     def teardown(self):
-        if sys.exc_info()[0] is None:  # a step failed already: report that, not this
-            self._converge()
+        try:
+            if sys.exc_info()[0] is None:  # a step failed already: report that, not this
+                self._converge()
+        finally:
+            Convergence.example.rollback()
 
 
-def test_phones_converge_whatever_the_interleaving(app):
-    Convergence.app = app
+def test_phones_converge_whatever_the_interleaving(app, clean_db):
+    Convergence.app, Convergence.connection = app, clean_db
     try:
         run_state_machine_as_test(
             Convergence,
@@ -666,8 +672,7 @@ def test_phones_converge_whatever_the_interleaving(app):
             ),
         )
     finally:
-        Convergence.app = None
-        _empty_all_tables(db.engine)
+        Convergence.app = Convergence.connection = Convergence.example = None
 
 
 # -- what the machine found, pinned down -----------------------------------------------------

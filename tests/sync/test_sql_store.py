@@ -27,6 +27,9 @@ from sync.memory import MemoryStore
 from sync.outcomes import Outcome, Status
 from tests.sync.fieldwork import body, ident, mutation, report_args
 
+# The store runs on connections of its own, some in threads of their own: real commits.
+pytestmark = pytest.mark.usefixtures("committing")
+
 effects = sa.Table(
     "test_sync_effects",
     sa.MetaData(),
