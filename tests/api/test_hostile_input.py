@@ -169,7 +169,7 @@ def test_a_body_too_deep_or_too_long_a_number_is_a_4xx(client, cw, url, body):
 
 
 @pytest.fixture
-def server(app, clean_db):
+def server(app, committing, clean_db):
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

@@ -35,7 +35,7 @@ def test_a_sprayer_at_a_shared_address_does_not_lock_out_the_users_known_phones(
 
 
 @pytest.fixture
-def proxied(app, database_url, tmp_path):
+def proxied(app, committing, database_url, tmp_path):
     """The service behind one trusted reverse proxy."""
     return create_app(
         {
@@ -67,7 +67,7 @@ def test_the_address_comes_from_x_forwarded_for_only_through_a_trusted_proxy(
 
 
 @pytest.fixture
-def server(app, clean_db):
+def server(app, committing, clean_db):
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
