@@ -486,3 +486,20 @@ def test_a_png_orientation_in_xmp_or_a_raw_profile_is_read(tmp_path, data):
     assert facts.orientation == 6
     assert (facts.width, facts.height) == (300, 400)
     assert make_derivatives(path, sizes=(200,)).size == (300, 400)
+
+
+def test_a_png_exif_after_the_pixels_is_read_without_decoding(tmp_path, monkeypatch):
+    """ImageMagick writes eXIf after IDAT (Pillow's Tests/images/exif.png, from the corpus)."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.Base.Make] = "Canon"
+    plain = photos.encode(photos.scene(400, 300), "PNG")
+    iend = plain.rindex(b"IEND") - 4
+    data = plain[:iend] + photos.chunk(b"eXIf", exif.tobytes()) + plain[iend:]
+    path = write(tmp_path, "after.png", data)
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded the pixels"))
+    facts = inspect_image(path)
+    assert (facts.orientation, facts.make) == (6, "Canon")
+    assert (facts.width, facts.height) == (300, 400)
+    monkeypatch.undo()
+    assert make_derivatives(path, sizes=(200,)).size == (300, 400)
