@@ -24,7 +24,6 @@ class GpsPoint:
     altitude: float | None = None
 
 
-
 def read_exif(image: Image.Image, fmt: str, warnings: list[str]) -> Image.Exif:
     try:
         if fmt == "PNG":

@@ -55,8 +55,19 @@ def corpus_files() -> list[Path]:
 
 def _download(name: str, version: str, into: Path) -> Path:
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-         "--no-binary", ":all:", f"{name}=={version}", "-d", str(into)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            f"{name}=={version}",
+            "-d",
+            str(into),
+        ],
         check=True,
     )
     (sdist,) = into.glob("*.tar.gz")

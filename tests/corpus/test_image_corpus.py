@@ -144,7 +144,10 @@ class Intake:
         created = self.client.post(
             "/api/v1/uploads",
             headers={
-                **self.headers, **TUS, "Upload-Length": str(len(data)), "Upload-Metadata": metadata
+                **self.headers,
+                **TUS,
+                "Upload-Length": str(len(data)),
+                "Upload-Metadata": metadata,
             },
         )
         if created.status_code != 201:
@@ -215,7 +218,6 @@ class Intake:
         got = {key: getattr(blob, key) for key in expected}
         if got != expected:
             self.run.problem(path, f"facts {got} != Pillow's {expected}")
-
 
     def _check_photo_record(self, path: Path, sha: str) -> None:
         """The photo record serialises whatever EXIF the file carries (dates, GPS, text)."""
