@@ -45,6 +45,18 @@ else:
 #: ~179 MP) still applies above this; we never change that global.
 DEFAULT_MAX_PIXELS = 100_000_000
 
+#: Pixel limit of the formats Pillow can only decode whole, at full size: PNG and WebP
+#: (lossless or not; no phone camera writes WebP photos). A JPEG is decoded at 1/8 to
+#: 1/2 scale and a HEIC is what phones make up to ``DEFAULT_MAX_PIXELS``; a PNG of one
+#: colour is 100 KB on the wire and 4 bytes a pixel in memory. At 40 MP (4K screenshots
+#: are 8 MP, a 7000 x 5000 scan 35 MP) its decode stays under 160 MB; see docs/photos.md.
+DEFAULT_MAX_LOSSLESS_PIXELS = 40_000_000
+WHOLE_DECODE_FORMATS = frozenset({"PNG", "WEBP"})
+
+#: Rows of a whole-decoded image converted at a time on the way to its thumbnails: the
+#: extra memory is one strip of this many bytes, not a full-size copy per conversion.
+STRIP_BYTES = 16 * 1024 * 1024
+
 #: Thumbnail long sides made by default (list item, detail view).
 DEFAULT_SIZES = (320, 1024)
 
@@ -118,14 +130,19 @@ def sniff_format(head: bytes) -> str:
     raise UnsupportedMediaType("not a JPEG, PNG, HEIC/HEIF or WebP image")
 
 
-def inspect_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFacts:
+def inspect_image(
+    source: Source,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_lossless_pixels: int = DEFAULT_MAX_LOSSLESS_PIXELS,
+) -> ImageFacts:
     """Identify an image and read its EXIF, without decoding pixels.
 
     Also checks what is cheap to check for the whole file: a JPEG must reach its end
     marker (a photo cut short by a dropped upload does not), a PNG's chunk CRCs must
     hold, a WebP must be as long as its RIFF header says.
     """
-    with _open_image(source, max_pixels) as (image, fmt, fp):
+    with _open_image(source, (max_pixels, max_lossless_pixels)) as (image, fmt, fp):
         warnings: list[str] = []
         exif = read_exif(image, fmt, warnings)
         orientation = orientation_of(image, fmt, exif, warnings)
@@ -156,6 +173,7 @@ def make_derivatives(
     sizes: Sequence[int] = DEFAULT_SIZES,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_lossless_pixels: int = DEFAULT_MAX_LOSSLESS_PIXELS,
     quality: int = 82,
 ) -> Derivatives:
     """Decode once and make every thumbnail and the perceptual hash from that decode.
@@ -164,13 +182,15 @@ def make_derivatives(
     (never upscaled past the original), except that the largest may be up to
     ``SIZE_TOLERANCE`` smaller when the reduced-scale JPEG decode already is (see there).
     JPEGs are decoded at the smallest DCT scale that covers the largest size within that
-    tolerance (``Image.draft``); each smaller thumbnail is resampled from the next larger,
-    and the pHash from the smallest. EXIF orientation is applied to the largest thumbnail,
-    never to the full decode. Thumbnails carry no EXIF, so no GPS leaks through them.
+    tolerance (``Image.draft``); other formats are decoded whole, and box-reduced to at
+    least the largest size a strip at a time (``STRIP_BYTES``). Each smaller thumbnail is
+    resampled from the next larger, and the pHash from the smallest. EXIF orientation is
+    applied to the largest thumbnail, never to the full decode. Thumbnails carry no EXIF,
+    so no GPS leaks through them.
     """
     if not sizes or min(sizes) < 1:
         raise ValueError("sizes must be positive")
-    with _open_image(source, max_pixels) as (image, fmt, _):
+    with _open_image(source, (max_pixels, max_lossless_pixels)) as (image, fmt, _):
         orientation = orientation_of(image, fmt, read_exif(image, fmt, []), [])
         stored_size = image.size
         if fmt == "JPEG":
@@ -183,8 +203,8 @@ def make_derivatives(
                 ),
             )
         _decode(image)
-        current = _to_rgb(image)
         target = _fit(stored_size, max(sizes))
+        current = _shrink(image, target)
         if not _within_tolerance(current.size, target):
             # Resample before rotating: the rotation then moves the small image's pixels.
             current = current.resize(target, Image.Resampling.BICUBIC, reducing_gap=1.5)
@@ -235,7 +255,9 @@ def phash_distance(a: str, b: str) -> int:
 
 
 @contextmanager
-def _open_image(source: Source, max_pixels: int) -> Iterator[tuple[Image.Image, str, IO[bytes]]]:
+def _open_image(
+    source: Source, max_pixels: tuple[int, int]
+) -> Iterator[tuple[Image.Image, str, IO[bytes]]]:
     if isinstance(source, str | os.PathLike):
         with open(source, "rb") as fp, _open_stream(fp, max_pixels) as opened:
             yield opened
@@ -245,7 +267,11 @@ def _open_image(source: Source, max_pixels: int) -> Iterator[tuple[Image.Image, 
 
 
 @contextmanager
-def _open_stream(fp: IO[bytes], max_pixels: int) -> Iterator[tuple[Image.Image, str, IO[bytes]]]:
+def _open_stream(
+    fp: IO[bytes], max_pixels: tuple[int, int]
+) -> Iterator[tuple[Image.Image, str, IO[bytes]]]:
+    """Open with the sniffed format's parser only; ``max_pixels`` is (the limit, the
+    limit of the formats decoded whole)."""
     start = fp.tell()
     fmt = sniff_format(fp.read(16))
     fp.seek(start)
@@ -258,10 +284,11 @@ def _open_stream(fp: IO[bytes], max_pixels: int) -> Iterator[tuple[Image.Image, 
     except Exception as error:  # hostile headers raise all kinds of parser errors
         raise ImageRejected(f"unreadable {fmt}: {_told(error, fp)}", reason="corrupt") from None
     width, height = image.size
-    if width < 1 or height < 1 or width * height > max_pixels:
+    limit = min(max_pixels) if fmt in WHOLE_DECODE_FORMATS else max_pixels[0]
+    if width < 1 or height < 1 or width * height > limit:
         image.close()
         raise ImageRejected(
-            f"{width} x {height} px exceeds the {max_pixels} pixel limit",
+            f"{width} x {height} px exceeds the {limit} pixel limit of {fmt} images",
             reason="decompression_bomb",
         )
     try:
@@ -290,6 +317,22 @@ def _told(error: Exception, fp: object) -> str:
     if isinstance(name, str) and name:
         text = text.replace(name, "the photo")
     return re.sub(r"(?:/[\w.-]+){2,}", "the photo", text)
+
+
+def _shrink(image: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """``image`` in RGB, box-reduced by the largest whole factor that keeps it at least
+    ``target``. A large image is cropped, converted and reduced a strip at a time: a
+    full-size RGBA copy of an 81 MP PNG alone would be 324 MB more."""
+    width, height = image.size
+    factor = max(1, min(width // target[0], height // target[1]))
+    if factor == 1:
+        return _to_rgb(image)
+    rows = max(factor, STRIP_BYTES // (width * 4) // factor * factor)
+    reduced = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    for top in range(0, height, rows):
+        strip = _to_rgb(image.crop((0, top, width, min(height, top + rows))))
+        reduced.paste(strip.reduce(factor), (0, top // factor))
+    return reduced
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
