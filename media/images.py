@@ -282,7 +282,8 @@ def _open_stream(
     except Image.DecompressionBombError as error:
         raise ImageRejected(str(error), reason="decompression_bomb") from None
     except Exception as error:  # hostile headers raise all kinds of parser errors
-        raise ImageRejected(f"unreadable {fmt}: {_told(error, fp)}", reason="corrupt") from None
+        told = _told(error, fp)
+        raise ImageRejected(f"unreadable {fmt}: {told}", reason=_reason(error)) from None
     width, height = image.size
     limit = min(max_pixels) if fmt in WHOLE_DECODE_FORMATS else max_pixels[0]
     if width < 1 or height < 1 or width * height > limit:
@@ -303,9 +304,18 @@ def _decode(image: Image.Image) -> None:
     except Image.DecompressionBombError as error:
         raise ImageRejected(str(error), reason="decompression_bomb") from None
     except Exception as error:  # a decoder fed garbage may raise anything
-        reason = "truncated" if "truncated" in str(error) else "corrupt"
         told = _told(error, image.fp)
-        raise ImageRejected(f"cannot decode image: {told}", reason=reason) from None
+        raise ImageRejected(f"cannot decode image: {told}", reason=_reason(error)) from None
+
+
+def _reason(error: Exception) -> str:
+    """The refusal's reason code from a parser's error (they say it only in words)."""
+    text = str(error).lower()
+    if isinstance(error, EOFError | struct.error) or "truncated" in text:
+        return "truncated"
+    if "too large" in text:  # a text chunk inflating past Pillow's limit: a zip bomb
+        return "decompression_bomb"
+    return "corrupt"
 
 
 def _told(error: Exception, fp: object) -> str:
@@ -384,10 +394,8 @@ def _check_integrity(image: Image.Image, fmt: str, fp: IO[bytes]) -> None:
             # Walks every chunk checking CRCs and lengths without inflating pixel data.
             image.verify()
         except Exception as error:
-            reason = "truncated" if isinstance(error, EOFError | struct.error) else "corrupt"
-            if "truncated" in str(error):
-                reason = "truncated"
-            raise ImageRejected(f"broken PNG: {error}", reason=reason) from None
+            told = _told(error, fp)
+            raise ImageRejected(f"broken PNG: {told}", reason=_reason(error)) from None
     elif fmt == "WEBP":
         fp.seek(0, os.SEEK_END)
         actual = fp.tell()
@@ -397,17 +405,32 @@ def _check_integrity(image: Image.Image, fmt: str, fp: IO[bytes]) -> None:
             raise ImageRejected("WebP shorter than its RIFF header says", reason="truncated")
 
 
+def _skip_to_marker(fp: IO[bytes], block: int = 4096) -> None:
+    """Move ``fp`` to the next 0xFF byte, or to the end of the file."""
+    while chunk := fp.read(block):
+        found = chunk.find(b"\xff")
+        if found >= 0:
+            fp.seek(found - len(chunk), os.SEEK_CUR)
+            return
+
+
 def _check_jpeg_complete(fp: IO[bytes]) -> None:
     """Require an end-of-image marker after the first start-of-scan.
 
     Entropy-coded data escapes every 0xFF byte, so FF D9 after SOS can only be the real
     end marker; the EXIF thumbnail's own end marker sits before SOS and does not count.
-    Trailing vendor data after the marker (Samsung, MPF) is fine.
+    Trailing vendor data after the marker (Samsung, MPF) is fine, and so are stray bytes
+    between two header segments: libjpeg skips them ("extraneous bytes before marker")
+    and Photoshop and some cameras write them (Pillow's Tests/images hold three).
     """
     fp.seek(2)
     while True:
         header = fp.read(4)
-        if len(header) < 4 or header[0] != 0xFF:
+        if len(header) == 4 and header[0] != 0xFF:
+            fp.seek(-4, os.SEEK_CUR)
+            _skip_to_marker(fp)
+            continue
+        if len(header) < 4:
             raise ImageRejected("JPEG header is cut short or malformed", reason="truncated")
         marker = header[1]
         if marker == 0xFF:  # fill byte before a marker
