@@ -54,6 +54,9 @@ def make_cases(work: Path) -> dict[str, Path]:
     save("81mp-grey.png", Image.new("L", MEGAPIXEL_81, 128), "PNG", optimize=True)
     save("81mp-rgba.png", Image.new("RGBA", MEGAPIXEL_81, (30, 120, 200, 128)), "PNG")
     save("40mp-rgba.png", Image.new("RGBA", (8000, 5000), (30, 120, 200, 128)), "PNG")
+    flat = Image.new("RGBA", (8000, 5000), (30, 120, 200, 128))
+    save("40mp-rgba-lossless.webp", flat, "WEBP", lossless=True)
+    save("10mp-rgb-lossy.webp", flat.convert("RGB").resize((4000, 2500)), "WEBP", quality=80)
     photo = _photo_like(MEGAPIXEL_48)
     save("48mp.jpg", photo, "JPEG", quality=92)
     save("48mp-progressive.jpg", photo, "JPEG", quality=92, progressive=True)
@@ -82,7 +85,7 @@ def measure_one(baseline: Path, target: Path) -> dict:
     make_derivatives(baseline)
     before = _peak_mb()
     # The pipeline as the issue ran it, 100 MP for every format, to show the decode itself.
-    limits = {"max_pixels": DEFAULT_MAX_PIXELS, "max_lossless_pixels": DEFAULT_MAX_PIXELS}
+    limits = {"max_pixels": DEFAULT_MAX_PIXELS, "max_lossless_pixels": 4 * DEFAULT_MAX_PIXELS}
     try:
         inspect_image(target, **limits)
         make_derivatives(target, **limits)

@@ -51,8 +51,10 @@ DEFAULT_MAX_PIXELS = 100_000_000
 #: colour is 100 KB on the wire and 4 bytes a pixel in memory. At 40 MP (4K screenshots
 #: are 8 MP, a 7000 x 5000 scan 35 MP) its decode stays under 160 MB; see docs/photos.md.
 DEFAULT_MAX_LOSSLESS_PIXELS = 40_000_000
-WHOLE_DECODE_FORMATS = frozenset({"PNG", "WEBP"})
-
+#: How many times a PNG's memory a pixel of these formats costs to decode: Pillow's WebP
+#: decoder holds libwebp's canvas, a copy of it and the image (~15 bytes a pixel, measured
+#: in bench/media_memory_bench.py); their limit is the lossless limit divided by this.
+WHOLE_DECODE_COST = {"PNG": 1, "WEBP": 4}
 #: Rows of a whole-decoded image converted at a time on the way to its thumbnails: the
 #: extra memory is one strip of this many bytes, not a full-size copy per conversion.
 STRIP_BYTES = 16 * 1024 * 1024
@@ -285,7 +287,9 @@ def _open_stream(
         told = _told(error, fp)
         raise ImageRejected(f"unreadable {fmt}: {told}", reason=_reason(error)) from None
     width, height = image.size
-    limit = min(max_pixels) if fmt in WHOLE_DECODE_FORMATS else max_pixels[0]
+    limit = max_pixels[0]
+    if fmt in WHOLE_DECODE_COST:
+        limit = min(limit, max_pixels[1] // WHOLE_DECODE_COST[fmt])
     if width < 1 or height < 1 or width * height > limit:
         image.close()
         raise ImageRejected(

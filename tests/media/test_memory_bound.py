@@ -87,3 +87,13 @@ def test_a_large_rgba_png_within_the_limit_costs_its_decode_and_one_strip(tmp_pa
         timeout=120,
     )
     assert int(grown.stdout) < 144 + 80, f"peak grew by {grown.stdout.strip()} MB"
+
+
+def test_a_webp_costs_four_times_a_png_so_its_limit_is_a_quarter(tmp_path):
+    """Pillow's WebP decode holds ~15 bytes a pixel: 40 MP took 612 MB (bench)."""
+    webp = tmp_path / "flat.webp"
+    Image.new("RGB", (4000, 3000), (20, 90, 160)).save(webp, "WEBP", lossless=True)  # 12 MP
+    with pytest.raises(ImageRejected) as refused:
+        inspect_image(webp)
+    assert refused.value.reason == "decompression_bomb"
+    assert inspect_image(webp, max_lossless_pixels=48_000_000).width == 4000
