@@ -269,7 +269,13 @@ def _complete_upload(session: Session, media: Media, upload: Upload) -> None:
         media.uploads.terminate(upload.id)
         raise
     holder = int(upload.metadata[OWNER_METADATA_KEY])
-    _record_or_discard(session, media, sha256, stored, facts, holder)
+    try:
+        _record_or_discard(session, media, sha256, stored, facts, holder)
+    except Exception:
+        # Left complete, the upload would tell a resuming client (HEAD) that it is done,
+        # and the photo would wait for bytes never sent again: the client starts over.
+        media.uploads.terminate(upload.id)
+        raise
     media.uploads.retire(upload.id, COMPLETED_UPLOAD_KEPT)
 
 
