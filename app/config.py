@@ -37,6 +37,8 @@ def from_environment() -> dict:
         "S3_ADDRESSING_STYLE": os.environ.get("S3_ADDRESSING_STYLE", "auto"),
         "PHOTO_MAX_BYTES": _int("PHOTO_MAX_BYTES", 30 * 1024 * 1024),
         "MAX_IMAGE_PIXELS": _int("MAX_IMAGE_PIXELS", 100_000_000),
+        # PNG and WebP are decoded whole, at full size: a lower limit bounds their memory.
+        "MAX_LOSSLESS_PIXELS": _int("MAX_LOSSLESS_PIXELS", 40_000_000),
         "THUMBNAIL_SIZES": [
             int(size) for size in os.environ.get("THUMBNAIL_SIZES", "320,1024").split(",")
         ],

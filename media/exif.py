@@ -5,7 +5,9 @@ fraud check can tell "no GPS" from "garbage GPS"; nothing here raises for bad me
 from __future__ import annotations
 
 import math
+import os
 import re
+import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -22,19 +24,45 @@ class GpsPoint:
     altitude: float | None = None
 
 
-
 def read_exif(image: Image.Image, fmt: str, warnings: list[str]) -> Image.Exif:
     try:
         if fmt == "PNG":
             # PngImageFile.getexif() may decode the whole image to look for an eXIf chunk
             # after the pixels; the spec puts eXIf before them. Pillow's base getexif()
             # reads what came before the pixels: eXIf, an ImageMagick "Raw profile type
-            # exif" text chunk, and the orientation of an XMP packet.
+            # exif" text chunk, and the orientation of an XMP packet. ImageMagick writes
+            # eXIf after the pixels all the same: that chunk is found by its header alone.
+            if "exif" not in image.info and image.fp is not None:
+                after = _png_exif_after_pixels(image.fp)
+                if after is not None:
+                    image.info["exif"] = b"Exif\x00\x00" + after
             return Image.Image.getexif(image)
         return image.getexif()
     except Exception:
         warnings.append("exif_unreadable")
         return Image.Exif()
+
+
+# An eXIf chunk larger than this is not a camera's EXIF; it is left unread.
+_MAX_PNG_EXIF = 1024 * 1024
+
+
+def _png_exif_after_pixels(fp) -> bytes | None:
+    """The body of a PNG's eXIf chunk wherever it is, walking the chunk headers and
+    seeking over their bodies (nothing is inflated); ``fp`` is left where it was."""
+    start = fp.tell()
+    try:
+        fp.seek(8)
+        while len(header := fp.read(8)) == 8:
+            length, kind = struct.unpack(">I4s", header)
+            if kind == b"eXIf":
+                return fp.read(length) if length <= _MAX_PNG_EXIF else None
+            if kind == b"IEND":
+                return None
+            fp.seek(length + 4, os.SEEK_CUR)
+        return None
+    finally:
+        fp.seek(start)
 
 
 def orientation_of(

@@ -45,6 +45,20 @@ else:
 #: ~179 MP) still applies above this; we never change that global.
 DEFAULT_MAX_PIXELS = 100_000_000
 
+#: Pixel limit of the formats Pillow can only decode whole, at full size: PNG and WebP
+#: (lossless or not; no phone camera writes WebP photos). A JPEG is decoded at 1/8 to
+#: 1/2 scale and a HEIC is what phones make up to ``DEFAULT_MAX_PIXELS``; a PNG of one
+#: colour is 100 KB on the wire and 4 bytes a pixel in memory. At 40 MP (4K screenshots
+#: are 8 MP, a 7000 x 5000 scan 35 MP) its decode stays under 160 MB; see docs/photos.md.
+DEFAULT_MAX_LOSSLESS_PIXELS = 40_000_000
+#: How many times a PNG's memory a pixel of these formats costs to decode: Pillow's WebP
+#: decoder holds libwebp's canvas, a copy of it and the image (~15 bytes a pixel, measured
+#: in bench/media_memory_bench.py); their limit is the lossless limit divided by this.
+WHOLE_DECODE_COST = {"PNG": 1, "WEBP": 4}
+#: Rows of a whole-decoded image converted at a time on the way to its thumbnails: the
+#: extra memory is one strip of this many bytes, not a full-size copy per conversion.
+STRIP_BYTES = 16 * 1024 * 1024
+
 #: Thumbnail long sides made by default (list item, detail view).
 DEFAULT_SIZES = (320, 1024)
 
@@ -118,14 +132,19 @@ def sniff_format(head: bytes) -> str:
     raise UnsupportedMediaType("not a JPEG, PNG, HEIC/HEIF or WebP image")
 
 
-def inspect_image(source: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFacts:
+def inspect_image(
+    source: Source,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_lossless_pixels: int = DEFAULT_MAX_LOSSLESS_PIXELS,
+) -> ImageFacts:
     """Identify an image and read its EXIF, without decoding pixels.
 
     Also checks what is cheap to check for the whole file: a JPEG must reach its end
     marker (a photo cut short by a dropped upload does not), a PNG's chunk CRCs must
     hold, a WebP must be as long as its RIFF header says.
     """
-    with _open_image(source, max_pixels) as (image, fmt, fp):
+    with _open_image(source, (max_pixels, max_lossless_pixels)) as (image, fmt, fp):
         warnings: list[str] = []
         exif = read_exif(image, fmt, warnings)
         orientation = orientation_of(image, fmt, exif, warnings)
@@ -156,6 +175,7 @@ def make_derivatives(
     sizes: Sequence[int] = DEFAULT_SIZES,
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_lossless_pixels: int = DEFAULT_MAX_LOSSLESS_PIXELS,
     quality: int = 82,
 ) -> Derivatives:
     """Decode once and make every thumbnail and the perceptual hash from that decode.
@@ -164,13 +184,15 @@ def make_derivatives(
     (never upscaled past the original), except that the largest may be up to
     ``SIZE_TOLERANCE`` smaller when the reduced-scale JPEG decode already is (see there).
     JPEGs are decoded at the smallest DCT scale that covers the largest size within that
-    tolerance (``Image.draft``); each smaller thumbnail is resampled from the next larger,
-    and the pHash from the smallest. EXIF orientation is applied to the largest thumbnail,
-    never to the full decode. Thumbnails carry no EXIF, so no GPS leaks through them.
+    tolerance (``Image.draft``); other formats are decoded whole, and box-reduced to at
+    least the largest size a strip at a time (``STRIP_BYTES``). Each smaller thumbnail is
+    resampled from the next larger, and the pHash from the smallest. EXIF orientation is
+    applied to the largest thumbnail, never to the full decode. Thumbnails carry no EXIF,
+    so no GPS leaks through them.
     """
     if not sizes or min(sizes) < 1:
         raise ValueError("sizes must be positive")
-    with _open_image(source, max_pixels) as (image, fmt, _):
+    with _open_image(source, (max_pixels, max_lossless_pixels)) as (image, fmt, _):
         orientation = orientation_of(image, fmt, read_exif(image, fmt, []), [])
         stored_size = image.size
         if fmt == "JPEG":
@@ -183,8 +205,8 @@ def make_derivatives(
                 ),
             )
         _decode(image)
-        current = _to_rgb(image)
         target = _fit(stored_size, max(sizes))
+        current = _shrink(image, target)
         if not _within_tolerance(current.size, target):
             # Resample before rotating: the rotation then moves the small image's pixels.
             current = current.resize(target, Image.Resampling.BICUBIC, reducing_gap=1.5)
@@ -235,7 +257,9 @@ def phash_distance(a: str, b: str) -> int:
 
 
 @contextmanager
-def _open_image(source: Source, max_pixels: int) -> Iterator[tuple[Image.Image, str, IO[bytes]]]:
+def _open_image(
+    source: Source, max_pixels: tuple[int, int]
+) -> Iterator[tuple[Image.Image, str, IO[bytes]]]:
     if isinstance(source, str | os.PathLike):
         with open(source, "rb") as fp, _open_stream(fp, max_pixels) as opened:
             yield opened
@@ -245,7 +269,11 @@ def _open_image(source: Source, max_pixels: int) -> Iterator[tuple[Image.Image, 
 
 
 @contextmanager
-def _open_stream(fp: IO[bytes], max_pixels: int) -> Iterator[tuple[Image.Image, str, IO[bytes]]]:
+def _open_stream(
+    fp: IO[bytes], max_pixels: tuple[int, int]
+) -> Iterator[tuple[Image.Image, str, IO[bytes]]]:
+    """Open with the sniffed format's parser only; ``max_pixels`` is (the limit, the
+    limit of the formats decoded whole)."""
     start = fp.tell()
     fmt = sniff_format(fp.read(16))
     fp.seek(start)
@@ -256,12 +284,16 @@ def _open_stream(fp: IO[bytes], max_pixels: int) -> Iterator[tuple[Image.Image, 
     except Image.DecompressionBombError as error:
         raise ImageRejected(str(error), reason="decompression_bomb") from None
     except Exception as error:  # hostile headers raise all kinds of parser errors
-        raise ImageRejected(f"unreadable {fmt}: {_told(error, fp)}", reason="corrupt") from None
+        told = _told(error, fp)
+        raise ImageRejected(f"unreadable {fmt}: {told}", reason=_reason(error)) from None
     width, height = image.size
-    if width < 1 or height < 1 or width * height > max_pixels:
+    limit = max_pixels[0]
+    if fmt in WHOLE_DECODE_COST:
+        limit = min(limit, max_pixels[1] // WHOLE_DECODE_COST[fmt])
+    if width < 1 or height < 1 or width * height > limit:
         image.close()
         raise ImageRejected(
-            f"{width} x {height} px exceeds the {max_pixels} pixel limit",
+            f"{width} x {height} px exceeds the {limit} pixel limit of {fmt} images",
             reason="decompression_bomb",
         )
     try:
@@ -276,9 +308,18 @@ def _decode(image: Image.Image) -> None:
     except Image.DecompressionBombError as error:
         raise ImageRejected(str(error), reason="decompression_bomb") from None
     except Exception as error:  # a decoder fed garbage may raise anything
-        reason = "truncated" if "truncated" in str(error) else "corrupt"
         told = _told(error, image.fp)
-        raise ImageRejected(f"cannot decode image: {told}", reason=reason) from None
+        raise ImageRejected(f"cannot decode image: {told}", reason=_reason(error)) from None
+
+
+def _reason(error: Exception) -> str:
+    """The refusal's reason code from a parser's error (they say it only in words)."""
+    text = str(error).lower()
+    if isinstance(error, EOFError | struct.error) or "truncated" in text:
+        return "truncated"
+    if "too large" in text:  # a text chunk inflating past Pillow's limit: a zip bomb
+        return "decompression_bomb"
+    return "corrupt"
 
 
 def _told(error: Exception, fp: object) -> str:
@@ -290,6 +331,22 @@ def _told(error: Exception, fp: object) -> str:
     if isinstance(name, str) and name:
         text = text.replace(name, "the photo")
     return re.sub(r"(?:/[\w.-]+){2,}", "the photo", text)
+
+
+def _shrink(image: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """``image`` in RGB, box-reduced by the largest whole factor that keeps it at least
+    ``target``. A large image is cropped, converted and reduced a strip at a time: a
+    full-size RGBA copy of an 81 MP PNG alone would be 324 MB more."""
+    width, height = image.size
+    factor = max(1, min(width // target[0], height // target[1]))
+    if factor == 1:
+        return _to_rgb(image)
+    rows = max(factor, STRIP_BYTES // (width * 4) // factor * factor)
+    reduced = Image.new("RGB", (-(-width // factor), -(-height // factor)))
+    for top in range(0, height, rows):
+        strip = _to_rgb(image.crop((0, top, width, min(height, top + rows))))
+        reduced.paste(strip.reduce(factor), (0, top // factor))
+    return reduced
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -341,10 +398,8 @@ def _check_integrity(image: Image.Image, fmt: str, fp: IO[bytes]) -> None:
             # Walks every chunk checking CRCs and lengths without inflating pixel data.
             image.verify()
         except Exception as error:
-            reason = "truncated" if isinstance(error, EOFError | struct.error) else "corrupt"
-            if "truncated" in str(error):
-                reason = "truncated"
-            raise ImageRejected(f"broken PNG: {error}", reason=reason) from None
+            told = _told(error, fp)
+            raise ImageRejected(f"broken PNG: {told}", reason=_reason(error)) from None
     elif fmt == "WEBP":
         fp.seek(0, os.SEEK_END)
         actual = fp.tell()
@@ -354,17 +409,32 @@ def _check_integrity(image: Image.Image, fmt: str, fp: IO[bytes]) -> None:
             raise ImageRejected("WebP shorter than its RIFF header says", reason="truncated")
 
 
+def _skip_to_marker(fp: IO[bytes], block: int = 4096) -> None:
+    """Move ``fp`` to the next 0xFF byte, or to the end of the file."""
+    while chunk := fp.read(block):
+        found = chunk.find(b"\xff")
+        if found >= 0:
+            fp.seek(found - len(chunk), os.SEEK_CUR)
+            return
+
+
 def _check_jpeg_complete(fp: IO[bytes]) -> None:
     """Require an end-of-image marker after the first start-of-scan.
 
     Entropy-coded data escapes every 0xFF byte, so FF D9 after SOS can only be the real
     end marker; the EXIF thumbnail's own end marker sits before SOS and does not count.
-    Trailing vendor data after the marker (Samsung, MPF) is fine.
+    Trailing vendor data after the marker (Samsung, MPF) is fine, and so are stray bytes
+    between two header segments: libjpeg skips them ("extraneous bytes before marker")
+    and Photoshop and some cameras write them (Pillow's Tests/images hold three).
     """
     fp.seek(2)
     while True:
         header = fp.read(4)
-        if len(header) < 4 or header[0] != 0xFF:
+        if len(header) == 4 and header[0] != 0xFF:
+            fp.seek(-4, os.SEEK_CUR)
+            _skip_to_marker(fp)
+            continue
+        if len(header) < 4:
             raise ImageRejected("JPEG header is cut short or malformed", reason="truncated")
         marker = header[1]
         if marker == 0xFF:  # fill byte before a marker

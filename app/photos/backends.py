@@ -31,6 +31,7 @@ class Media:
     app_token: str
     max_bytes: int
     max_pixels: int
+    max_lossless_pixels: int
     thumbnail_sizes: tuple[int, ...]
 
 
@@ -79,6 +80,7 @@ def init_media(app: Flask) -> None:
         app_token=token,
         max_bytes=config["PHOTO_MAX_BYTES"],
         max_pixels=config["MAX_IMAGE_PIXELS"],
+        max_lossless_pixels=config["MAX_LOSSLESS_PIXELS"],
         thumbnail_sizes=tuple(config["THUMBNAIL_SIZES"]),
     )
 

@@ -98,12 +98,16 @@ def _facts_to_blob(sha256: str, size: int, facts: images.ImageFacts) -> Blob:
     )
 
 
+def _limits(media: Media) -> dict[str, int]:
+    return {"max_pixels": media.max_pixels, "max_lossless_pixels": media.max_lossless_pixels}
+
+
 def _inspect_or_discard(media: Media, sha256: str, created: bool) -> images.ImageFacts:
     """Check the stored bytes are an accepted, sound image; if not, remove what this
     request stored and re-raise, so storage keeps nothing from bad input."""
     try:
         with local_path(media.store, sha256) as path:
-            return images.inspect_image(path, max_pixels=media.max_pixels)
+            return images.inspect_image(path, **_limits(media))
     except MediaError:
         if created:
             media.store.delete(sha256)
@@ -265,7 +269,13 @@ def _complete_upload(session: Session, media: Media, upload: Upload) -> None:
         media.uploads.terminate(upload.id)
         raise
     holder = int(upload.metadata[OWNER_METADATA_KEY])
-    _record_or_discard(session, media, sha256, stored, facts, holder)
+    try:
+        _record_or_discard(session, media, sha256, stored, facts, holder)
+    except Exception:
+        # Left complete, the upload would tell a resuming client (HEAD) that it is done,
+        # and the photo would wait for bytes never sent again: the client starts over.
+        media.uploads.terminate(upload.id)
+        raise
     media.uploads.retire(upload.id, COMPLETED_UPLOAD_KEPT)
 
 
@@ -386,7 +396,7 @@ def process_blob(session: Session, media: Media, sha256: str) -> Blob:
         return blob
     try:
         with local_path(media.store, sha256) as path:
-            made = images.make_derivatives(path, media.thumbnail_sizes, max_pixels=media.max_pixels)
+            made = images.make_derivatives(path, media.thumbnail_sizes, **_limits(media))
         thumbnails = {
             str(size): _store_bytes(media, data) for size, data in made.thumbnails.items()
         }

@@ -286,3 +286,40 @@ def test_a_client_that_lost_the_last_answer_learns_from_head_that_the_upload_is_
     assert not (uploads.root / upload_id / "data").exists()
     assert client.delete(path, headers=tus).status_code == 204
     assert client.head(path, headers=tus).status_code == 404
+
+
+def test_a_completion_the_server_fails_is_not_left_complete_for_the_client(
+    client, auth, app, monkeypatch
+):
+    """Issue 11, row 3: a 500 while recording the finished upload left it at full length,
+    so a client's HEAD said "done" and the photo waited for bytes it would never resend.
+    Now the upload is dropped (HEAD 404: start again) and keeps nothing."""
+    from app.photos import services
+
+    real = services._record_blob
+    calls = []
+
+    def fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_record_blob", fails_once)
+    headers = auth("inspector")
+    tus = {**headers, "Tus-Resumable": "1.0.0"}
+    patch = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    data = _photo_bytes(7)
+    store, uploads = app.extensions["media"].store, app.extensions["media"].uploads
+    path = urllib.parse.urlsplit(
+        _create(client, headers, len(data), _sha(data)).headers["Location"]
+    ).path
+    assert client.patch(path, data=data, headers=patch).status_code == 500
+    assert client.head(path, headers=tus).status_code == 404
+    assert not store.exists(_sha(data))
+    assert not (uploads.root / path.rsplit("/", 1)[1]).exists()
+    again = urllib.parse.urlsplit(
+        _create(client, headers, len(data), _sha(data)).headers["Location"]
+    ).path
+    assert client.patch(again, data=data, headers=patch).status_code == 204
+    assert store.exists(_sha(data))

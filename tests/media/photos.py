@@ -73,7 +73,7 @@ def encode(image: Image.Image, fmt: str, exif_data: Image.Exif | None = None, **
     return out.getvalue()
 
 
-def _chunk(kind: bytes, body: bytes, crc: int | None = None) -> bytes:
+def chunk(kind: bytes, body: bytes, crc: int | None = None) -> bytes:
     if crc is None:
         crc = zlib.crc32(kind + body)
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
@@ -84,9 +84,9 @@ def png_bomb_header(width: int = 30_000, height: int = 30_000) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
         b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", ihdr)
-        + _chunk(b"IDAT", zlib.compress(b"\x00" * 64))
-        + _chunk(b"IEND", b"")
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
     )
 
 
@@ -104,4 +104,4 @@ def png_with_bogus_chunk() -> bytes:
     """A valid PNG with an extra ancillary chunk whose CRC is wrong, after the pixels."""
     data = encode(scene(64, 48), "PNG")
     iend = data.rindex(b"IEND") - 4
-    return data[:iend] + _chunk(b"teXt", b"Comment\x00hi", crc=0xDEADBEEF) + data[iend:]
+    return data[:iend] + chunk(b"teXt", b"Comment\x00hi", crc=0xDEADBEEF) + data[iend:]

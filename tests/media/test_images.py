@@ -486,3 +486,52 @@ def test_a_png_orientation_in_xmp_or_a_raw_profile_is_read(tmp_path, data):
     assert facts.orientation == 6
     assert (facts.width, facts.height) == (300, 400)
     assert make_derivatives(path, sizes=(200,)).size == (300, 400)
+
+
+def test_a_png_exif_after_the_pixels_is_read_without_decoding(tmp_path, monkeypatch):
+    """ImageMagick writes eXIf after IDAT (Pillow's Tests/images/exif.png, from the corpus)."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    exif[ExifTags.Base.Make] = "Canon"
+    plain = photos.encode(photos.scene(400, 300), "PNG")
+    iend = plain.rindex(b"IEND") - 4
+    data = plain[:iend] + photos.chunk(b"eXIf", exif.tobytes()) + plain[iend:]
+    path = write(tmp_path, "after.png", data)
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded the pixels"))
+    facts = inspect_image(path)
+    assert (facts.orientation, facts.make) == (6, "Canon")
+    assert (facts.width, facts.height) == (300, 400)
+    monkeypatch.undo()
+    assert make_derivatives(path, sizes=(200,)).size == (300, 400)
+
+
+def test_stray_bytes_between_jpeg_header_segments_are_skipped_as_libjpeg_does(tmp_path):
+    """Photoshop and some cameras write them (three files of Pillow's Tests/images)."""
+    data = photos.encode(photos.scene(), "JPEG", photos.exif(make="Canon"))
+    dqt = data.index(b"\xff\xdb")
+    path = write(tmp_path, "junk.jpg", data[:dqt] + b"hello" + data[dqt:])
+    assert (inspect_image(path).make, make_derivatives(path, sizes=(100,)).size) == (
+        "Canon",
+        (400, 300),
+    )
+    with pytest.raises(ImageRejected):  # junk up to the end is still a file cut short
+        inspect_image(write(tmp_path, "cut.jpg", data[:dqt] + b"hello"))
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("cut", photos.encode(photos.scene(), "PNG")[:-30], "truncated"),
+        ("text_bomb", None, "decompression_bomb"),
+    ],
+)
+def test_broken_pngs_are_refused_with_the_reason_that_fits(tmp_path, name, data, reason):
+    if data is None:
+        import zlib
+
+        plain = photos.encode(photos.scene(64, 48), "PNG")
+        bomb = photos.chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"a" * 20_000_000))
+        data = plain[:33] + bomb + plain[33:]
+    with pytest.raises(ImageRejected) as refused:
+        inspect_image(write(tmp_path, f"{name}.png", data))
+    assert refused.value.reason == reason, refused.value.message
