@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 Path = tuple[str | int, ...]
@@ -151,3 +153,27 @@ def as_json(body: Any) -> str:
 def example_key(*parts: Any) -> str:
     """A stable name of one example, the same on every database."""
     return ascii(parts)
+
+
+# backend → example name → answer, compared across databases by the last property test
+ANSWERS: dict[str, dict[str, Any]] = {}
+
+
+def record(backend: str, name: str, answer: Any) -> None:
+    ANSWERS.setdefault(backend, {})[name] = answer
+
+
+# One seed for every parametrization (Hypothesis would otherwise mix in the test id, which
+# names the database): both databases see the same examples, so answers can be compared.
+SEED = 20261205
+EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "25"))
+PROPERTY = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)

@@ -17,12 +17,11 @@ What must hold for every example:
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, seed
 
 from app.extensions import db
 from sync.checks import parse_timestamp, parse_uuid
@@ -32,20 +31,7 @@ from tests import factories
 from tests import hostile_strategies as hs
 from tests.push_factories import T0
 
-EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "25"))
-PROPERTY = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,  # the same examples on every database, so answers can be compared
-    database=None,
-    suppress_health_check=[
-        HealthCheck.function_scoped_fixture,
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-    ],
-)
-# backend → example name → answer
-ANSWERS: dict[str, dict[str, Any]] = {}
+PROPERTY = hs.PROPERTY
 SHAPE_REASONS = {
     "validation", "unknown_type", "invalid_entity_id", "invalid_base_version",
     "invalid_client_ts", "invalid_args",
@@ -54,7 +40,7 @@ FREE_TEXT = {("args", "description"), ("args", "address"), ("args", "note"), ("a
 
 
 def record(name: str, answer: Any) -> None:
-    ANSWERS.setdefault(db.engine.dialect.name, {})[name] = answer
+    hs.record(db.engine.dialect.name, name, answer)
 
 
 @pytest.fixture
@@ -259,6 +245,7 @@ def _check_target(outcome: tuple[str, str | None], entry: dict, path: hs.Path) -
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS), indirect=True)
 @given(data=hs.st.data())
+@seed(hs.SEED)
 @PROPERTY
 def test_a_hostile_value_in_a_mutation_rejects_it_alone_and_the_queue_moves_on(scenario, data):
     queue, make, context = scenario
