@@ -119,10 +119,26 @@ def replaced(body: Any, path: Path, value: Any) -> Any:
 @st.composite
 def one_leaf_replaced(draw, body: Any, skip: frozenset = frozenset()) -> tuple[Path, Any]:
     """(path, hostile value) for one leaf of ``body`` (paths whose first step is in
-    ``skip`` left alone)."""
+    ``skip`` left alone), or now and then a new key of hostile name in one of its
+    objects."""
     paths = [(p, v) for p, v in leaves(body) if not (p and p[0] in skip)]
+    if draw(st.integers(0, 9)) == 0:  # now and then a field no schema names
+        holder = draw(st.sampled_from(list(objects(body))))
+        key = draw(st.one_of(short_text, long_text).filter(lambda k: k not in holder[1]))
+        return (*holder[0], key), draw(hostile_value("x"))
     path, valid = draw(st.sampled_from(paths))
     return path, draw(hostile_value(valid))
+
+
+def objects(body: Any, path: Path = ()) -> Iterator[tuple[Path, dict]]:
+    """Every JSON object in ``body`` with its path."""
+    if isinstance(body, dict):
+        yield path, body
+        for key, value in body.items():
+            yield from objects(value, (*path, key))
+    elif isinstance(body, list):
+        for index, value in enumerate(body):
+            yield from objects(value, (*path, index))
 
 
 _UNSAFE = re.compile("[\x00\ud800-\udfff]")
