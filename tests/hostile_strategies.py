@@ -182,7 +182,7 @@ def record(backend: str, name: str, answer: Any) -> None:
 # One seed for every parametrization (Hypothesis would otherwise mix in the test id, which
 # names the database): both databases see the same examples, so answers can be compared.
 SEED = 20261205
-EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "25"))
+EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "50"))
 PROPERTY = settings(
     max_examples=EXAMPLES,
     deadline=None,
