@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -206,6 +207,43 @@ def test_a_hostile_value_in_a_rest_body_is_a_4xx_or_stored(target, data):
     elif path in spec.free:
         assert status == spec.ok, response.get_json()
     hs.record(db.engine.dialect.name, hs.example_key(context["name"], path, value), status)
+
+
+QUERIES = {
+    "cases": ("dispatcher", "/api/v1/cases", {
+        "state": "reported", "category_id": "1", "grid_code": "350203001001001",
+        "street_id": "1", "department_id": "1", "overdue": "false",
+        "reported_from": WHEN, "reported_to": WHEN, "source": "inspector",
+        "routing": "routed", "page": "1", "page_size": "10",
+    }),
+    "users": ("admin", "/api/v1/admin/users", {"role": "inspector", "org_unit_id": "1",
+                                               "q": "fuzz", "page": "1"}),
+    "categories": ("dispatcher", "/api/v1/categories", {"kind": "event", "q": "垃圾",
+                                                        "major_code": "01"}),
+    "rejected": ("dispatcher", "/api/v1/sync/rejected", {"device": "ph", "user": "1",
+                                                         "reason": "validation"}),
+    "conflicts": ("dispatcher", "/api/v1/sync/conflicts", {
+        "status": "open", "entity_id": str(uuid.UUID(int=1)), "device": "ph",
+    }),
+    "pull": ("inspector", "/api/v1/sync/pull", {"cursor": "", "limit": "10"}),
+    "selfchecks": ("dispatcher", "/api/v1/selfchecks", {"shop_id": "1", "has_issue": "true"}),
+}
+
+
+@pytest.mark.parametrize("query", sorted(QUERIES))
+@given(data=hs.st.data())
+@seed(hs.SEED)
+@hs.PROPERTY
+def test_a_hostile_value_in_a_query_is_a_4xx_or_answered(client, auth, world, query, data):
+    role, url, params = QUERIES[query]
+    name, valid = data.draw(hs.st.sampled_from(sorted(params.items())), label="parameter")
+    value = data.draw(hs.st.one_of(hs.hostile_text(valid), hs.hostile_integers.map(str)))
+    encoded = urllib.parse.quote(value, safe="", errors="surrogatepass")
+    response = client.get(f"{url}?{name}={encoded}", headers=auth(role))
+    assert response.status_code < 500, response.get_json()
+    if "\x00" in value:
+        assert response.status_code in (400, 404, 422), response.get_json()
+    hs.record(db.engine.dialect.name, hs.example_key(query, name, value), response.status_code)
 
 
 def test_zz_every_database_answered_alike(database_url):
