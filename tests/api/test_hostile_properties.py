@@ -17,6 +17,7 @@ What must hold for every example:
 
 from __future__ import annotations
 
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -299,3 +300,7 @@ def test_a_timestamp_past_the_calendar_in_utc_is_refused_not_a_5xx(client, cw, a
     )
     assert comment.status_code == 422, comment.get_json()
     assert "client_ts" in comment.get_json()["errors"]["json"]
+    since = client.get(
+        f"/api/v1/cases?reported_from={urllib.parse.quote(moment)}", headers=auth("dispatcher")
+    )
+    assert since.status_code == 422, since.get_json()
