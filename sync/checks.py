@@ -99,9 +99,14 @@ def parse_timestamp(value: Any) -> dt.datetime | None:
         return None
     try:
         parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
+        if parsed.utcoffset() is None:
+            return None
+        # The instant must exist in UTC too (every column stores it so): year 1 at +14:00
+        # or year 9999 at -14:00 does not.
+        parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.utcoffset() is not None else None
+    return parsed
 
 
 def text(*, min_len: int = 0, max_len: int = 2000) -> Check:

@@ -83,7 +83,8 @@ class InvalidMutation:
 
     @property
     def entity_type(self) -> str | None:
-        spec = SPECS.get(self.payload.get("type"))  # type: ignore[arg-type]
+        type_ = self.payload.get("type")  # any JSON value: a list or an object too
+        spec = SPECS.get(type_) if isinstance(type_, str) else None
         return spec.entity_type if spec else None
 
     @property
