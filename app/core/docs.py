@@ -37,6 +37,15 @@ class ErrorResponses(BasePlugin):
                 responses.setdefault("413", HTTPStatus(413).name)
 
 
+class SchemaExtras(BasePlugin):
+    """JSON Schema keywords a marshmallow schema cannot say by its fields, declared on the
+    schema class as ``OPENAPI_EXTRA`` (e.g. ``{"minProperties": 1}``)."""
+
+    def schema_helper(self, name, definition, **kwargs):
+        schema = kwargs.get("schema")
+        return dict(getattr(schema, "OPENAPI_EXTRA", None) or {})
+
+
 class Api(SmorestApi):
     """flask-smorest's Api, saying exactly what the server answers: no catch-all `default`
     response (each operation lists its status codes) and the pagination header as sent."""
@@ -44,7 +53,8 @@ class Api(SmorestApi):
     DEFAULT_ERROR_RESPONSE_NAME = None
 
     def _init_spec(self, *, extra_plugins=None, **kwargs):
-        super()._init_spec(extra_plugins=[ErrorResponses(), *(extra_plugins or ())], **kwargs)
+        plugins = [ErrorResponses(), SchemaExtras(), *(extra_plugins or ())]
+        super()._init_spec(extra_plugins=plugins, **kwargs)
 
     def _register_pagination_header(self):
         self.spec.components.header("PAGINATION", PAGINATION_HEADER, lazy=True)
