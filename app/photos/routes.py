@@ -85,7 +85,8 @@ class BlobView(MethodView):
         """200 if the server already has these bytes (skip the upload), 404 if not."""
         blob = services.find_blob(db.session, media(), current_user(), sha256)
         if blob is None:
-            return Response(status=404)
+            # The headers a GET's error would carry; a HEAD answer has no body.
+            return Response(status=404, mimetype="application/json")
         return Response(status=200, headers={"Content-Length": "0", "ETag": f'"{sha256}"'})
 
     @require_roles(*UPLOADERS)
@@ -95,6 +96,9 @@ class BlobView(MethodView):
     )
     @blp.response(201, BlobSchema, description="Stored")
     @blp.alt_response(200, schema=BlobSchema, description="Already stored; nothing written")
+    @blp.alt_response(413, description="Over the photo size limit")
+    @blp.alt_response(415, description="Not an image type the server takes")
+    @blp.alt_response(422, description="The bytes hash otherwise, or the image is refused")
     def put(self, sha256):
         """Upload a whole photo whose SHA-256 is ``sha256``; idempotent."""
         _raise_body_limit()

@@ -11,6 +11,7 @@ it: one Hypothesis run per operation and generation mode, failures gathered per 
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -22,6 +23,7 @@ from schemathesis.specs.openapi import checks as openapi_checks
 
 from app.accounts import services as accounts
 from tests import factories
+from tests.case_factories import make_case_world, report
 
 ROLES = ("inspector", "street_chief", "road_chief", "dispatcher", "handler", "merchant", "admin")
 
@@ -39,6 +41,9 @@ CHECKS = {
     GenerationMode.POSITIVE: CONFORMANCE,
     GenerationMode.NEGATIVE: [*CONFORMANCE, openapi_checks.negative_data_rejection],
 }
+
+# tus appends raw bytes, sent as any octet stream is.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
 
 BOUNDED = settings(
     max_examples=EXAMPLES_PER_OPERATION,
@@ -113,11 +118,18 @@ def _config() -> SchemathesisConfig:
     # A query parameter the server does not know is ignored (a cache-buster, a later
     # client's option), as HTTP services do; unknown body fields are refused (422).
     config.projects.default.generation.update(allow_extra_parameters=False)
+    # tus answers a request without its version header 412, as the protocol says.
+    rejection = config.projects.default.checks.negative_data_rejection
+    rejection.expected_statuses = [*rejection.expected_statuses, "412"]
     return config
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_operation_answers_as_documented(app, client, session, world, role):
+    # A case in the inspector's grid, so that lists (cases, tasks, photos' owners) answer
+    # with real rows whose shapes the document must match.
+    cases = make_case_world(session, world)
+    report(client, factories.login_headers(client, "t_inspector"), cases.category)
     caller = Caller(client, session, world.users[role])
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, config=_config())
     failures = []
@@ -132,3 +144,67 @@ def test_every_operation_answers_as_documented(app, client, session, world, role
                 failures.append(f"{operation.label} ({mode.value}): {error}")
     print(f"{role}: {time.monotonic() - started:.1f} s")
     assert not failures, "\n\n".join(failures)
+
+
+# What the fuzzing found or the issue named, each pinned by a focused test.
+
+
+def _document(client) -> dict:
+    return client.get("/api/v1/openapi.json").get_json()
+
+
+def test_pagination_header_is_documented_as_the_json_text_it_is(client, auth, world):
+    response = client.get("/api/v1/org-units", headers=auth("admin"))
+    metadata = json.loads(response.headers["X-Pagination"])
+    header = _document(client)["components"]["headers"]["PAGINATION"]
+    assert "schema" not in header
+    schema = header["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/PaginationMetadata"}
+    assert metadata["total"] == 4
+
+
+def test_every_operation_lists_its_status_codes_and_roles(client):
+    for path, operations in _document(client)["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            assert "default" not in operation["responses"], (method, path)
+            assert operation["x-roles"], (method, path)
+            if "{" in path:
+                assert "404" in operation["responses"], (method, path)
+
+
+def test_patching_a_category_with_nothing_to_change_is_refused(client, auth, session):
+    from app.categories.services import seed_national_categories
+
+    seed_national_categories(session)
+    url = "/api/v1/admin/categories/1"
+    for body in ({}, None):
+        response = client.patch(url, json=body, headers=auth("admin"))
+        assert response.status_code == 422, response.get_json()
+    assert client.patch(url, json={"active": False}, headers=auth("admin")).status_code == 200
+
+
+def test_a_blank_device_id_is_refused_at_login(client, world):
+    body = {"username": world.users["inspector"].username, "password": factories.PASSWORD}
+    response = client.post("/api/v1/auth/login", json={**body, "device_id": "   "})
+    assert response.status_code == 422, response.get_json()
+
+
+def test_a_deadline_before_1970_is_refused_not_given_a_local_mean_time_offset(client, auth):
+    query = {"start": "0750-11-16T10:00:00+00:00", "amount": 4, "limit_type": "working_hours"}
+    response = client.get("/api/v1/calendar/deadline", query_string=query, headers=auth("admin"))
+    assert response.status_code == 422, response.get_json()
+
+
+def test_head_of_an_unknown_blob_is_typed_as_the_documented_error(client, auth):
+    response = client.head(f"/api/v1/blobs/{'0' * 64}", headers=auth("inspector"))
+    assert response.status_code == 404
+    assert response.mimetype == "application/json"
+
+
+def test_adding_a_photo_to_a_case_documents_its_kind_as_required(client):
+    schemas = _document(client)["components"]["schemas"]
+    assert "kind" in schemas["KindedPhotoRef"]["required"]
+    attach = schemas["PhotosAttach"]["properties"]["photos"]["items"]
+    assert attach == {"$ref": "#/components/schemas/KindedPhotoRef"}
