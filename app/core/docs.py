@@ -19,7 +19,6 @@ PAGINATION_HEADER = {
 }
 
 
-
 class ErrorResponses(BasePlugin):
     """The errors every operation of a kind can answer, written once: 404 for a path that
     names something (unknown, out of the caller's scope, or an id past any column), and

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import pytest
 import schemathesis
@@ -208,3 +209,29 @@ def test_adding_a_photo_to_a_case_documents_its_kind_as_required(client):
     assert "kind" in schemas["KindedPhotoRef"]["required"]
     attach = schemas["PhotosAttach"]["properties"]["photos"]["items"]
     assert attach == {"$ref": "#/components/schemas/KindedPhotoRef"}
+
+
+def _example(parameter: dict) -> str:
+    schema = parameter.get("schema", {})
+    if schema.get("type") == "integer":
+        return "1"
+    if schema.get("format") == "uuid":
+        return str(uuid.uuid4())
+    if "pattern" in schema:
+        return "0" * 64
+    return "2026-01-05"
+
+
+def test_a_method_the_document_does_not_list_is_a_405_naming_those_it_does(client, auth):
+    methods = {"get", "put", "post", "patch", "delete"}
+    for path, item in _document(client)["paths"].items():
+        documented = {method for method in item if method != "parameters"}
+        url = path
+        for parameter in item.get("parameters", []):
+            url = url.replace("{" + parameter["name"] + "}", _example(parameter))
+        other = sorted(methods - documented)[0]
+        response = client.open(url, method=other.upper(), headers=auth("admin"))
+        assert response.status_code == 405, (other, url, response.status_code)
+        allowed = {method.strip().lower() for method in response.headers["Allow"].split(",")}
+        assert documented <= allowed, (path, documented, allowed)
+        assert response.get_json()["code"] == 405
