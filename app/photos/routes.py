@@ -217,6 +217,7 @@ class PhotosView(MethodView):
     @blp.arguments(PhotoCreateSchema)
     @blp.response(201, PhotoSchema, description="Recorded")
     @blp.alt_response(200, schema=PhotoSchema, description="Already recorded (a retry)")
+    @blp.alt_response(409, description="The photo id is already used with other content")
     def post(self, body):
         """Record a photo by the phone's UUID and its SHA-256; bytes may come before or after."""
         photo, created = services.register_photo(
