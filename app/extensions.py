@@ -1,8 +1,7 @@
 """Unbound extension objects; create_app binds them with init_app."""
 
-from flask_smorest import Api
-
 from app.core.db import Database
+from app.core.docs import Api
 
 db = Database()
 api = Api()

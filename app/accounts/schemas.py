@@ -13,7 +13,11 @@ _username = ma.validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$", error="3–64 letters,
 class LoginSchema(Schema):
     username = ma.fields.String(required=True, validate=ma.validate.Length(1, 64))
     password = ma.fields.String(required=True, validate=ma.validate.Length(1, 1024), load_only=True)
-    device_id = ma.fields.String(required=True, validate=ma.validate.Length(1, 128))
+    device_id = ma.fields.String(
+        required=True,
+        validate=[ma.validate.Length(1, 128), ma.validate.Regexp(r"\S", error="not blank")],
+        metadata={"description": "the phone's own id, not blank"},
+    )
     device_name = ma.fields.String(
         load_default="unnamed device", validate=ma.validate.Length(1, 128)
     )

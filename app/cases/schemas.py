@@ -18,10 +18,25 @@ class PhotoRefSchema(Schema):
 
     photo_id = ma.fields.UUID(required=True)
     sha256 = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[0-9a-fA-F]{64}$"))
-    kind = ma.fields.String(validate=ma.validate.OneOf([k.value for k in PhotoKind]))
+    kind = ma.fields.String(
+        validate=ma.validate.OneOf([k.value for k in PhotoKind]),
+        metadata={
+            "description": "required unless the context gives it: a report's photos are "
+            "`problem`, a self-handling request's `closure`, a move's the kind its action "
+            "takes; elsewhere a photo without a kind is a 422"
+        },
+    )
     taken_at = ma.fields.AwareDateTime(allow_none=True)
     lat = ma.fields.Float(allow_none=True, validate=ma.validate.Range(-90, 90))
     lon = ma.fields.Float(allow_none=True, validate=ma.validate.Range(-180, 180))
+
+
+class KindedPhotoRefSchema(PhotoRefSchema):
+    """A photo added on its own to a case: nothing says its kind but the phone."""
+
+    kind = ma.fields.String(
+        required=True, validate=ma.validate.OneOf([k.value for k in PhotoKind])
+    )
 
 
 class CategoryRefSchema(Schema):
@@ -117,7 +132,7 @@ class ActionSchema(Schema):
 
 class PhotosAttachSchema(Schema):
     photos = ma.fields.List(
-        ma.fields.Nested(PhotoRefSchema), required=True, validate=ma.validate.Length(min=1)
+        ma.fields.Nested(KindedPhotoRefSchema), required=True, validate=ma.validate.Length(min=1)
     )
 
 

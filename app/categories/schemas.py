@@ -47,10 +47,19 @@ class CategoryCreateSchema(Schema):
 
 
 class CategoryUpdateSchema(Schema):
+    """At least one field: a change that changes nothing is a mistake, not a success."""
+
+    OPENAPI_EXTRA = {"minProperties": 1}
+
     name = ma.fields.String(validate=ma.validate.Length(1, 128))
     time_limit = JsonNumber(validate=_time_limit)
     limit_type = ma.fields.String(validate=ma.validate.OneOf(LIMIT_TYPES))
     active = ma.fields.Boolean()
+
+    @ma.validates_schema
+    def _something(self, data: dict, **_kwargs) -> None:
+        if not data:
+            raise ma.ValidationError("give at least one field to change", "_schema")
 
 
 class CategoryQuerySchema(Schema):

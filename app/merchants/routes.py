@@ -63,6 +63,7 @@ class AdminShopsView(MethodView):
     @require_roles(Role.ADMIN)
     @blp.arguments(ShopSchema)
     @blp.response(201, ShopSchema)
+    @blp.alt_response(404, description="The community or merchant named does not exist")
     def post(self, body):
         """Register a shop, its frontage zone and its responsible merchant."""
         return services.create_shop(db.session, **body)
@@ -75,6 +76,7 @@ class SelfChecksView(MethodView):
     @blp.response(201, SelfCheckSchema, description="Recorded")
     @blp.alt_response(200, schema=SelfCheckSchema, description="The same check again")
     @blp.alt_response(403, description="Not the caller's shop (reason not_in_scope)")
+    @blp.alt_response(404, description="The shop named does not exist")
     @blp.alt_response(409, description="The id exists with other content")
     @blp.alt_response(422, description="Several shops and no shop_id (reason shop_required)")
     def post(self, body):

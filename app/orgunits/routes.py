@@ -33,6 +33,7 @@ class OrgUnitsView(MethodView):
     @require_roles("admin")
     @blp.arguments(OrgUnitSchema)
     @blp.response(201, OrgUnitSchema)
+    @blp.alt_response(404, description="The parent named does not exist")
     def post(self, body):
         """Create a district, street, community or department."""
         return services.create_org_unit(db.session, **body)

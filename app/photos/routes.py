@@ -60,24 +60,45 @@ def _blob_response(sha256: str, media_type: str, size: int) -> Response:
     return response.make_conditional(request)
 
 
+# The path's SHA-256, as the server checks it (anything else is a 400).
+SHA256_PATH = {
+    "parameters": [
+        {
+            "in": "path",
+            "name": "sha256",
+            "required": True,
+            "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+            "description": "the bytes' SHA-256, 64 hex digits",
+        }
+    ],
+    "responses": {"400": "BAD_REQUEST"},
+}
+
+
 @blp.route("/blobs/<sha256>")
 class BlobView(MethodView):
     @require_roles(*UPLOADERS)
+    @blp.doc(**SHA256_PATH)
     @blp.response(200)
     @blp.alt_response(404, description="The server does not have these bytes: upload them")
     def head(self, sha256):
         """200 if the server already has these bytes (skip the upload), 404 if not."""
         blob = services.find_blob(db.session, media(), current_user(), sha256)
         if blob is None:
-            return Response(status=404)
+            # The headers a GET's error would carry; a HEAD answer has no body.
+            return Response(status=404, mimetype="application/json")
         return Response(status=200, headers={"Content-Length": "0", "ETag": f'"{sha256}"'})
 
     @require_roles(*UPLOADERS)
+    @blp.doc(**SHA256_PATH)
     @blp.doc(
         requestBody={"content": {"image/*": {"schema": {"type": "string", "format": "binary"}}}}
     )
     @blp.response(201, BlobSchema, description="Stored")
     @blp.alt_response(200, schema=BlobSchema, description="Already stored; nothing written")
+    @blp.alt_response(413, description="Over the photo size limit")
+    @blp.alt_response(415, description="Not an image type the server takes")
+    @blp.alt_response(422, description="The bytes hash otherwise, or the image is refused")
     def put(self, sha256):
         """Upload a whole photo whose SHA-256 is ``sha256``; idempotent."""
         _raise_body_limit()
@@ -98,8 +119,7 @@ class BlobView(MethodView):
 
 @blp.route("/uploads")
 class UploadsView(MethodView):
-    @blp.doc(security=[], **{"x-roles": ["public"]})
-    @blp.response(204)
+    @blp.doc(security=[], **{"x-roles": ["public"]}, **tus.DISCOVERY_DOC)
     def options(self):
         """tus discovery: version, extensions, maximum size, checksum algorithms."""
         headers = {
@@ -112,7 +132,7 @@ class UploadsView(MethodView):
         return Response(status=204, headers=headers)
 
     @require_roles(*UPLOADERS)
-    @blp.response(201, description="Created; Location names the upload")
+    @blp.doc(**tus.CREATION_DOC)
     def post(self):
         """Start a resumable upload (tus creation): Upload-Length, Upload-Metadata with sha256."""
         tus.check_version(request.headers)
@@ -144,7 +164,7 @@ def _too_large(length: int) -> Response:
 @blp.route("/uploads/<upload_id>")
 class UploadView(MethodView):
     @require_roles(*UPLOADERS)
-    @blp.response(200, description="Upload-Offset says how many bytes the server has")
+    @blp.doc(**tus.OFFSET_DOC)
     def head(self, upload_id):
         """Where to resume: the upload's offset, length and expiry."""
         tus.check_version(request.headers)
@@ -160,7 +180,7 @@ class UploadView(MethodView):
         return Response(status=200, headers=headers)
 
     @require_roles(*UPLOADERS)
-    @blp.response(204, description="Appended; Upload-Offset is the new offset")
+    @blp.doc(**tus.APPEND_DOC)
     def patch(self, upload_id):
         """Append bytes at Upload-Offset (application/offset+octet-stream)."""
         tus.check_version(request.headers)
@@ -183,7 +203,7 @@ class UploadView(MethodView):
         return Response(status=204, headers=headers)
 
     @require_roles(*UPLOADERS)
-    @blp.response(204)
+    @blp.doc(**tus.TERMINATION_DOC)
     def delete(self, upload_id):
         """Abandon an upload (tus termination)."""
         tus.check_version(request.headers)
@@ -197,6 +217,7 @@ class PhotosView(MethodView):
     @blp.arguments(PhotoCreateSchema)
     @blp.response(201, PhotoSchema, description="Recorded")
     @blp.alt_response(200, schema=PhotoSchema, description="Already recorded (a retry)")
+    @blp.alt_response(409, description="The photo id is already used with other content")
     def post(self, body):
         """Record a photo by the phone's UUID and its SHA-256; bytes may come before or after."""
         photo, created = services.register_photo(

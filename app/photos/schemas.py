@@ -56,7 +56,14 @@ class PhotoSchema(Schema):
 
 
 class ThumbnailQuerySchema(Schema):
-    size = ma.fields.Integer(load_default=320)
+    size = ma.fields.Integer(
+        load_default=320,
+        metadata={
+            "enum": [320, 1024],
+            "description": "one of the configured sizes (THUMBNAIL_SIZES, 320 and 1024 unless "
+            "set otherwise); any other is a 422",
+        },
+    )
 
 
 class FailedJobSchema(Schema):

@@ -21,7 +21,11 @@ class MutationSchema(Schema):
 
 
 class PushSchema(Schema):
-    device_id = ma.fields.String(required=True)
+    device_id = ma.fields.String(
+        required=True,
+        validate=[ma.validate.Length(min=1), ma.validate.Regexp(r"\S")],
+        metadata={"description": "the phone's device id, not blank (else 400 missing_device_id)"},
+    )
     mutations = ma.fields.List(ma.fields.Nested(MutationSchema), required=True)
 
 

@@ -77,6 +77,7 @@ class AdminCalendarDayView(MethodView):
 
     @require_roles(Role.ADMIN)
     @blp.response(204)
+    @blp.alt_response(422, description="The day is not a date (YYYY-MM-DD)")
     def delete(self, day):
         """Drop the city's override of a day; the national calendar applies again."""
         services.remove_day_override(db.session, _path_date(day))

@@ -1,10 +1,17 @@
 """API shapes of the work calendar."""
 
+import datetime as dt
+
 import marshmallow as ma
 
 from app.core.schemas import Schema
 from app.workcalendar.services import MAX_RANGE_DAYS
 from app.workcalendar.worktime import LIMIT_TYPES
+
+# The moments a deadline is computed for: before 1901 the city's zone has no whole-minute
+# offset (local mean time), which no RFC 3339 time can carry, and past 2100 lie overflows.
+CALENDAR_FROM = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+CALENDAR_TO = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 
 _hh_mm = ma.validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", error="HH:MM, 00:00–23:59")
 
@@ -51,7 +58,11 @@ class DayOverrideSchema(Schema):
 class DeadlineQuerySchema(Schema):
     start = ma.fields.AwareDateTime(
         required=True,
-        metadata={"description": "ISO 8601 with an offset, e.g. …T09:00:00+08:00 (send + as %2B)"},
+        validate=ma.validate.Range(CALENDAR_FROM, CALENDAR_TO, max_inclusive=False),
+        metadata={
+            "description": "ISO 8601 with an offset, e.g. …T09:00:00+08:00 (send + as %2B); "
+            f"from {CALENDAR_FROM.year} to {CALENDAR_TO.year - 1}"
+        },
     )
     amount = ma.fields.Float(
         required=True, validate=ma.validate.Range(min=0, min_inclusive=False, max=1000)
