@@ -89,6 +89,7 @@ class UsersView(MethodView):
     @blp.arguments(UserCreateSchema)
     @blp.response(201, UserSchema)
     @blp.alt_response(404, description="The org unit or road named does not exist")
+    @blp.alt_response(409, description="The user name is taken")
     def post(self, body):
         """Create a user tied to the org unit (and road) its role needs."""
         return services.create_user(db.session, **body)
