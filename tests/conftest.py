@@ -8,10 +8,12 @@ fails the run instead of skipping it.
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
 from app import create_app
 from app.accounts.passwords import use_fast_hashing_for_tests
@@ -128,3 +130,14 @@ def auth(client, world):
         return cache[role]
 
     return headers
+
+
+@pytest.fixture
+def live_server(app, committing, clean_db):
+    """The app behind a real HTTP server on a loopback port (threads of its own, so the
+    test commits for real): its base URL."""
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()

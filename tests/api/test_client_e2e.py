@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import uuid
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from app.cases.models import Case
 from fieldclient import walk
@@ -194,12 +192,8 @@ def _report_args() -> dict:
 
 
 @pytest.fixture
-def server(app, committing, clean_db):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+def server(live_server):
+    return live_server
 
 
 def test_the_command_replays_a_walk_over_real_http(server, inspector, tmp_path, session):

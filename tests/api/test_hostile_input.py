@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import http.client
 import json
-import threading
+import urllib.parse
 import uuid
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from app.cases.models import Case, CaseComment
 from app.sync_api.models import SyncMutation
@@ -169,12 +168,8 @@ def test_a_body_too_deep_or_too_long_a_number_is_a_4xx(client, cw, url, body):
 
 
 @pytest.fixture
-def server(app, committing, clean_db):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield httpd.server_port
-    httpd.shutdown()
+def server(live_server):
+    return urllib.parse.urlsplit(live_server).port
 
 
 def _chunked(port: int, url: str, chunks, headers: dict) -> tuple[int, dict]:

@@ -7,7 +7,6 @@ import urllib.request
 import uuid
 
 import pytest
-from werkzeug.serving import make_server
 
 from app import create_app
 from tests.factories import PASSWORD
@@ -67,12 +66,8 @@ def test_the_address_comes_from_x_forwarded_for_only_through_a_trusted_proxy(
 
 
 @pytest.fixture
-def server(app, committing, clean_db):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+def server(live_server):
+    return live_server
 
 
 def test_parallel_guesses_check_no_more_passwords_than_the_limit(server, world, app, monkeypatch):

@@ -8,24 +8,18 @@ import http.client
 import io
 import os
 import re
-import threading
 import urllib.parse
 import uuid
 
 import pytest
 from tusclient import client as tus_client
-from werkzeug.serving import make_server
 
 from tests.media import photos as pictures
 
 
 @pytest.fixture
-def server(app, committing, clean_db):
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}"
-    httpd.shutdown()
+def server(live_server):
+    return live_server
 
 
 def _photo_bytes(seed: int) -> bytes:
