@@ -20,8 +20,18 @@ from app.photos.backends import init_media
 # Each domain folder offers `routes.blp` (or several in `routes.blueprints`) and, where it
 # has commands, `cli.group`.
 DOMAINS = (
-    "health", "accounts", "orgunits", "grids", "categories", "workcalendar", "merchants", "photos",
-    "evidence", "pressing", "cases", "sync_api",
+    "health",
+    "accounts",
+    "orgunits",
+    "grids",
+    "categories",
+    "workcalendar",
+    "merchants",
+    "photos",
+    "evidence",
+    "pressing",
+    "cases",
+    "sync_api",
 )
 # Each of these offers `feed.register(registry)`. The order is behaviour: a snapshot of a
 # user's scope runs the feed types in the order they were registered, reference data first

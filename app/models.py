@@ -1,12 +1,14 @@
 """Every domain's models, imported once so the metadata is whole (Alembic, tests)."""
 
 from app.accounts import models as accounts_models
+from app.assessment import models as assessment_models
 from app.cases import models as cases_models
 from app.categories import models as categories_models
 from app.core.db import Base
 from app.evidence import models as evidence_models
 from app.feed import models as feed_models
 from app.grids import models as grids_models
+from app.ledger import models as ledger_models
 from app.merchants import models as merchants_models
 from app.orgunits import models as orgunits_models
 from app.photos import models as photos_models
@@ -18,11 +20,13 @@ metadata = Base.metadata
 
 __all__ = [
     "accounts_models",
+    "assessment_models",
     "cases_models",
     "categories_models",
     "evidence_models",
     "feed_models",
     "grids_models",
+    "ledger_models",
     "merchants_models",
     "metadata",
     "orgunits_models",

@@ -24,6 +24,20 @@ class Role(enum.StrEnum):
 
 ROLE_VALUES = tuple(role.value for role in Role)
 
+
+class Duty(enum.StrEnum):
+    """A dispatcher's finer duty in the command centre (DOMAIN.md: roles in the command
+    centre). A dispatcher without one does the three desk duties; only a centre leader
+    approves a second extension."""
+
+    INTAKE_CLERK = "intake_clerk"  # 受理员
+    DISPATCHER = "dispatcher"  # 派遣员
+    SHIFT_LEADER = "shift_leader"  # 值班长
+    CENTRE_LEADER = "centre_leader"  # 指挥中心领导
+
+
+DUTY_VALUES = tuple(duty.value for duty in Duty)
+
 # The kind of org unit each role is tied to (None: no org unit needed or allowed).
 ROLE_ORG_KINDS: dict[Role, tuple[str, ...] | None] = {
     Role.INSPECTOR: ("street", "community"),
@@ -52,6 +66,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(sa.String(16), index=True)
     org_unit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_units.id"), index=True)
     road_id: Mapped[int | None] = mapped_column(sa.ForeignKey("roads.id"), index=True)
+    # A dispatcher's duty (``Duty``); None: the three desk duties of a small centre.
+    duty: Mapped[str | None] = mapped_column(sa.String(16))
     phone: Mapped[str | None] = mapped_column(sa.String(32))
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     is_active: Mapped[bool] = mapped_column(default=True)

@@ -48,14 +48,16 @@ def task_changed(task: Task, deleted: bool) -> list:
     gained_departments = [] if deleted else old_and_new(task, "department_id")
     # Its people now too: a task reassigned away before they acted takes the case from them
     # (``queries.counts_for_its_people``), and they must hear of it to drop it.
-    now = [] if deleted else [
-        f"{prefix}:{value}"
-        for prefix, value in (("u", task.assignee_id), ("d", task.department_id))
-        if value is not None
-    ]
-    moved = {
-        *old, *now, *(f"u:{v}" for v in gained), *(f"d:{v}" for v in gained_departments)
-    }
+    now = (
+        []
+        if deleted
+        else [
+            f"{prefix}:{value}"
+            for prefix, value in (("u", task.assignee_id), ("d", task.department_id))
+            if value is not None
+        ]
+    )
+    moved = {*old, *now, *(f"u:{v}" for v in gained), *(f"d:{v}" for v in gained_departments)}
     return mention("task", task.id, *old) + mention("case", task.case_id, *sorted(moved))
 
 

@@ -71,6 +71,8 @@ class Case(Base):
         ),
         sa.Index("ix_cases_grid_reported_at", "grid_id", "reported_at", "id"),
         sa.Index("ix_cases_state_deadline", "state", "deadline"),
+        sa.Index("ix_cases_closed_at", "closed_at"),
+        sa.Index("ix_cases_deadline", "deadline"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
@@ -98,6 +100,20 @@ class Case(Base):
     limit_started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     rework_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    extension_count: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
+    # Two-stage limits (arrive / make safe, then fix): the first stage's deadline and when
+    # the handler reported it done; None for a category with one stage.
+    stage_deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    stage_done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # What assessment reads of a case (docs/assessment.md): a valid report (有效上报, None
+    # until decided), handled and closed on time (None until handled / closed), the time
+    # its handling used in the limit's measure (seconds, set at closing), and the inspector
+    # who missed a confirmed public report in their grid (漏报).
+    valid: Mapped[bool | None] = mapped_column()
+    handled_on_time: Mapped[bool | None] = mapped_column()
+    closed_on_time: Mapped[bool | None] = mapped_column()
+    time_used: Mapped[float | None] = mapped_column(sa.Float)
+    missed_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     check_passed: Mapped[bool] = mapped_column(default=False)
     press_level: Mapped[int] = mapped_column(sa.SmallInteger, default=0)
     merged_into_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("cases.id"))
@@ -140,6 +156,12 @@ class FlowEntry(Base):
     opinion: Mapped[str | None] = mapped_column(sa.Text)
     photo_ids: Mapped[list] = mapped_column(sa.JSON, default=list)
     data: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    # The command-centre duty the step belongs to (受理员 / 派遣员 / 值班长, ``Duty``), the
+    # time the step used (seconds, in the case limit's measure) and whether it ended past
+    # its deadline; None where the step has no clock.
+    duty: Mapped[str | None] = mapped_column(sa.String(16))
+    time_used: Mapped[float | None] = mapped_column(sa.Float)
+    overdue: Mapped[bool | None] = mapped_column()
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

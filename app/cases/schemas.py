@@ -34,9 +34,7 @@ class PhotoRefSchema(Schema):
 class KindedPhotoRefSchema(PhotoRefSchema):
     """A photo added on its own to a case: nothing says its kind but the phone."""
 
-    kind = ma.fields.String(
-        required=True, validate=ma.validate.OneOf([k.value for k in PhotoKind])
-    )
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf([k.value for k in PhotoKind]))
 
 
 class CategoryRefSchema(Schema):

@@ -107,6 +107,11 @@ class Category(Base):
     is_local: Mapped[bool] = mapped_column(default=False)
     time_limit: Mapped[float] = mapped_column(sa.Float)
     limit_type: Mapped[str] = mapped_column(sa.String(16))
+    # A first stage where the practice has one (arrive / make safe, then fix: manhole
+    # covers, 私搭乱建, muck heaps): its name, limit and limit type; None for one stage.
+    stage_name: Mapped[str | None] = mapped_column(sa.String(32))
+    stage_limit: Mapped[float | None] = mapped_column(sa.Float)
+    stage_limit_type: Mapped[str | None] = mapped_column(sa.String(16))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -85,7 +85,10 @@ def prune_mutations(
                     sa.update(SyncMutation)
                     .where(SyncMutation.id.in_(ids))
                     .values(
-                        status=EXPIRED, payload={}, reason=None, version=None,
+                        status=EXPIRED,
+                        payload={},
+                        reason=None,
+                        version=None,
                         conflict_id=None,
                     ),
                     execution_options={"synchronize_session": False},
