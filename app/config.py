@@ -55,6 +55,11 @@ def from_environment() -> dict:
         "CASE_DUPLICATE_WINDOW_HOURS": _float("CASE_DUPLICATE_WINDOW_HOURS", 72.0),
         "CASE_VERIFY_LIMIT_HOURS": _float("CASE_VERIFY_LIMIT_HOURS", 4.0),
         "CASE_CHECK_LIMIT_HOURS": _float("CASE_CHECK_LIMIT_HOURS", 4.0),
+        # The command centre's own steps, for the flow log's clocks: filing, dispatching
+        # and closing each within this many working hours (docs/case-workflow.md).
+        "CASE_REGISTER_LIMIT_HOURS": _float("CASE_REGISTER_LIMIT_HOURS", 1.0),
+        "CASE_DISPATCH_LIMIT_HOURS": _float("CASE_DISPATCH_LIMIT_HOURS", 1.0),
+        "CASE_CLOSE_LIMIT_HOURS": _float("CASE_CLOSE_LIMIT_HOURS", 1.0),
         "GRID_IMPORT_MAX_BYTES": _int("GRID_IMPORT_MAX_BYTES", 32 * 1024 * 1024),
         "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_MAX_FAILURES_PER_IP": _int("LOGIN_MAX_FAILURES_PER_IP", 30),

@@ -37,6 +37,9 @@ SOURCES = (
     "hotline",
     "open311",
 )
+# Reports from the public's channels: a confirmed one in an inspector's grid is a report
+# the inspector missed (漏报). "public" and "video" are named for when those channels come.
+PUBLIC_SOURCES = frozenset({"hotline", "open311", "public", "video"})
 URGENCIES = ("normal", "urgent")
 
 

@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
-from app.cases import deadlines
-from app.cases.models import Case, CasePause, Task
+from app.cases import deadlines, step_clocks
+from app.cases.models import PUBLIC_SOURCES, Case, CasePause, Task
 from app.cases.services import CasePolicy, MoveArgs, case_limit, opinion_text, resolve_category
 from app.cases.tasks import (
     HANDLING_TASKS,
@@ -28,6 +28,7 @@ from app.cases.tasks import (
     take_task,
 )
 from app.cases.workflow import FIELD, Action
+from app.categories.services import get_category
 from app.core.errors import NotFound, ValidationFailed
 from app.grids.models import UnitGrid
 from app.merchants.models import Shop
@@ -49,6 +50,7 @@ class CaseMove:
     calendar: WorkCalendar
     policy: CasePolicy
     now: dt.datetime
+    action: Action | None = None
     data: dict = dataclasses.field(default_factory=dict)
 
     @property
@@ -108,16 +110,24 @@ def _field_user(session: Session, user_id: int) -> User:
     return found
 
 
-def _inspector_for(session: Session, case: Case, inspector_id: int | None) -> User:
-    """The inspector named, or the one whose responsibility grid the case is in."""
-    if inspector_id is not None:
-        return _field_user(session, inspector_id)
+def responsible_inspector(session: Session, case: Case) -> User | None:
+    """The active inspector whose responsibility grid the case's unit grid is in."""
     grid = session.get(UnitGrid, case.grid_id) if case.grid_id else None
     responsible = grid.responsibility_grid if grid else None
     if responsible is not None and responsible.inspector_id is not None:
         inspector = session.get(User, responsible.inspector_id)
         if inspector is not None and inspector.is_active:
             return inspector
+    return None
+
+
+def _inspector_for(session: Session, case: Case, inspector_id: int | None) -> User:
+    """The inspector named, or the one whose responsibility grid the case is in."""
+    if inspector_id is not None:
+        return _field_user(session, inspector_id)
+    inspector = responsible_inspector(session, case)
+    if inspector is not None:
+        return inspector
     raise ValidationFailed(
         f"case {case.number} has no responsible inspector; name one",
         {"inspector_id": ["required: the case's grid has no inspector"]},
@@ -152,6 +162,28 @@ def _set_deadline(move: CaseMove, deadline: dt.datetime) -> None:
         task.deadline = deadline
 
 
+def stage_limit(move: CaseMove) -> deadlines.Limit | None:
+    """The first stage's limit of a two-stage category (None for one stage), as urgent as
+    the case."""
+    category = get_category(move.session, move.case.category_id)
+    if category.stage_limit is None or category.stage_limit_type is None:
+        return None
+    return deadlines.case_limit(
+        category.stage_limit, category.stage_limit_type, move.case.urgency, move.calendar
+    )
+
+
+def _start_round(move: CaseMove) -> None:
+    """A handling round starts (filing, a rework): its deadline and, for a two-stage
+    category, the first stage's."""
+    case, now = move.case, move.now
+    case.limit_started_at = now
+    case.deadline = deadlines.round_deadline(now, move.limit(), move.calendar)
+    stage = stage_limit(move)
+    case.stage_deadline = deadlines.round_deadline(now, stage, move.calendar) if stage else None
+    case.stage_done_at = None
+
+
 # ---------------------------------------------------------------------------------------------
 # The effects
 
@@ -162,16 +194,34 @@ def _register(move: CaseMove) -> None:
         move.data["category_from"] = case.category_id
         case.category_id = resolve_category(move.session, args.category_id).id
     limit = move.limit()
-    case.registered_at = case.limit_started_at = now
-    case.deadline = deadlines.round_deadline(now, limit, move.calendar)
+    case.registered_at = now
+    _start_round(move)
+    case.valid = True
+    if case.source in PUBLIC_SOURCES:
+        # A confirmed public report in an inspector's grid: the inspector missed it (漏报).
+        inspector = responsible_inspector(move.session, case)
+        case.missed_by_id = inspector.id if inspector is not None else None
     move.data.update(limit=limit.amount, limit_type=limit.limit_type)
     end_tasks(move.session, case, "cancelled", now, "verify")
 
 
 def _end_all_work(move: CaseMove) -> None:
-    """Rejected, cancelled or merged away: nothing is asked of anyone any more."""
+    """Cancelled: nothing is asked of anyone any more (a cancelled case stays valid)."""
     end_tasks(move.session, move.case, "cancelled", move.now)
     _close_pause(move)
+
+
+def _reject(move: CaseMove) -> None:
+    """不予受理: not a valid report."""
+    move.case.valid = False
+    _end_all_work(move)
+
+
+def _merge(move: CaseMove) -> None:
+    """Merged into another case: a report not yet filed is not a valid one of its own."""
+    if move.case.valid is None:
+        move.case.valid = False
+    _end_all_work(move)
 
 
 def _send_verify(move: CaseMove) -> None:
@@ -208,8 +258,16 @@ def _accept(move: CaseMove) -> None:
 
 
 def _submit_closure(move: CaseMove) -> None:
-    move.case.handled_at = move.now
+    case = move.case
+    case.handled_at = move.now
+    case.handled_on_time = case.deadline is None or move.now <= case.deadline
     finish_task(move.task, None, move.opinion, move.now)
+
+
+def _make_safe(move: CaseMove) -> None:
+    """The first stage of a two-stage case is done (到场 / 处置安全 / 停工)."""
+    move.case.stage_done_at = move.now
+    move.data["stage_deadline"] = move.case.stage_deadline.isoformat()
 
 
 def _send_check(move: CaseMove) -> None:
@@ -234,9 +292,9 @@ def _check_fail(move: CaseMove) -> None:
     case.rework_count += 1
     case.check_passed = False
     case.press_level = 0  # pressing counts per handling round
-    case.handled_at = None
-    case.limit_started_at = case.dispatched_at = now
-    case.deadline = deadlines.round_deadline(now, move.limit(), move.calendar)
+    case.handled_at = case.handled_on_time = None
+    case.dispatched_at = now
+    _start_round(move)
     if rectifier is not None:
         move.data["assignee_id"] = rectifier
         move.open_task("rectify", case.deadline, assignee_id=rectifier)
@@ -246,8 +304,19 @@ def _check_fail(move: CaseMove) -> None:
 
 
 def _close(move: CaseMove) -> None:
-    move.case.closed_at = move.now
-    end_tasks(move.session, move.case, "cancelled", move.now)
+    case = move.case
+    case.closed_at = move.now
+    case.closed_on_time = case.deadline is None or move.now <= case.deadline
+    case.time_used = step_clocks.handling_time(move)
+    end_tasks(move.session, case, "cancelled", move.now)
+
+
+def _confirm_self_handle(move: CaseMove) -> None:
+    """自处理: fixed on the spot by the reporter; a valid report, closed on time."""
+    case = move.case
+    case.closed_at = move.now
+    case.valid = case.closed_on_time = True
+    end_tasks(move.session, case, "cancelled", move.now)
 
 
 def _resume(move: CaseMove) -> None:
@@ -271,7 +340,13 @@ def _approve_extension(move: CaseMove) -> None:
     amount = move.args.extension_amount if move.args.extension_amount else limit.amount
     start = move.case.deadline or move.now
     moved = deadlines.extended(start, amount, limit.limit_type, move.calendar)
-    move.data.update(amount=amount, unit=limit.limit_type, deadline_to=moved.isoformat())
+    move.case.extension_count += 1
+    move.data.update(
+        amount=amount,
+        unit=limit.limit_type,
+        deadline_to=moved.isoformat(),
+        extension=move.case.extension_count,
+    )
     _set_deadline(move, moved)
 
 
@@ -289,7 +364,7 @@ EFFECTS: dict[Action, Callable[[CaseMove], None]] = {
     Action.SEND_VERIFY: _send_verify,
     Action.RECORD_VERIFICATION: _record_verification,
     Action.REGISTER: _register,
-    Action.REJECT: _end_all_work,
+    Action.REJECT: _reject,
     Action.DISPATCH: _dispatch,
     Action.ACCEPT: _accept,
     Action.SUBMIT_CLOSURE: _submit_closure,
@@ -302,6 +377,7 @@ EFFECTS: dict[Action, Callable[[CaseMove], None]] = {
     Action.APPROVE_SUSPENSION: _approve_suspension,
     Action.APPROVE_EXTENSION: _approve_extension,
     Action.APPROVE_CANCELLATION: _end_all_work,
-    Action.CONFIRM_SELF_HANDLE: _close,
-    Action.MERGE: _end_all_work,
+    Action.CONFIRM_SELF_HANDLE: _confirm_self_handle,
+    Action.MERGE: _merge,
+    Action.MAKE_SAFE: _make_safe,
 }

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
-from app.cases import workflow
+from app.cases import bounds, step_clocks, workflow
 from app.cases.events import case_moved, case_photos_added
 from app.cases.models import Case, CasePhoto, CaseRequest, Task
 from app.cases.move_effects import EFFECTS, CaseMove, department, rectifying_shop
@@ -27,6 +27,7 @@ from app.cases.services import (
     get_case,
     moving,
     opinion_text,
+    refusal,
     register_photos,
     unique_photo_refs,
 )
@@ -53,6 +54,7 @@ TASK_OF_ACTION = {
     Action.CHECK_FAIL: "check",
     Action.ACCEPT: "handle",
     Action.SUBMIT_CLOSURE: "handle",
+    Action.MAKE_SAFE: "handle",
 }
 
 
@@ -116,6 +118,37 @@ def evidence(session: Session, case: Case, action: str, args: MoveArgs) -> set[E
     return present
 
 
+def check_move(
+    session: Session,
+    case: Case,
+    user: User,
+    action: str,
+    args: MoveArgs,
+    state: str | None = None,
+) -> tuple[workflow.State, str | None]:
+    """Whether ``user`` may make ``action`` on ``case`` now (from ``state``, by default the
+    case's): the one place every move is decided, made directly, on a task, by an approved
+    request or through a push. The state it leads to, and the desk duty it belongs to
+    (None for a move not a dispatcher's).
+
+    The state machine first (409 state, 403 role, 422 evidence), then a dispatcher's desk
+    duty (403 ``wrong_duty``; a third extension is a 409 ``too_many_extensions``), then an
+    extension's amount (422 ``extension_over_limit``) and a first stage to make safe.
+    """
+    after = decide(action, state or case.state, user.role, evidence(session, case, action, args))
+    duty = None
+    if user.role == Role.DISPATCHER:
+        try:
+            duty = workflow.check_duty(action, user.duty, case.extension_count)
+        except workflow.TransitionRefused as error:
+            raise refusal(error) from None
+    if action == Action.APPROVE_EXTENSION:
+        bounds.check_extension_amount(session, case, args.extension_amount)
+    if action == Action.MAKE_SAFE:
+        bounds.check_stage(case)
+    return after, duty
+
+
 def _settle_requests(session: Session, case: Case, user: User, now: dt.datetime) -> None:
     """A case that reached its end answers every request still pending on it."""
     for pending in session.scalars(
@@ -140,11 +173,11 @@ def apply_move(
     """Decide and apply one move inside the caller's transaction; log it in the flow."""
     user, now = setting.user, setting.now
     before = case.state
-    after = decide(action, before, user.role, evidence(session, case, action, args))
+    after, duty = check_move(session, case, user, action, args)
     action = Action(action)
     case.state = after
     case.updated_at = now
-    move = CaseMove(session, case, user, args, task, setting.calendar, setting.policy, now)
+    move = CaseMove(session, case, user, args, task, setting.calendar, setting.policy, now, action)
     EFFECTS[action](move)
     if case.state in workflow.TERMINAL:
         _settle_requests(session, case, user, now)
@@ -154,7 +187,7 @@ def apply_move(
     append_flow(
         session,
         case,
-        Stamp(user, setting.device_id, now),
+        Stamp(user, setting.device_id, now, step_clocks.step_record(move, duty)),
         action.value,
         before,
         opinion=move.opinion,
@@ -258,7 +291,7 @@ def move_case(
     """
     args = _prepare(args, action)
     case = get_case(session, user, case_id)
-    decide(action, case.state, user.role, evidence(session, case, action, args))
+    check_move(session, case, user, action, args)
     task = _task_for_move(session, case, user, action)
     if action == Action.DISPATCH:
         _check_dispatch_target(session, args)
@@ -288,7 +321,7 @@ def move_on_task(
     steps = [MoveArgs() for _ in actions[:-1]] + [args]
     state = case.state
     for action, step in zip(actions, steps, strict=True):
-        state = decide(action, state, user.role, evidence(session, case, action, step))
+        state, _duty = check_move(session, case, user, action, step, state)
     register_photos(session, media, user, args.photos)
     setting = MoveSetting.now_for(session, user, device_id, policy)
     with moving(session):

@@ -13,9 +13,10 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
 from app.cases import workflow
+from app.cases.bounds import check_extension_amount
 from app.cases.events import case_photos_added
 from app.cases.models import Case, CaseRequest
-from app.cases.moves import MoveSetting, announce, apply_move, evidence
+from app.cases.moves import MoveSetting, announce, apply_move, check_move
 from app.cases.services import (
     CasePolicy,
     MoveArgs,
@@ -24,7 +25,6 @@ from app.cases.services import (
     add_case_photos,
     append_flow,
     attach_photos,
-    decide,
     get_case,
     may_request,
     moving,
@@ -75,6 +75,8 @@ def create_request(
     refs = unique_photo_refs(asked.photos, REQUEST_PHOTO_KIND.get(kind))
     _check_asker(session, case, user, kind, _carried(asked.reason, refs))
     extension_amount = _extension_amount(kind, asked.extension_amount)
+    if extension_amount is not None:
+        check_extension_amount(session, case, extension_amount)
     _pending_conflict(session, case, kind)
     register_photos(session, media, user, refs)
     now = utcnow()
@@ -232,7 +234,7 @@ def decide_request(
         request_id=request.id,
     )
     if approve:
-        decide(rule.approve, case.state, user.role, evidence(session, case, rule.approve, args))
+        check_move(session, case, user, rule.approve, args)
     setting = MoveSetting.now_for(session, user, device_id, policy)
     moved = []
     with moving(session):

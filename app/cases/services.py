@@ -55,6 +55,12 @@ class CasePolicy:
     duplicate_window_hours: float = 72.0
     verify_limit_hours: float = 4.0  # working hours an inspector has for a verify task
     check_limit_hours: float = 4.0  # … and for a check task
+    # The command centre's own steps (flow-log clocks): filing after the report or the
+    # verification, dispatching after filing or a return, closing after the passing check;
+    # in the case limit's measure (working hours, or hours for a continuous limit).
+    register_limit_hours: float = 1.0
+    dispatch_limit_hours: float = 1.0
+    close_limit_hours: float = 1.0
 
     @classmethod
     def from_config(cls, config: Mapping) -> CasePolicy:
@@ -66,16 +72,32 @@ class CasePolicy:
             ),
             verify_limit_hours=config.get("CASE_VERIFY_LIMIT_HOURS", cls.verify_limit_hours),
             check_limit_hours=config.get("CASE_CHECK_LIMIT_HOURS", cls.check_limit_hours),
+            register_limit_hours=config.get("CASE_REGISTER_LIMIT_HOURS", cls.register_limit_hours),
+            dispatch_limit_hours=config.get("CASE_DISPATCH_LIMIT_HOURS", cls.dispatch_limit_hours),
+            close_limit_hours=config.get("CASE_CLOSE_LIMIT_HOURS", cls.close_limit_hours),
         )
 
 
 @dataclasses.dataclass(frozen=True)
+class StepRecord:
+    """What the flow log keeps of a workflow step besides who and when: the desk duty a
+    dispatcher's move belongs to, the time the step used (seconds, in the case limit's
+    measure) and whether it ended past its own deadline; None where not applicable."""
+
+    duty: str | None = None
+    time_used: float | None = None
+    overdue: bool | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Stamp:
-    """Who makes a change, from which device, and when: what the flow log keeps of it."""
+    """Who makes a change, from which device, and when: what the flow log keeps of it,
+    with the step's duty and clock for a workflow move (``moves`` fills them)."""
 
     user: User
     device_id: str | None
     at: dt.datetime
+    step: StepRecord = StepRecord()
 
 
 @dataclasses.dataclass
@@ -252,11 +274,12 @@ def case_photo_visible(session: Session, user: User, photo: Photo) -> bool:
 
 
 def refusal(error: workflow.TransitionRefused) -> DomainError:
-    """A refused move as the API answers it: 409 state, 403 role, 422 evidence."""
+    """A refused move as the API answers it: 409 state (and a third extension), 403 role
+    or desk duty, 422 evidence."""
     errors = {"reason": error.reason}
-    if error.reason == "wrong_state":
+    if error.reason in ("wrong_state", "too_many_extensions"):
         return Conflict(error.message, errors)
-    if error.reason == "wrong_role":
+    if error.reason in ("wrong_role", "wrong_duty"):
         return Forbidden(error.message, errors)
     return ValidationFailed(error.message, errors)
 
@@ -362,7 +385,7 @@ def append_flow(
     data: dict | None = None,
 ) -> FlowEntry:
     """Add a step to ``case``'s flow log: ``action`` from state ``before`` to the case's
-    state now, by ``stamp``'s user and device at its moment."""
+    state now, by ``stamp``'s user and device at its moment, with its duty and clock."""
     last = session.scalar(sa.select(sa.func.max(FlowEntry.seq)).where(FlowEntry.case_id == case.id))
     row = flow_row(
         case.id, stamp, action, before, case.state, opinion=opinion, photo_ids=photo_ids, data=data
@@ -397,6 +420,9 @@ def flow_row(
         "photo_ids": [str(photo_id) for photo_id in photo_ids],
         "data": data or {},
         "at": stamp.at,
+        "duty": stamp.step.duty,
+        "time_used": stamp.step.time_used,
+        "overdue": stamp.step.overdue,
     }
 
 

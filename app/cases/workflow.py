@@ -82,6 +82,7 @@ class Action(enum.StrEnum):
     APPROVE_CANCELLATION = "approve_cancellation"
     CONFIRM_SELF_HANDLE = "confirm_self_handle"
     MERGE = "merge"
+    MAKE_SAFE = "make_safe"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -189,8 +190,73 @@ MOVES: dict[Action, Move] = {
             [E.CLOSURE_PHOTO],
             "自处理确认",
         ),
+        # Two-stage categories (manhole covers, 私搭乱建): the first stage (arrive / make
+        # safe / stop work) done, before the fix; the state does not change.
+        _move(Action.MAKE_SAFE, [S.HANDLING], None, HANDLING, label="到场/处置安全"),
     )
 }
+
+# ---------------------------------------------------------------------------------------------
+# The command centre's desk duties (DOMAIN.md: roles in the command centre). Every
+# dispatcher move belongs to one duty; a dispatcher whose ``duty`` is set makes only the
+# moves of that duty (a centre leader makes them all), one without a duty makes them all.
+
+INTAKE_CLERK = "intake_clerk"  # 受理员
+DISPATCHER_DUTY = "dispatcher"  # 派遣员
+SHIFT_LEADER = "shift_leader"  # 值班长
+CENTRE_LEADER = "centre_leader"  # 指挥中心领导
+DUTIES = (INTAKE_CLERK, DISPATCHER_DUTY, SHIFT_LEADER, CENTRE_LEADER)
+# Extensions are approvals (DOMAIN.md): the first by a shift leader, a second by a centre
+# leader, each at most the category's composite limit; no third.
+EXTENSION_DUTIES = (SHIFT_LEADER, CENTRE_LEADER)
+MAX_EXTENSIONS = len(EXTENSION_DUTIES)
+
+DUTY_OF: dict[Action, str] = {
+    Action.SEND_VERIFY: INTAKE_CLERK,
+    Action.SEND_CHECK: INTAKE_CLERK,
+    Action.REJECT: INTAKE_CLERK,
+    Action.MERGE: INTAKE_CLERK,
+    Action.REGISTER: SHIFT_LEADER,
+    Action.CLOSE: SHIFT_LEADER,
+    Action.APPROVE_CANCELLATION: SHIFT_LEADER,
+    Action.CONFIRM_SELF_HANDLE: SHIFT_LEADER,
+    Action.DISPATCH: DISPATCHER_DUTY,
+    Action.APPROVE_RETURN: DISPATCHER_DUTY,
+    Action.APPROVE_SUSPENSION: DISPATCHER_DUTY,
+    Action.RESUME: DISPATCHER_DUTY,
+    Action.APPROVE_EXTENSION: SHIFT_LEADER,  # the first; see ``duty_of``
+}
+
+
+def duty_of(action: str, extensions_before: int = 0) -> str | None:
+    """The desk duty a dispatcher's ``action`` belongs to (None: not a desk move). An
+    extension's depends on how many were approved before: the first is a shift leader's,
+    the second a centre leader's."""
+    if action == Action.APPROVE_EXTENSION:
+        return EXTENSION_DUTIES[min(extensions_before, MAX_EXTENSIONS - 1)]
+    return DUTY_OF.get(action)
+
+
+def check_duty(action: str, user_duty: str | None, extensions_before: int = 0) -> str | None:
+    """The duty of ``action`` if a dispatcher with ``user_duty`` may make it now.
+
+    Raises ``TransitionRefused``: ``too_many_extensions`` for a third extension,
+    ``wrong_duty`` for a move of another duty (a second extension is a centre leader's,
+    whatever the desk; a dispatcher without a duty makes every other move).
+    """
+    if action == Action.APPROVE_EXTENSION and extensions_before >= MAX_EXTENSIONS:
+        raise TransitionRefused(
+            "too_many_extensions",
+            f"a case is extended at most {MAX_EXTENSIONS} times; it has been {extensions_before}",
+        )
+    duty = duty_of(action, extensions_before)
+    if duty is None or user_duty in (CENTRE_LEADER, duty):
+        return duty
+    if user_duty is None and duty != CENTRE_LEADER:
+        return duty
+    raise TransitionRefused(
+        "wrong_duty", f"{action} is a {duty}'s move; a {user_duty or 'desk dispatcher'} may not"
+    )
 
 
 class RequestKind(enum.StrEnum):

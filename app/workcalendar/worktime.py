@@ -279,13 +279,29 @@ def elapsed_fraction(
         _require_aware(name, value)
     kind = _parse_limit_type(limit_type)
     budget = _measure(start, deadline, kind, calendar)
-    used = _measure(start, now, kind, calendar)
-    for pause_start, pause_end in _merged_pauses(pauses, start, now):
-        used -= _measure(pause_start, pause_end, kind, calendar)
-    used = max(used, 0.0)
+    used = used_seconds(start, now, kind, calendar, pauses)
     if budget <= 0:
         return math.inf if used > 0 else 0.0
     return used / budget
+
+
+def used_seconds(
+    start: dt.datetime,
+    end: dt.datetime,
+    limit_type: str,
+    calendar: WorkCalendar,
+    pauses: Iterable[tuple[dt.datetime, dt.datetime | None]] = (),
+) -> float:
+    """Seconds from ``start`` to ``end`` in the limit's measure (working time for working
+    hours and days, continuous time otherwise), less the paused intervals within them (a
+    pause whose end is None counts as running up to ``end``)."""
+    _require_aware("start", start)
+    _require_aware("end", end)
+    kind = _parse_limit_type(limit_type)
+    used = _measure(start, end, kind, calendar)
+    for pause_start, pause_end in _merged_pauses(pauses, start, end):
+        used -= _measure(pause_start, pause_end, kind, calendar)
+    return max(used, 0.0)
 
 
 def _merged_pauses(
