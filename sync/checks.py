@@ -37,9 +37,11 @@ def unsafe_values(value: Any, depth: int = 0) -> Errors | None:
     deeper than ``MAX_DEPTH``. Errors are shaped like the value (field → errors).
     """
     if isinstance(value, str):
-        return ["must not contain NUL or unpaired surrogate characters"] if (
-            UNSAFE_CHARACTER.search(value)
-        ) else None
+        return (
+            ["must not contain NUL or unpaired surrogate characters"]
+            if (UNSAFE_CHARACTER.search(value))
+            else None
+        )
     if isinstance(value, bool) or value is None or isinstance(value, float):
         return None
     if isinstance(value, int):

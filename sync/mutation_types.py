@@ -53,7 +53,14 @@ class Family(enum.StrEnum):
 
 CRS = ("wgs84", "gcj02", "bd09")
 PHOTO_KINDS = ("problem", "closure", "check", "selfcheck")
-TASK_ACTIONS = ("accept", "complete", "request_return", "request_extension", "request_suspension")
+TASK_ACTIONS = (
+    "accept",
+    "complete",
+    "make_safe",
+    "request_return",
+    "request_extension",
+    "request_suspension",
+)
 SELFCHECK_MARKS = ("ok", "issue")
 CATEGORY_KINDS = ("component", "event")
 CATEGORY_EDITIONS = ("cjt214", "gbt47678")

@@ -30,13 +30,52 @@ def pauses_of(session: Session, case_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID
     return found
 
 
+# The name of the stage every case has: handling (处置), after a first stage if any.
+HANDLING_STAGE = "处置"
+
+
+def _clock_runs(case: Case) -> bool:
+    return case.state in workflow.CLOCK_RUNNING or case.state == workflow.State.SUSPENDED
+
+
 def _light(case: Case, category: Category, calendar, pauses, now) -> str | None:
-    if case.state not in workflow.CLOCK_RUNNING and case.state != workflow.State.SUSPENDED:
+    if not _clock_runs(case):
         return None
     limit = deadlines.case_limit(category.time_limit, category.limit_type, case.urgency, calendar)
     return deadlines.light(
         case.limit_started_at, now, case.deadline, limit.limit_type, calendar, pauses
     )
+
+
+def _stage_light(case: Case, category: Category, calendar, pauses, now) -> str | None:
+    if not _clock_runs(case) or case.stage_done_at is not None or category.stage_limit is None:
+        return None
+    limit = deadlines.case_limit(
+        category.stage_limit, category.stage_limit_type, case.urgency, calendar
+    )
+    return deadlines.light(
+        case.limit_started_at, now, case.stage_deadline, limit.limit_type, calendar, pauses
+    )
+
+
+def _stages(case: Case, category: Category, light: str | None, calendar, pauses, now) -> list:
+    """The case's stages, each with its deadline, when it was done and its own light: a
+    two-stage category's first stage (到场, 停工 …), then the handling."""
+    handling = {
+        "name": HANDLING_STAGE,
+        "deadline": case.deadline,
+        "done_at": case.handled_at,
+        "traffic_light": light,
+    }
+    if case.stage_deadline is None:
+        return [handling]
+    first = {
+        "name": category.stage_name or "",
+        "deadline": case.stage_deadline,
+        "done_at": case.stage_done_at,
+        "traffic_light": _stage_light(case, category, calendar, pauses, now),
+    }
+    return [first, handling]
 
 
 def summaries(session: Session, cases: Sequence[Case], now: dt.datetime | None = None) -> list:
@@ -57,6 +96,7 @@ def summaries(session: Session, cases: Sequence[Case], now: dt.datetime | None =
 
 
 def _summary(case: Case, category: Category, calendar, pauses, now) -> dict:
+    light = _light(case, category, calendar, pauses, now)
     return {
         "id": case.id,
         "number": case.number,
@@ -78,13 +118,19 @@ def _summary(case: Case, category: Category, calendar, pauses, now) -> dict:
         "reporter_id": case.reporter_id,
         "deadline": case.deadline,
         "limit_started_at": case.limit_started_at,
-        "traffic_light": _light(case, category, calendar, pauses, now),
+        "traffic_light": light,
         "overdue": bool(
             case.deadline is not None
             and case.state in workflow.CLOCK_RUNNING
             and case.deadline < now
         ),
         "rework_count": case.rework_count,
+        "extension_count": case.extension_count,
+        "stages": _stages(case, category, light, calendar, pauses, now),
+        "valid": case.valid,
+        "handled_on_time": case.handled_on_time,
+        "closed_on_time": case.closed_on_time,
+        "time_used": case.time_used,
         "check_passed": case.check_passed,
         "press_level": case.press_level,
         "merged_into_id": case.merged_into_id,

@@ -42,6 +42,7 @@ from app.cases.schemas import (
     RequestSchema,
     RoutingSchema,
     TaskCompleteSchema,
+    TaskNoteSchema,
     TaskQuerySchema,
     TaskReassignSchema,
     TaskSchema,
@@ -355,6 +356,18 @@ class TaskCompleteView(MethodView):
     def post(self, body, task_id):
         """Finish the task: closure (handle), pass or fail (check), the finding (verify)."""
         return _update_task(task_id, TaskUpdate("complete", **body))
+
+
+@tasks_blp.route("/tasks/<uuid:task_id>/make_safe")
+class TaskMakeSafeView(MethodView):
+    @require_roles(*WORKERS)
+    @tasks_blp.arguments(TaskNoteSchema)
+    @tasks_blp.response(200, TaskSchema)
+    @tasks_blp.alt_response(409, description="The first stage was already done (stage_done)")
+    @tasks_blp.alt_response(422, description="The case has one stage (no_stage)")
+    def post(self, body, task_id):
+        """A two-stage case's first stage done (到场 / 处置安全 / 停工), before the fix."""
+        return _update_task(task_id, TaskUpdate("make_safe", note=body.get("note")))
 
 
 @tasks_blp.route("/tasks/<uuid:task_id>/reassign")

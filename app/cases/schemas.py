@@ -212,6 +212,15 @@ class LocationSchema(Schema):
     crs = ma.fields.String()
 
 
+class StageSchema(Schema):
+    name = ma.fields.String()
+    deadline = ma.fields.AwareDateTime(allow_none=True)
+    done_at = ma.fields.AwareDateTime(allow_none=True)
+    traffic_light = ma.fields.String(
+        allow_none=True, metadata={"description": "green | yellow | red while the stage runs"}
+    )
+
+
 class CaseSchema(Schema):
     id = ma.fields.UUID()
     number = ma.fields.String()
@@ -238,6 +247,27 @@ class CaseSchema(Schema):
     )
     overdue = ma.fields.Boolean()
     rework_count = ma.fields.Integer()
+    extension_count = ma.fields.Integer(metadata={"description": "approved extensions (≤ 2)"})
+    stages = ma.fields.List(
+        ma.fields.Nested(StageSchema),
+        metadata={
+            "description": "a two-stage category's first stage (到场 / 停工 …) and the "
+            "handling; one-stage: the handling alone"
+        },
+    )
+    valid = ma.fields.Boolean(
+        allow_none=True, metadata={"description": "有效上报: filed or self-handled; null undecided"}
+    )
+    handled_on_time = ma.fields.Boolean(
+        allow_none=True, metadata={"description": "handled by the deadline; null until handled"}
+    )
+    closed_on_time = ma.fields.Boolean(
+        allow_none=True, metadata={"description": "closed by the deadline; null until closed"}
+    )
+    time_used = ma.fields.Float(
+        allow_none=True,
+        metadata={"description": "handling seconds at closing, in the limit's measure"},
+    )
     check_passed = ma.fields.Boolean()
     press_level = ma.fields.Integer()
     merged_into_id = ma.fields.UUID(allow_none=True)
@@ -267,6 +297,16 @@ class FlowEntrySchema(Schema):
     opinion = ma.fields.String(allow_none=True)
     photo_ids = ma.fields.List(ma.fields.String())
     data = ma.fields.Dict()
+    duty = ma.fields.String(
+        allow_none=True, metadata={"description": "the desk duty of a dispatcher's move"}
+    )
+    time_used = ma.fields.Float(
+        allow_none=True,
+        metadata={"description": "seconds the step used, in the case limit's measure"},
+    )
+    overdue = ma.fields.Boolean(
+        allow_none=True, metadata={"description": "the step ended past its own deadline"}
+    )
     at = ma.fields.AwareDateTime()
 
 
@@ -372,6 +412,10 @@ class TaskCompleteSchema(Schema):
         load_default=list,
         metadata={"description": "a handle or rectify task needs a closure (after) photo"},
     )
+
+
+class TaskNoteSchema(Schema):
+    note = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=4000))
 
 
 class TaskReassignSchema(Schema):

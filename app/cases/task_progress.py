@@ -26,7 +26,14 @@ from app.cases.workflow import Action
 from app.core.errors import Conflict, ValidationFailed
 from app.photos.backends import Media
 
-TASK_ACTIONS = ("accept", "complete", "request_return", "request_extension", "request_suspension")
+TASK_ACTIONS = (
+    "accept",
+    "complete",
+    "make_safe",
+    "request_return",
+    "request_extension",
+    "request_suspension",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +64,9 @@ def update_task(
     ``result`` pass or fail, with check photos, and a fail needs a ``note``; a verify task
     records the verification with ``result``); ``request_return`` / ``request_extension`` (with
     ``extension_amount`` in the limit's unit, by default one more limit) /
-    ``request_suspension`` with ``note`` as the reason. Accepting or completing a task
+    ``request_suspension`` with ``note`` as the reason; ``make_safe`` on a handle or
+    rectify task of a two-stage case reports its first stage done (到场 / 处置安全),
+    accepting the task first if needed. Accepting or completing a task
     again is answered with the task as it is (applied once); working on a task that was
     reassigned or cancelled is a 409 with reason ``task_reassigned`` / ``task_cancelled``.
     Completing it again with another ``result`` than the first is not the same move but a
@@ -79,10 +88,24 @@ def update_task(
     if action == "accept" and task.kind not in HANDLING_TASKS:
         accept_task(session, user, device_id, task)
         return task
-    steps = [Action.ACCEPT] if action == "accept" else completion_steps(case, task, update.result)
+    steps = _steps(case, task, update)
     args = MoveArgs(opinion=update.note, result=update.result, photos=list(update.photos or ()))
     move_on_task(session, media, user, device_id, task, steps, args, policy=policy)
     return task
+
+
+def _steps(case: Case, task: Task, update: TaskUpdate) -> list[Action]:
+    if update.action == "accept":
+        return [Action.ACCEPT]
+    if update.action == "make_safe":
+        if task.kind not in HANDLING_TASKS:
+            raise ValidationFailed(
+                f"a {task.kind} task has no stage to make safe", {"action": ["make_safe"]}
+            )
+        return (
+            [Action.ACCEPT, Action.MAKE_SAFE] if case.state == "dispatched" else [Action.MAKE_SAFE]
+        )
+    return completion_steps(case, task, update.result)
 
 
 def completion_steps(case: Case, task: Task, result: str | None) -> list[Action]:
