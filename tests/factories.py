@@ -52,6 +52,7 @@ def make_user(
     org_unit: OrgUnit | None,
     road: Road | None = None,
     username: str | None = None,
+    duty: str | None = None,
 ) -> User:
     return accounts.add_user(
         session,
@@ -60,6 +61,7 @@ def make_user(
         role=role,
         org_unit_id=org_unit.id if org_unit else None,
         road_id=road.id if road else None,
+        duty=duty,
     )
 
 

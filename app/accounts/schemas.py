@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from app.accounts.models import ROLE_VALUES
+from app.accounts.models import DUTY_VALUES, ROLE_VALUES
 from app.core.schemas import Schema
 
 _username = ma.validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$", error="3–64 letters, digits, _ . -")
@@ -30,6 +30,7 @@ class UserSchema(Schema):
     role = ma.fields.String(dump_only=True)
     org_unit_id = ma.fields.Integer(dump_only=True, allow_none=True)
     road_id = ma.fields.Integer(dump_only=True, allow_none=True)
+    duty = ma.fields.String(dump_only=True, allow_none=True)
     phone = ma.fields.String(dump_only=True, allow_none=True)
     is_active = ma.fields.Boolean(dump_only=True)
     created_at = ma.fields.AwareDateTime(dump_only=True)
@@ -49,6 +50,14 @@ class UserCreateSchema(Schema):
     display_name = ma.fields.String(validate=ma.validate.Length(1, 128))
     org_unit_id = ma.fields.Integer(allow_none=True, strict=True)
     road_id = ma.fields.Integer(allow_none=True, strict=True)
+    duty = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.OneOf(DUTY_VALUES),
+        metadata={
+            "description": "a dispatcher's desk duty (intake_clerk 受理员, dispatcher 派遣员, "
+            "shift_leader 值班长, centre_leader 指挥中心领导); null: all three desk duties"
+        },
+    )
     phone = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=32))
 
 
@@ -58,6 +67,14 @@ class UserUpdateSchema(Schema):
     display_name = ma.fields.String(validate=ma.validate.Length(1, 128))
     org_unit_id = ma.fields.Integer(allow_none=True, strict=True)
     road_id = ma.fields.Integer(allow_none=True, strict=True)
+    duty = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.OneOf(DUTY_VALUES),
+        metadata={
+            "description": "a dispatcher's desk duty (intake_clerk 受理员, dispatcher 派遣员, "
+            "shift_leader 值班长, centre_leader 指挥中心领导); null: all three desk duties"
+        },
+    )
     phone = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=32))
     is_active = ma.fields.Boolean()
 

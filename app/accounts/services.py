@@ -8,7 +8,15 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.accounts.models import ROLE_ORG_KINDS, ROLE_VALUES, Device, LoginAttempt, Role, User
+from app.accounts.models import (
+    DUTY_VALUES,
+    ROLE_ORG_KINDS,
+    ROLE_VALUES,
+    Device,
+    LoginAttempt,
+    Role,
+    User,
+)
 from app.accounts.passwords import hash_password, needs_rehash, verify_password
 from app.accounts.tokens import new_token, token_digest
 from app.core.clock import utcnow
@@ -74,6 +82,20 @@ def _check_ties(session: Session, role: str, org_unit_id: int | None, road_id: i
         raise ValidationFailed("only a road chief is tied to a road", {"road_id": ["not allowed"]})
 
 
+def _check_duty(role: str, duty: str | None) -> None:
+    """A desk duty belongs to a dispatcher only, and is one of ``Duty``."""
+    if duty is None:
+        return
+    if duty not in DUTY_VALUES:
+        raise ValidationFailed(
+            f"unknown duty {duty!r}", {"duty": [f"one of {', '.join(DUTY_VALUES)}"]}
+        )
+    if role != Role.DISPATCHER:
+        raise ValidationFailed(
+            f"only a dispatcher has a desk duty, not a {role}", {"duty": ["dispatchers only"]}
+        )
+
+
 def add_user(
     session: Session,
     *,
@@ -81,13 +103,19 @@ def add_user(
     password: str,
     role: str,
     display_name: str | None = None,
-    org_unit_id: int | None = None,
-    road_id: int | None = None,
     phone: str | None = None,
+    **ties: int | str | None,
 ) -> User:
-    """Add a user inside the caller's transaction."""
+    """Add a user inside the caller's transaction. ``ties``: ``org_unit_id`` and
+    ``road_id`` as the role needs them, and a dispatcher's desk ``duty``."""
+    org_unit_id, road_id, duty = (
+        ties.pop(name, None) for name in ("org_unit_id", "road_id", "duty")
+    )
+    if ties:
+        raise TypeError(f"add_user() got unexpected ties {sorted(ties)}")
     _check_password_strength(password)
     _check_ties(session, role, org_unit_id, road_id)
+    _check_duty(role, duty)
     if session.scalar(sa.select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user name {username!r} is taken", {"username": ["taken"]})
     user = User(
@@ -97,6 +125,7 @@ def add_user(
         org_unit_id=org_unit_id,
         road_id=road_id,
         phone=phone,
+        duty=duty,
         password_hash=hash_password(password),
     )
     session.add(user)
@@ -125,7 +154,11 @@ def update_user(session: Session, user_id: int, changes: dict) -> User:
         org_unit_id = changes.get("org_unit_id", user.org_unit_id)
         road_id = changes.get("road_id", user.road_id)
         _check_ties(session, role, org_unit_id, road_id)
+        # A user who stops being a dispatcher leaves their desk duty behind.
+        duty = changes.get("duty", user.duty if role == Role.DISPATCHER else None)
+        _check_duty(role, duty)
         user.role, user.org_unit_id, user.road_id = role, org_unit_id, road_id
+        user.duty = duty
         for name in ("display_name", "phone"):
             if name in changes:
                 setattr(user, name, changes[name])

@@ -29,11 +29,26 @@ class CategorySchema(Schema):
     is_local = ma.fields.Boolean(dump_only=True)
     time_limit = ma.fields.Float(dump_only=True)
     limit_type = ma.fields.String(dump_only=True)
+    stage_name = ma.fields.String(dump_only=True, allow_none=True)
+    stage_limit = ma.fields.Float(dump_only=True, allow_none=True)
+    stage_limit_type = ma.fields.String(dump_only=True, allow_none=True)
     active = ma.fields.Boolean(dump_only=True)
     created_at = ma.fields.AwareDateTime(dump_only=True)
 
 
-class CategoryCreateSchema(Schema):
+class StageFieldsSchema(Schema):
+    """A first stage (arrive / make safe / stop work, then fix): all three or none."""
+
+    stage_name = ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.Length(1, 32),
+        metadata={"description": "the first stage of a two-stage limit (到场, 停工 …)"},
+    )
+    stage_limit = JsonNumber(allow_none=True, validate=_time_limit)
+    stage_limit_type = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(LIMIT_TYPES))
+
+
+class CategoryCreateSchema(StageFieldsSchema):
     kind = ma.fields.String(required=True, validate=ma.validate.OneOf(KINDS))
     edition = ma.fields.String(required=True, validate=ma.validate.OneOf(EDITIONS))
     code = ma.fields.String(
@@ -46,7 +61,7 @@ class CategoryCreateSchema(Schema):
     limit_type = ma.fields.String(required=True, validate=ma.validate.OneOf(LIMIT_TYPES))
 
 
-class CategoryUpdateSchema(Schema):
+class CategoryUpdateSchema(StageFieldsSchema):
     """At least one field: a change that changes nothing is a mistake, not a success."""
 
     OPENAPI_EXTRA = {"minProperties": 1}

@@ -61,6 +61,34 @@ def _check_limit(time_limit: float, limit_type: str) -> None:
         )
 
 
+STAGE_FIELDS = ("stage_name", "stage_limit", "stage_limit_type")
+_STAGE_NAMES = {"time_limit": "stage_limit", "limit_type": "stage_limit_type"}
+
+
+def _check_stage(stage: dict) -> dict:
+    """A first stage is named and limited, all three or none: its fields as stored."""
+    given = {name: stage.get(name) for name in STAGE_FIELDS}
+    present = [name for name, value in given.items() if value is not None]
+    if not present:
+        return given
+    missing = [name for name in STAGE_FIELDS if name not in present]
+    if missing:
+        raise ValidationFailed(
+            "a first stage needs its name, limit and limit type together",
+            {name: ["required with the other stage fields"] for name in missing},
+        )
+    if not str(given["stage_name"]).strip():
+        raise ValidationFailed("a stage has a name", {"stage_name": ["blank"]})
+    try:
+        _check_limit(given["stage_limit"], given["stage_limit_type"])
+    except ValidationFailed as error:
+        raise ValidationFailed(
+            f"stage: {error.message}",
+            {_STAGE_NAMES.get(name, name): why for name, why in (error.errors or {}).items()},
+        ) from None
+    return given
+
+
 def _major_name(kind: str, edition: str, code: str, given: str | None) -> str:
     known = MAJOR_CLASSES[(kind, edition)].get(code[:2])
     if known is not None:
@@ -118,6 +146,7 @@ def seed_national_categories(session: Session) -> SeedCounts:
             _check_kind_and_edition(entry["kind"], entry["edition"])
             _well_formed_code(entry["edition"], entry["code"])
             _check_limit(entry["time_limit"], entry["limit_type"])
+            stage = _check_stage(entry)
             session.add(
                 Category(
                     kind=entry["kind"],
@@ -129,6 +158,7 @@ def seed_national_categories(session: Session) -> SeedCounts:
                     is_local=False,
                     time_limit=entry["time_limit"],
                     limit_type=entry["limit_type"],
+                    **stage,
                 )
             )
             existing.add(key)
@@ -146,12 +176,15 @@ def create_local_category(
     time_limit: float,
     limit_type: str,
     major_name: str | None = None,
+    **stage,
 ) -> Category:
-    """Add a city's own category (is_local). Its code extends a national edition's scheme."""
+    """Add a city's own category (is_local). Its code extends a national edition's scheme;
+    ``stage``: a first stage's ``stage_name``, ``stage_limit``, ``stage_limit_type``."""
     with transaction(session):
         _check_kind_and_edition(kind, edition)
         _well_formed_code(edition, code)
         _check_limit(time_limit, limit_type)
+        stage = _check_stage(stage)
         if find_category(session, kind, edition, code) is not None:
             raise Conflict(
                 f"{kind} code {code} already exists in edition {edition}", {"code": ["taken"]}
@@ -166,6 +199,7 @@ def create_local_category(
             is_local=True,
             time_limit=time_limit,
             limit_type=limit_type,
+            **stage,
         )
         session.add(category)
         session.flush()
@@ -173,12 +207,16 @@ def create_local_category(
 
 
 def update_category(session: Session, category_id: int, changes: dict) -> Category:
-    """Change a category's name, time limit, limit type or whether it is in use."""
+    """Change a category's name, time limit, limit type, first stage (its three fields
+    together; all three null for none) or whether it is in use."""
     with transaction(session):
         category = get_category(session, category_id)
         time_limit = changes.get("time_limit", category.time_limit)
         limit_type = changes.get("limit_type", category.limit_type)
         _check_limit(time_limit, limit_type)
+        if any(name in changes for name in STAGE_FIELDS):
+            for name, value in _check_stage(changes).items():
+                setattr(category, name, value)
         category.time_limit, category.limit_type = time_limit, limit_type
         for field in ("name", "active"):
             if field in changes:
