@@ -76,6 +76,7 @@ def create_request(
     _check_asker(session, case, user, kind, _carried(asked.reason, refs))
     extension_amount = _extension_amount(kind, asked.extension_amount)
     if extension_amount is not None:
+        _extension_left(case)
         check_extension_amount(session, case, extension_amount)
     _pending_conflict(session, case, kind)
     register_photos(session, media, user, refs)
@@ -142,6 +143,15 @@ def _extension_amount(kind: RequestKind, amount: float | None) -> float | None:
             {"extension_amount": ["required, > 0"]},
         )
     return amount
+
+
+def _extension_left(case: Case) -> None:
+    """A case extended twice cannot be extended again: asking is a 409 at once."""
+    if case.extension_count >= workflow.MAX_EXTENSIONS:
+        raise Conflict(
+            f"case {case.number} was extended {case.extension_count} times, the most it may be",
+            {"reason": "too_many_extensions"},
+        )
 
 
 def ask_self_handling(

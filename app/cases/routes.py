@@ -265,6 +265,10 @@ class CaseRequestsView(MethodView):
     @require_roles(*REQUESTERS)
     @blp.arguments(RequestCreateSchema)
     @blp.response(201, RequestSchema)
+    @blp.alt_response(
+        409, description="A request of the kind is pending, or the case was extended twice"
+    )
+    @blp.alt_response(422, description="Evidence missing, or an extension over the limit")
     def post(self, body, case_id):
         """Ask for a return, extension, suspension, cancellation or self-handling."""
         return requests.create_request(
@@ -288,6 +292,12 @@ class RequestDecisionView(MethodView):
     @require_roles(Role.DISPATCHER)
     @blp.arguments(DecisionSchema)
     @blp.response(200, RequestSchema)
+    @blp.alt_response(
+        409,
+        description="Decided already, the case moved on, or a third extension "
+        "(too_many_extensions)",
+    )
+    @blp.alt_response(422, description="Evidence missing, or an extension over the limit")
     def post(self, body, request_id):
         """Approve (the request's move is applied) or refuse a request."""
         return requests.decide_request(
