@@ -7,6 +7,7 @@ import marshmallow as ma
 from app.cases.models import SOURCES, STATES, URGENCIES
 from app.cases.workflow import Action, RequestKind
 from app.categories.models import EDITIONS, KINDS
+from app.categories.schemas import JsonNumber
 from app.core.schemas import PointSchema, Schema
 from app.photos.models import PhotoKind
 
@@ -152,8 +153,10 @@ class RequestCreateSchema(Schema):
         required=True, validate=ma.validate.OneOf([k.value for k in RequestKind])
     )
     reason = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=4000))
-    extension_amount = ma.fields.Float(
-        allow_none=True, validate=ma.validate.Range(min=0, min_inclusive=False)
+    extension_amount = JsonNumber(
+        allow_none=True,
+        validate=ma.validate.Range(min=0, min_inclusive=False),
+        metadata={"description": "in the limit's unit; at most the category's limit"},
     )
     photos = ma.fields.List(ma.fields.Nested(PhotoRefSchema), load_default=list)
 
