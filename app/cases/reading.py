@@ -131,6 +131,7 @@ def _summary(case: Case, category: Category, calendar, pauses, now) -> dict:
         "handled_on_time": case.handled_on_time,
         "closed_on_time": case.closed_on_time,
         "time_used": case.time_used,
+        "missed_by_id": case.missed_by_id,
         "check_passed": case.check_passed,
         "press_level": case.press_level,
         "merged_into_id": case.merged_into_id,

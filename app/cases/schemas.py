@@ -271,6 +271,10 @@ class CaseSchema(Schema):
         allow_none=True,
         metadata={"description": "handling seconds at closing, in the limit's measure"},
     )
+    missed_by_id = ma.fields.Integer(
+        allow_none=True,
+        metadata={"description": "漏报: the grid's inspector, for a confirmed public report"},
+    )
     check_passed = ma.fields.Boolean()
     press_level = ma.fields.Integer()
     merged_into_id = ma.fields.UUID(allow_none=True)
