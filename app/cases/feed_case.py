@@ -136,7 +136,7 @@ def load_visible(session: Session, user: User, ids: list) -> tuple[dict, set]:
 _PLAIN = (
     "number", "state", "source", "description", "address", "urgency", "routing", "grid_id",
     "street_id", "road_id", "shop_id", "department_id", "reporter_id", "press_level",
-    "rework_count", "version",
+    "rework_count", "extension_count", "version",
 )  # fmt: skip
 
 
@@ -155,6 +155,8 @@ def load(session: Session, ids: list, shown: sa.ColumnElement[bool] | None = Non
             cases.c.lat,
             cases.c.lon,
             cases.c.deadline,
+            cases.c.stage_deadline,
+            cases.c.stage_done_at,
             cases.c.merged_into_id,
             cases.c.reported_at,
             cases.c.closed_at,
@@ -179,6 +181,8 @@ def load(session: Session, ids: list, shown: sa.ColumnElement[bool] | None = Non
         lat,
         lon,
         deadline,
+        stage_deadline,
+        stage_done_at,
         merged_into_id,
         reported_at,
         closed_at,
@@ -197,6 +201,9 @@ def load(session: Session, ids: list, shown: sa.ColumnElement[bool] | None = Non
             },
             location={"lat": lat, "lon": lon, "crs": "wgs84"},
             deadline=iso(deadline),
+            # A two-stage case's first stage (到场, 停工): its deadline and when it was done.
+            stage_deadline=iso(stage_deadline),
+            stage_done_at=iso(stage_done_at),
             merged_into_id=str(merged_into_id) if merged_into_id else None,
             reported_at=iso(reported_at),
             closed_at=iso(closed_at),

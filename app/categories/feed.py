@@ -47,6 +47,9 @@ def _load(session: Session, ids: list) -> dict:
                 "name": row.name,
                 "time_limit": row.time_limit,
                 "limit_type": row.limit_type,
+                "stage_name": row.stage_name,
+                "stage_limit": row.stage_limit,
+                "stage_limit_type": row.stage_limit_type,
                 "active": row.active,
             },
         )
