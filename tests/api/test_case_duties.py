@@ -15,7 +15,6 @@ import pytest
 import sqlalchemy as sa
 
 from app.accounts.models import DUTY_VALUES
-from app.cases import workflow
 from app.cases.models import Case, CaseRequest, FlowEntry
 from tests import case_factories as cf
 from tests import factories
@@ -84,28 +83,6 @@ def _dispatched(client, auth, cw) -> dict:
 
 # ---------------------------------------------------------------------------------------------
 # Duties
-
-
-@pytest.mark.parametrize("user_duty", [None, *workflow.DUTIES])
-@pytest.mark.parametrize("action", sorted(workflow.DUTY_OF))
-def test_the_permission_matrix_of_duties(action, user_duty):
-    """Every desk move against every desk: its own duty, a centre leader, or no duty."""
-    duty = workflow.DUTY_OF[action]
-    allowed = user_duty in (None, workflow.CENTRE_LEADER, duty)
-    if allowed:
-        assert workflow.check_duty(action, user_duty) == duty
-    else:
-        with pytest.raises(workflow.TransitionRefused) as refused:
-            workflow.check_duty(action, user_duty)
-        assert refused.value.reason == "wrong_duty"
-
-
-def test_every_dispatcher_move_has_a_duty():
-    dispatcher_moves = {
-        a for a, move in workflow.MOVES.items() if workflow.DISPATCHER in move.roles
-    }
-    assert dispatcher_moves == set(workflow.DUTY_OF)
-    assert set(workflow.DUTIES) == set(DUTY_VALUES)
 
 
 def test_each_desk_makes_only_its_own_moves_and_the_flow_records_the_duty(

@@ -248,3 +248,18 @@ def test_working_hours_round_trip(start, hours):
 def test_working_time_round_trip_from_any_start(start, minutes):
     due = add_limit(start, minutes / 60, "working_hours", CAL)
     assert working_seconds_between(start, due, CAL) == pytest.approx(minutes * 60, abs=1e-6)
+
+
+def test_used_seconds_counts_working_time_less_pauses():
+    from app.workcalendar.worktime import used_seconds
+
+    calendar = WorkCalendar()
+    shanghai = dt.timezone(dt.timedelta(hours=8))
+    friday = dt.datetime(2026, 3, 13, 11, 0, tzinfo=shanghai)
+    monday = dt.datetime(2026, 3, 16, 10, 0, tzinfo=shanghai)
+    # Friday 11:00–12:00 and 14:00–18:00, Monday 08:00–10:00: 7 working hours.
+    assert used_seconds(friday, monday, "working_hours", calendar) == 7 * 3600
+    assert used_seconds(friday, monday, "urgent_hours", calendar) == 71 * 3600
+    pause = (dt.datetime(2026, 3, 13, 17, 0, tzinfo=shanghai), monday - dt.timedelta(hours=1))
+    assert used_seconds(friday, monday, "working_days", calendar, [pause]) == 5 * 3600
+    assert used_seconds(monday, friday, "working_hours", calendar) == 0
