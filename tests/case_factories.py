@@ -148,6 +148,19 @@ def act(client, headers: dict, case_id: str, action: str, expect: int = 200, **b
     return response.get_json()
 
 
+def try_act(client, headers: dict, case_id: str, action: str, **body):
+    """A move whose answer the test looks at itself (a refusal, say)."""
+    return client.post(
+        f"/api/v1/cases/{case_id}/actions", json={"action": action, **body}, headers=headers
+    )
+
+
+def refused(response, status: int, reason: str) -> None:
+    """``response`` refused with ``status`` and the stable ``reason``."""
+    assert response.status_code == status, response.get_json()
+    assert response.get_json()["errors"]["reason"] == reason, response.get_json()
+
+
 def case(client, headers: dict, case_id: str, expect: int = 200) -> dict:
     response = client.get(f"/api/v1/cases/{case_id}", headers=headers)
     assert response.status_code == expect, response.get_json()

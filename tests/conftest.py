@@ -21,6 +21,7 @@ from app.core.db import make_engine
 from app.extensions import db
 from app.models import metadata
 from tests import database, factories
+from tests.clock import TestClock, local
 
 use_fast_hashing_for_tests()
 
@@ -141,3 +142,10 @@ def live_server(app, committing, clean_db):
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The server's clock, set by the test (``tests.clock``): it starts standing at Monday
+    9 March 2026, 09:00 in Asia/Shanghai, in a plain working week."""
+    return TestClock(monkeypatch, local("2026-03-09", "09:00"))

@@ -10,6 +10,17 @@ from app.core.schemas import Schema
 _username = ma.validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$", error="3–64 letters, digits, _ . -")
 
 
+def _duty() -> ma.fields.String:
+    return ma.fields.String(
+        allow_none=True,
+        validate=ma.validate.OneOf(DUTY_VALUES),
+        metadata={
+            "description": "a dispatcher's desk duty (intake_clerk 受理员, dispatcher 派遣员, "
+            "shift_leader 值班长, centre_leader 指挥中心领导); null: all three desk duties"
+        },
+    )
+
+
 class LoginSchema(Schema):
     username = ma.fields.String(required=True, validate=ma.validate.Length(1, 64))
     password = ma.fields.String(required=True, validate=ma.validate.Length(1, 1024), load_only=True)
@@ -50,14 +61,7 @@ class UserCreateSchema(Schema):
     display_name = ma.fields.String(validate=ma.validate.Length(1, 128))
     org_unit_id = ma.fields.Integer(allow_none=True, strict=True)
     road_id = ma.fields.Integer(allow_none=True, strict=True)
-    duty = ma.fields.String(
-        allow_none=True,
-        validate=ma.validate.OneOf(DUTY_VALUES),
-        metadata={
-            "description": "a dispatcher's desk duty (intake_clerk 受理员, dispatcher 派遣员, "
-            "shift_leader 值班长, centre_leader 指挥中心领导); null: all three desk duties"
-        },
-    )
+    duty = _duty()
     phone = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=32))
 
 
@@ -67,14 +71,7 @@ class UserUpdateSchema(Schema):
     display_name = ma.fields.String(validate=ma.validate.Length(1, 128))
     org_unit_id = ma.fields.Integer(allow_none=True, strict=True)
     road_id = ma.fields.Integer(allow_none=True, strict=True)
-    duty = ma.fields.String(
-        allow_none=True,
-        validate=ma.validate.OneOf(DUTY_VALUES),
-        metadata={
-            "description": "a dispatcher's desk duty (intake_clerk 受理员, dispatcher 派遣员, "
-            "shift_leader 值班长, centre_leader 指挥中心领导); null: all three desk duties"
-        },
-    )
+    duty = _duty()
     phone = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=32))
     is_active = ma.fields.Boolean()
 

@@ -25,15 +25,7 @@ from app.cases.tasks import HANDLING_TASKS, accept_task, acting_on, still_open
 from app.cases.workflow import Action
 from app.core.errors import Conflict, ValidationFailed
 from app.photos.backends import Media
-
-TASK_ACTIONS = (
-    "accept",
-    "complete",
-    "make_safe",
-    "request_return",
-    "request_extension",
-    "request_suspension",
-)
+from sync.mutation_types import TASK_ACTIONS  # the same actions over REST and a push
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ from app.accounts.models import DUTY_VALUES
 from app.cases.models import Case, CaseRequest, FlowEntry
 from tests import case_factories as cf
 from tests import factories
-from tests.clock import TestClock, local
+from tests.clock import local
 from tests.push_factories import mutation, push
 
 MONDAY = "2026-03-09"  # a plain working week: Monday 9 to Friday 13 March 2026
@@ -27,11 +27,6 @@ MONDAY = "2026-03-09"  # a plain working week: Monday 9 to Friday 13 March 2026
 @pytest.fixture
 def cw(session, world):
     return cf.make_case_world(session, world)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TestClock(monkeypatch, local(MONDAY, "09:00"))
 
 
 @pytest.fixture
@@ -62,17 +57,6 @@ def _flow(detail: dict) -> list[tuple[str, str | None]]:
     return [(entry["action"], entry["duty"]) for entry in detail["flow"]]
 
 
-def _refused(response, status: int, reason: str) -> None:
-    assert response.status_code == status, response.get_json()
-    assert response.get_json()["errors"]["reason"] == reason, response.get_json()
-
-
-def _act(client, headers, case_id, action, **body):
-    return client.post(
-        f"/api/v1/cases/{case_id}/actions", json={"action": action, **body}, headers=headers
-    )
-
-
 def _dispatched(client, auth, cw) -> dict:
     created = cf.report(client, auth("inspector"), cw.category)
     cf.act(client, auth("dispatcher"), created["id"], "register")
@@ -90,7 +74,7 @@ def test_each_desk_makes_only_its_own_moves_and_the_flow_records_the_duty(
 ):
     case_id = cf.report(client, auth("inspector"), cw.category)["id"]
     for duty in ("intake_clerk", "dispatcher"):
-        _refused(_act(client, desk(duty), case_id, "register"), 403, "wrong_duty")
+        cf.refused(cf.try_act(client, desk(duty), case_id, "register"), 403, "wrong_duty")
     assert cf.case(client, desk(None), case_id)["state"] == "reported"
     assert (
         session.scalar(sa.select(sa.func.count()).where(FlowEntry.case_id == uuid.UUID(case_id)))
@@ -101,19 +85,21 @@ def test_each_desk_makes_only_its_own_moves_and_the_flow_records_the_duty(
     cf.act(client, auth("inspector"), case_id, "record_verification", result="pass")
     cf.act(client, desk("shift_leader"), case_id, "register")
     for duty in ("intake_clerk", "shift_leader"):
-        _refused(
-            _act(client, desk(duty), case_id, "dispatch", department_id=cw.world.department.id),
+        cf.refused(
+            cf.try_act(
+                client, desk(duty), case_id, "dispatch", department_id=cw.world.department.id
+            ),
             403,
             "wrong_duty",
         )
     cf.act(client, desk("dispatcher"), case_id, "dispatch", department_id=cw.world.department.id)
     cf.act(client, auth("handler"), case_id, "accept")
     cf.act(client, auth("handler"), case_id, "submit_closure", photos=[cf.photo("closure")])
-    _refused(_act(client, desk("shift_leader"), case_id, "send_check"), 403, "wrong_duty")
+    cf.refused(cf.try_act(client, desk("shift_leader"), case_id, "send_check"), 403, "wrong_duty")
     cf.act(client, desk("intake_clerk"), case_id, "send_check")
     cf.act(client, auth("inspector"), case_id, "check_pass", photos=[cf.photo("check")])
     for duty in ("intake_clerk", "dispatcher"):
-        _refused(_act(client, desk(duty), case_id, "close"), 403, "wrong_duty")
+        cf.refused(cf.try_act(client, desk(duty), case_id, "close"), 403, "wrong_duty")
     closed = cf.act(client, desk("shift_leader"), case_id, "close")
     assert _flow(closed) == [
         ("report", None),
@@ -256,7 +242,7 @@ def test_two_approvals_cannot_move_a_four_working_hour_deadline_by_years(
         json={"kind": "extension", "reason": "慢慢来", "extension_amount": 20000},
         headers=auth("handler"),
     )
-    _refused(huge, 422, "extension_over_limit")
+    cf.refused(huge, 422, "extension_over_limit")
     assert session.scalar(sa.select(sa.func.count()).select_from(CaseRequest)) == 0
     # Within the limit, the first approval by the one dispatcher goes through …
     asked = cf.request(
@@ -272,10 +258,10 @@ def test_two_approvals_cannot_move_a_four_working_hour_deadline_by_years(
         json={"approve": True},
         headers=auth("dispatcher"),
     )
-    _refused(refused, 403, "wrong_duty")
+    cf.refused(refused, 403, "wrong_duty")
     # Nor may the dispatcher extend it directly.
-    _refused(
-        _act(client, auth("dispatcher"), detail["id"], "approve_extension", opinion="再延"),
+    cf.refused(
+        cf.try_act(client, auth("dispatcher"), detail["id"], "approve_extension", opinion="再延"),
         403,
         "wrong_duty",
     )
@@ -319,9 +305,9 @@ def test_first_extension_by_a_shift_leader_second_by_a_centre_leader_no_third(
         json={"kind": "extension", "reason": "再延", "extension_amount": 1},
         headers=auth("handler"),
     )
-    _refused(third, 409, "too_many_extensions")
-    _refused(
-        _act(client, desk("centre_leader"), case_id, "approve_extension", opinion="再延"),
+    cf.refused(third, 409, "too_many_extensions")
+    cf.refused(
+        cf.try_act(client, desk("centre_leader"), case_id, "approve_extension", opinion="再延"),
         409,
         "too_many_extensions",
     )
@@ -342,7 +328,7 @@ def test_an_extension_over_the_limit_is_refused_at_approval_too(client, auth, cw
         json={"approve": True},
         headers=auth("dispatcher"),
     )
-    _refused(response, 422, "extension_over_limit")
+    cf.refused(response, 422, "extension_over_limit")
     assert session.get(CaseRequest, uuid.UUID(asked["id"])).status == "pending"
     assert session.get(Case, uuid.UUID(detail["id"])).extension_count == 0
 

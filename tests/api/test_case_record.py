@@ -12,7 +12,7 @@ import pytest
 
 from app.cases.models import Case
 from tests import case_factories as cf
-from tests.clock import TestClock, local
+from tests.clock import local
 
 MON, TUE, FRI, NEXT_MON = "2026-03-09", "2026-03-10", "2026-03-13", "2026-03-16"
 HOUR = 3600.0
@@ -21,11 +21,6 @@ HOUR = 3600.0
 @pytest.fixture
 def cw(session, world):
     return cf.make_case_world(session, world)
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    return TestClock(monkeypatch, local(MON, "09:00"))
 
 
 def at(clock, day: str, hhmm: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from app.cases.models import Case
 from tests import case_factories as cf
 from tests import factories
-from tests.clock import TestClock, local
+from tests.clock import local
 from tests.push_factories import mutation, push
 
 MON = "2026-03-09"
@@ -25,24 +25,8 @@ def cw(session, world):
     return cf.make_case_world(session, world)
 
 
-@pytest.fixture
-def clock(monkeypatch):
-    return TestClock(monkeypatch, local(MON, "09:00"))
-
-
 def utc(day: str, hhmm: str) -> str:
     return local(day, hhmm).astimezone(dt.UTC).isoformat()
-
-
-def _refused(response, status: int, reason: str) -> None:
-    assert response.status_code == status, response.get_json()
-    assert response.get_json()["errors"]["reason"] == reason, response.get_json()
-
-
-def _act(client, headers, case_id, action, **body):
-    return client.post(
-        f"/api/v1/cases/{case_id}/actions", json={"action": action, **body}, headers=headers
-    )
 
 
 def _manhole(client, auth, cw) -> str:
@@ -86,7 +70,7 @@ def test_each_stage_has_its_deadline_and_light(client, auth, cw, clock):
     listed = client.get("/api/v1/cases", headers=auth("dispatcher")).get_json()
     assert [s["traffic_light"] for s in listed[0]["stages"]] == ["red", "green"]
 
-    _refused(_act(client, auth("handler"), case_id, "make_safe"), 409, "wrong_state")
+    cf.refused(cf.try_act(client, auth("handler"), case_id, "make_safe"), 409, "wrong_state")
     cf.act(client, auth("handler"), case_id, "accept")
     safe = cf.act(client, auth("handler"), case_id, "make_safe", opinion="已设围挡")
     assert safe["state"] == "handling"
@@ -98,7 +82,7 @@ def test_each_stage_has_its_deadline_and_light(client, auth, cw, clock):
     }
     entry = safe["flow"][-1]
     assert (entry["action"], entry["time_used"], entry["overdue"]) == ("make_safe", 2400.0, True)
-    _refused(_act(client, auth("handler"), case_id, "make_safe"), 409, "stage_done")
+    cf.refused(cf.try_act(client, auth("handler"), case_id, "make_safe"), 409, "stage_done")
 
 
 def test_a_rework_starts_the_first_stage_again(client, auth, cw, clock, session):
@@ -148,14 +132,14 @@ def test_make_safe_refusals_change_nothing(client, auth, cw, clock, session):
     assert cf.case(client, auth("dispatcher"), one_stage)["stages"] == [
         {"name": "处置", "deadline": utc(MON, "15:00"), "done_at": None, "traffic_light": "green"}
     ]
-    _refused(_act(client, auth("handler"), one_stage, "make_safe"), 422, "no_stage")
+    cf.refused(cf.try_act(client, auth("handler"), one_stage, "make_safe"), 422, "no_stage")
 
     case_id = _manhole(client, auth, cw)
     cf.act(client, auth("handler"), case_id, "accept")
     for role in ("inspector", "dispatcher"):
-        _refused(_act(client, auth(role), case_id, "make_safe"), 403, "wrong_role")
+        cf.refused(cf.try_act(client, auth(role), case_id, "make_safe"), 403, "wrong_role")
     other = factories.login_headers(client, cw.other_department_handler.username)
-    response = _act(client, other, case_id, "make_safe")
+    response = cf.try_act(client, other, case_id, "make_safe")
     assert response.status_code in (403, 404), response.get_json()
     bad = client.post(
         f"/api/v1/tasks/{uuid.uuid4()}/make_safe", json={"note": 5}, headers=auth("handler")
