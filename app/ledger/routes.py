@@ -102,9 +102,8 @@ def _stream_and_remove(folder, path: Path):
     return stream_with_context(chunks())
 
 
-def _download(query: services.LedgerQuery, fmt: str) -> Response:
+def _download(query: services.LedgerQuery, fmt: str, rows: int) -> Response:
     settings = _settings()
-    rows = queries.count_rows(db.session, query.period, query.scope)
     if rows > settings.sync_max_rows:
         raise Conflict(
             TOO_MANY_ROWS,
@@ -138,12 +137,11 @@ class LedgerView(MethodView):
         ``format=xlsx|pdf``, a file (up to LEDGER_SYNC_MAX_ROWS rows; else 409: export)."""
         fmt = query.pop("format")
         ledger = services.ask(db.session, current_user(), query, utcnow())
+        rows = queries.count_rows(db.session, ledger.period, ledger.scope)
+        pagination_parameters.item_count = rows
         if fmt in MEDIA_TYPES:
-            return _download(ledger, fmt)
+            return _download(ledger, fmt, rows)
         size = _settings().thumbnail_size
-        pagination_parameters.item_count = queries.count_rows(
-            db.session, ledger.period, ledger.scope
-        )
         rows = queries.page_rows(
             db.session,
             ledger.period,
@@ -165,7 +163,11 @@ class LedgerView(MethodView):
 
 
 def _export_view(export) -> dict:
-    view = {column: getattr(export, column) for column in ExportSchema._declared_fields}
+    view = {
+        field: getattr(export, field)
+        for field in ExportSchema._declared_fields
+        if field != "file_url"
+    }
     view["file_url"] = (
         url_for("ledger.ExportFileView", export_id=export.id) if export.status == "done" else None
     )

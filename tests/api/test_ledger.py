@@ -113,7 +113,9 @@ def test_pdf_has_a_page_per_case_with_chinese_text_drawn(client, auth, closed):
     assert closed[0]["number"] in texts[0]
     assert "第 1 页 / 共 2 页" in texts[0].replace("\r\n", "")
     page = document[0]
-    assert len([obj for obj in page.get_objects() if obj.type == pdfium.raw.FPDF_PAGEOBJ_IMAGE]) == 2
+    assert (
+        len([obj for obj in page.get_objects() if obj.type == pdfium.raw.FPDF_PAGEOBJ_IMAGE]) == 2
+    )
     assert len(response.data) < 2_000_000  # the font is subset
 
 
