@@ -90,9 +90,7 @@ def _world(session):
 
     orgunits.add_org_unit(session, "district", "350203", "思明区")
     street = orgunits.add_org_unit(session, "street", "350203001", "中华街道", "350203")
-    community = orgunits.add_org_unit(
-        session, "community", "350203001001", "中山社区", "350203001"
-    )
+    community = orgunits.add_org_unit(session, "community", "350203001001", "中山社区", "350203001")
     department = orgunits.add_org_unit(session, "department", "D-SZ", "市政园林局", "350203")
     seed_national_categories(session)
     category = find_category(session, "event", "cjt214", "0102")
@@ -220,9 +218,9 @@ def child(kind: str, work: Path, database_url: str) -> dict:
         session.execute(db.metadata.tables["cases"].select().limit(1)).all()
         pdfdoc.CjkFont()  # the font's metrics, read once per process
         street = session.execute(
-            db.metadata.tables["org_units"].select().where(
-                db.metadata.tables["org_units"].c.kind == "street"
-            )
+            db.metadata.tables["org_units"]
+            .select()
+            .where(db.metadata.tables["org_units"].c.kind == "street")
         ).one()
         scope = Scope("street", street.id, street.code, street.name, street.id)
         query = services.LedgerQuery(scope, period_of_days(*PERIOD, "Asia/Shanghai"))
