@@ -8,10 +8,8 @@ from their files into the output and nothing of them is kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
-from zoneinfo import ZoneInfo
 
 from app.ledger import render
 from app.ledger.pdfdoc import PdfWriter, text_ops, wrap
@@ -27,6 +25,8 @@ FIELD_SIZE = 9.0
 FIELD_COLUMNS = 3
 FIELD_ROW = 44.0
 LABEL_WIDTH = 54.0
+BEFORE = "问题图片（处置前）"
+AFTER = "销号图片（处置后）"
 BEFORE = "问题图片（处置前）"
 AFTER = "销号图片（处置后）"
 
@@ -120,41 +120,26 @@ def _frame(page: _Page, heading: render.Heading, number: int, record: LedgerRow 
     page.ops.append(b"q 1 0 0 1 %.2f 14 cm /Total Do Q\n" % (x + page.writer.font.width(footer, 9)))
 
 
-def write_pdf(
-    out: BinaryIO,
-    heading: render.Heading,
-    batches: Iterable[list[LedgerRow]],
-    thumbnails: Thumbnails,
-    zone: ZoneInfo,
-    workday_seconds: float,
-    progress: Callable[[int], None] | None = None,
-) -> int:
+def write_pdf(out: BinaryIO, ledger: render.LedgerFile) -> int:
     """Write the PDF to ``out``, a page per case; returns the number of rows."""
     writer = PdfWriter(out)
     done = 0
     half = (writer.size[0] - 2 * MARGIN - GAP) / 2
-    for batch in batches:
+    for batch in ledger.batches:
         for record in batch:
             done += 1
             page = _Page(writer)
-            _frame(page, heading, done, record)
-            _photo_box(page, "问题图片（处置前）", record.problem_photos, MARGIN, half, thumbnails)
-            _photo_box(
-                page,
-                "销号图片（处置后）",
-                record.closure_photos,
-                MARGIN + half + GAP,
-                half,
-                thumbnails,
-            )
-            _fields(page, render.cells(done, record, zone, workday_seconds))
+            _frame(page, ledger.heading, done, record)
+            _photo_box(page, BEFORE, record.problem_photos, MARGIN, half, ledger.thumbnails)
+            right = MARGIN + half + GAP
+            _photo_box(page, AFTER, record.closure_photos, right, half, ledger.thumbnails)
+            _fields(page, ledger.cells(done, record))
             page.finish()
-        if progress is not None:
-            progress(done)
+        ledger.tell(done)
     if done == 0:
         page = _Page(writer)
-        _frame(page, heading, 1, None)
+        _frame(page, ledger.heading, 1, None)
         page.text(MARGIN, PHOTO_TOP, 12, "本期本范围内没有结案（销号）的案卷。")
         page.finish()
-    writer.finish(heading.title)
+    writer.finish(ledger.heading.title)
     return done

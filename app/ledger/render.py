@@ -9,10 +9,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Callable, Iterable
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from app.ledger.queries import LedgerRow, Scope
+from app.ledger.thumbnails import Thumbnails
 from app.workcalendar.periods import Period
 
 MISSING = "—"
@@ -86,6 +88,26 @@ class Heading:
     @property
     def title(self) -> str:
         return f"{TITLE}  {self.scope_text}  {self.period_text}"
+
+
+@dataclasses.dataclass
+class LedgerFile:
+    """What a file of the ledger is made from: its heading, the rows in batches, where the
+    pictures are, the city's zone and working day, and whom to tell the rows written."""
+
+    heading: Heading
+    batches: Iterable[list[LedgerRow]]
+    thumbnails: Thumbnails
+    zone: ZoneInfo
+    workday_seconds: float
+    progress: Callable[[int], None] | None = None
+
+    def cells(self, index: int, row: LedgerRow) -> list:
+        return cells(index, row, self.zone, self.workday_seconds)
+
+    def tell(self, rows: int) -> None:
+        if self.progress is not None:
+            self.progress(rows)
 
 
 def local_time(moment: dt.datetime | None, zone: ZoneInfo) -> str:

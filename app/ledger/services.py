@@ -103,12 +103,18 @@ def write_file(
     also takes XlsxWriter's row files and thumbnails copied from an object store)."""
     calendar = get_calendar(session)
     batches = iter_batches(session, query.period, query.scope, settings.thumbnail_size)
-    thumbnails = Thumbnails(media.store, target.parent)
-    args = (query.heading, batches, thumbnails, calendar.zone, calendar.workday_seconds, progress)
+    ledger = render.LedgerFile(
+        query.heading,
+        batches,
+        Thumbnails(media.store, target.parent),
+        calendar.zone,
+        calendar.workday_seconds,
+        progress,
+    )
     if fmt == "xlsx":
-        return xlsx.write_xlsx(target, *args)
+        return xlsx.write_xlsx(target, ledger)
     with target.open("wb") as out:
-        return pdf.write_pdf(out, *args)
+        return pdf.write_pdf(out, ledger)
 
 
 def work_dir(settings: LedgerSettings) -> tempfile.TemporaryDirectory:

@@ -11,9 +11,7 @@ file opens in Excel and WPS alike.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import xlsxwriter
 
@@ -93,37 +91,28 @@ def _photo_ids(record: LedgerRow) -> str:
     return f"问题：{problem or render.MISSING}\n销号：{closure or render.MISSING}"
 
 
-def write_xlsx(
-    target: Path,
-    heading: render.Heading,
-    batches: Iterable[list[LedgerRow]],
-    thumbnails: Thumbnails,
-    zone: ZoneInfo,
-    workday_seconds: float,
-    progress: Callable[[int], None] | None = None,
-) -> int:
-    """Write the workbook to ``target``; returns the number of rows. ``progress`` is told
-    the rows written after each batch."""
+def write_xlsx(target: Path, ledger: render.LedgerFile) -> int:
+    """Write the workbook to ``target``; returns the number of rows, told to the ledger's
+    ``progress`` after each batch."""
     book = xlsxwriter.Workbook(
         str(target),
         {"constant_memory": True, "tmpdir": str(target.parent), "strings_to_numbers": False},
     )
     sheet = book.add_worksheet(render.TITLE)
     formats = _formats(book)
-    first_picture = _lay_out(sheet, formats, heading)
+    first_picture = _lay_out(sheet, formats, ledger.heading)
     done = 0
-    for batch in batches:
+    for batch in ledger.batches:
         for record in batch:
             row = FIRST_ROW + done
             done += 1
             sheet.set_row(row, ROW_HEIGHT_PT)
-            values = render.cells(done, record, zone, workday_seconds)
+            values = ledger.cells(done, record)
             for col, value in enumerate(values):
                 sheet.write(row, col, value, formats["cell"])
-            _pictures(sheet, row, first_picture, record, thumbnails)
+            _pictures(sheet, row, first_picture, record, ledger.thumbnails)
             ids_col = first_picture + len(PICTURE_HEADERS)
             sheet.write_string(row, ids_col, _photo_ids(record), formats["cell"])
-        if progress is not None:
-            progress(done)
+        ledger.tell(done)
     book.close()
     return done
