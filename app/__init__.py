@@ -31,6 +31,7 @@ DOMAINS = (
     "evidence",
     "pressing",
     "cases",
+    "ledger",
     "sync_api",
 )
 # Each of these offers `feed.register(registry)`. The order is behaviour: a snapshot of a
@@ -39,7 +40,7 @@ DOMAINS = (
 # selfcheck, conflict.
 FEEDS = ("categories", "workcalendar", "grids", "cases", "merchants", "sync_api")
 # Each of these offers `register()`: a rule or reaction its domain lends another.
-REACTIONS = ("cases.services", "merchants.selfchecks", "evidence.subscribers")
+REACTIONS = ("cases.services", "merchants.selfchecks", "evidence.subscribers", "ledger.jobs")
 CLI_MODULES = (
     "accounts",
     "orgunits",

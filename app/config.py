@@ -88,6 +88,14 @@ def from_environment() -> dict:
         # Runs of new reports in a push are taken in together (app.cases.bulk_intake); 0
         # turns that off and every mutation goes one by one (same outcomes, slower).
         "SYNC_BATCH_APPLY": _int("SYNC_BATCH_APPLY", 1) == 1,
+        # The 两图一表 ledger (docs/ledger.md): up to this many rows an XLSX or PDF is answered
+        # at once by GET /ledger (and an export made in the request); above it, exports
+        # are jobs on the photo queue. Pictures are the thumbnails of this size.
+        "LEDGER_SYNC_MAX_ROWS": _int("LEDGER_SYNC_MAX_ROWS", 200),
+        "LEDGER_THUMBNAIL_SIZE": _int("LEDGER_THUMBNAIL_SIZE", 1024),
+        "LEDGER_EXPORT_MAX_BYTES": _int("LEDGER_EXPORT_MAX_BYTES", 8 * 1024**3),
+        # Where files are written before they go to the blob store (default: the system's).
+        "LEDGER_WORK_DIR": os.environ.get("LEDGER_WORK_DIR", ""),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "API_TITLE": "城管 field backend",
         "API_VERSION": "v1",

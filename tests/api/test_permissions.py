@@ -15,6 +15,7 @@ FIELD = {"inspector", "street_chief", "road_chief"}
 REPORTERS = FIELD | {"merchant", "dispatcher"}
 MOVERS = FIELD | {"dispatcher", "handler"}
 WORKERS = FIELD | {"handler", "merchant"}
+LEDGER = {"dispatcher", "admin", "street_chief", "road_chief", "handler"}
 
 # (method, Flask rule, roles allowed)
 MATRIX = [
@@ -99,6 +100,10 @@ MATRIX = [
     ("POST", "/api/v1/sync/rejected/<int:mutation_id>/review", DISPATCHER),
     ("GET", "/api/v1/admin/sync/devices", ADMIN),
     ("GET", "/api/v1/admin/sync/devices/<int:device_pk>", ADMIN),
+    ("GET", "/api/v1/ledger", LEDGER),
+    ("POST", "/api/v1/exports", LEDGER),
+    ("GET", "/api/v1/exports/<uuid:export_id>", LEDGER),
+    ("GET", "/api/v1/exports/<uuid:export_id>/file", LEDGER),
 ]
 
 PUBLIC = {
