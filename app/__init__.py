@@ -31,6 +31,7 @@ DOMAINS = (
     "evidence",
     "pressing",
     "cases",
+    "assessment",
     "sync_api",
 )
 # Each of these offers `feed.register(registry)`. The order is behaviour: a snapshot of a

@@ -1,0 +1,164 @@
+"""The formulas of 考评 (docs/assessment.md, "The formulas"): what each rate divides, which
+way is better, its default weight, and the levels that show them."""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+REGION = "region"
+DEPARTMENT = "department"
+INSPECTOR = "inspector"
+SHIFT_LEADER = "shift_leader"
+DISPATCHER = "dispatcher"
+SUBJECTS = (REGION, DEPARTMENT, INSPECTOR, SHIFT_LEADER, DISPATCHER)
+
+
+@dataclasses.dataclass(frozen=True)
+class Formula:
+    subject: str
+    id: str
+    name: str  # 名称
+    numerator: str
+    denominator: str
+    higher_is_better: bool
+    default_weight: float
+
+    def value(self, rate: Fraction) -> Fraction:
+        """What the rate adds to a score: the rate, or ``1 - rate`` when lower is better."""
+        return rate if self.higher_is_better else 1 - rate
+
+
+def _f(subject, id_, name, numerator, denominator, better, weight) -> Formula:
+    return Formula(subject, id_, name, numerator, denominator, better == "higher", weight)
+
+
+FORMULAS: tuple[Formula, ...] = (
+    _f(REGION, "closure_rate", "结案率", "closed", "due_to_close", "higher", 0.3),
+    _f(
+        REGION,
+        "on_time_closure_rate",
+        "按期结案率",
+        "closed_on_time",
+        "due_to_close",
+        "higher",
+        0.5,
+    ),
+    _f(REGION, "rework_rate", "返工率", "reworks", "due_to_close", "lower", 0.2),
+    _f(REGION, "public_report_rate", "监督举报率", "public_filed", "filed", "lower", 0.0),
+    _f(REGION, "selfcheck_rate", "门前三包自查率", "days_selfchecked", "days_due", "higher", 0.0),
+    _f(DEPARTMENT, "handling_rate", "处置率", "handled", "due_to_close", "higher", 0.3),
+    _f(
+        DEPARTMENT,
+        "on_time_handling_rate",
+        "按期处置率",
+        "handled_on_time",
+        "due_to_close",
+        "higher",
+        0.5,
+    ),
+    _f(DEPARTMENT, "rework_rate", "返工率", "reworks", "due_to_close", "lower", 0.2),
+    _f(INSPECTOR, "valid_report_rate", "有效上报率", "valid_reports", "reports", "higher", 0.4),
+    _f(INSPECTOR, "missed_report_rate", "漏报率", "missed", "filed_in_grids", "lower", 0.2),
+    _f(
+        INSPECTOR,
+        "on_time_verification_rate",
+        "按时核实率",
+        "verified_on_time",
+        "verifications_due",
+        "higher",
+        0.2,
+    ),
+    _f(
+        INSPECTOR,
+        "on_time_check_rate",
+        "按时核查率",
+        "checked_on_time",
+        "checks_due",
+        "higher",
+        0.2,
+    ),
+    _f(SHIFT_LEADER, "on_time_filing_rate", "按时立案率", "filed_on_time", "filed", "higher", 0.4),
+    _f(
+        SHIFT_LEADER,
+        "accurate_filing_rate",
+        "准确立案率",
+        "filed_not_cancelled",
+        "filed",
+        "higher",
+        0.2,
+    ),
+    _f(
+        SHIFT_LEADER,
+        "on_time_closing_rate",
+        "按时结案率",
+        "closed_on_time",
+        "closed",
+        "higher",
+        0.4,
+    ),
+    _f(
+        DISPATCHER,
+        "on_time_dispatch_rate",
+        "按时派遣率",
+        "dispatched_on_time",
+        "dispatched",
+        "higher",
+        0.5,
+    ),
+    _f(
+        DISPATCHER,
+        "accurate_dispatch_rate",
+        "准确派遣率",
+        "dispatched_not_returned",
+        "dispatched",
+        "higher",
+        0.5,
+    ),
+)
+
+BY_SUBJECT: dict[str, tuple[Formula, ...]] = {
+    subject: tuple(f for f in FORMULAS if f.subject == subject) for subject in SUBJECTS
+}
+
+
+def formula(subject: str, formula_id: str) -> Formula | None:
+    return next((f for f in BY_SUBJECT.get(subject, ()) if f.id == formula_id), None)
+
+
+def default_weights() -> dict[str, dict[str, float]]:
+    return {s: {f.id: f.default_weight for f in fs} for s, fs in BY_SUBJECT.items()}
+
+
+# The levels (docs/assessment.md, "Levels"): the subjects of each, and the region formulas
+# a level leaves out.
+REGION_LEVELS = ("district", "street", "community", "grid")
+LEVELS = (*REGION_LEVELS, "department", "inspector", "dispatcher")
+LEVEL_SUBJECTS: dict[str, tuple[str, ...]] = {
+    **{level: (REGION,) for level in REGION_LEVELS},
+    "department": (DEPARTMENT,),
+    "inspector": (INSPECTOR,),
+    "dispatcher": (SHIFT_LEADER, DISPATCHER),
+}
+LEFT_OUT: dict[str, frozenset[str]] = {"grid": frozenset({"selfcheck_rate"})}
+
+
+def level_formulas(level: str, subject: str) -> tuple[Formula, ...]:
+    left_out = LEFT_OUT.get(level, frozenset())
+    return tuple(f for f in BY_SUBJECT[subject] if f.id not in left_out)
+
+
+_CENT = Decimal("0.01")
+
+
+def percent(value: Fraction | None) -> float | None:
+    """A fraction as a percentage rounded half-up to 2 decimals (911/972 → 93.72)."""
+    if value is None:
+        return None
+    exact = Decimal(value.numerator * 100) / Decimal(value.denominator)
+    return float(exact.quantize(_CENT, rounding=ROUND_HALF_UP))
+
+
+def rate(numerator: int, denominator: int) -> Fraction | None:
+    return Fraction(numerator, denominator) if denominator else None
