@@ -4,7 +4,6 @@ way is better, its default weight, and the levels that show them."""
 from __future__ import annotations
 
 import dataclasses
-from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 REGION = "region"
@@ -31,90 +30,39 @@ class Formula:
 
 
 def _f(subject, id_, name, numerator, denominator, better, weight) -> Formula:
-    return Formula(subject, id_, name, numerator, denominator, better == "higher", weight)
+    return Formula(subject, id_, name, numerator, denominator, better == HI, weight)
 
 
+HI, LO = "higher", "lower"  # which way is better
+R, D, IN, SL, DP = REGION, DEPARTMENT, INSPECTOR, SHIFT_LEADER, DISPATCHER
+# The table of docs/assessment.md, "The formulas", row by row.
 FORMULAS: tuple[Formula, ...] = (
-    _f(REGION, "closure_rate", "结案率", "closed", "due_to_close", "higher", 0.3),
+    _f(R, "closure_rate", "结案率", "closed", "due_to_close", HI, 0.3),
+    _f(R, "on_time_closure_rate", "按期结案率", "closed_on_time", "due_to_close", HI, 0.5),
+    _f(R, "rework_rate", "返工率", "reworks", "due_to_close", LO, 0.2),
+    _f(R, "public_report_rate", "监督举报率", "public_filed", "filed", LO, 0.0),
+    _f(R, "selfcheck_rate", "门前三包自查率", "days_selfchecked", "days_due", HI, 0.0),
+    _f(D, "handling_rate", "处置率", "handled", "due_to_close", HI, 0.3),
+    _f(D, "on_time_handling_rate", "按期处置率", "handled_on_time", "due_to_close", HI, 0.5),
+    _f(D, "rework_rate", "返工率", "reworks", "due_to_close", LO, 0.2),
+    _f(IN, "valid_report_rate", "有效上报率", "valid_reports", "reports", HI, 0.4),
+    _f(IN, "missed_report_rate", "漏报率", "missed", "filed_in_grids", LO, 0.2),
     _f(
-        REGION,
-        "on_time_closure_rate",
-        "按期结案率",
-        "closed_on_time",
-        "due_to_close",
-        "higher",
-        0.5,
-    ),
-    _f(REGION, "rework_rate", "返工率", "reworks", "due_to_close", "lower", 0.2),
-    _f(REGION, "public_report_rate", "监督举报率", "public_filed", "filed", "lower", 0.0),
-    _f(REGION, "selfcheck_rate", "门前三包自查率", "days_selfchecked", "days_due", "higher", 0.0),
-    _f(DEPARTMENT, "handling_rate", "处置率", "handled", "due_to_close", "higher", 0.3),
-    _f(
-        DEPARTMENT,
-        "on_time_handling_rate",
-        "按期处置率",
-        "handled_on_time",
-        "due_to_close",
-        "higher",
-        0.5,
-    ),
-    _f(DEPARTMENT, "rework_rate", "返工率", "reworks", "due_to_close", "lower", 0.2),
-    _f(INSPECTOR, "valid_report_rate", "有效上报率", "valid_reports", "reports", "higher", 0.4),
-    _f(INSPECTOR, "missed_report_rate", "漏报率", "missed", "filed_in_grids", "lower", 0.2),
-    _f(
-        INSPECTOR,
+        IN,
         "on_time_verification_rate",
         "按时核实率",
         "verified_on_time",
         "verifications_due",
-        "higher",
+        HI,
         0.2,
     ),
+    _f(IN, "on_time_check_rate", "按时核查率", "checked_on_time", "checks_due", HI, 0.2),
+    _f(SL, "on_time_filing_rate", "按时立案率", "filed_on_time", "filed", HI, 0.4),
+    _f(SL, "accurate_filing_rate", "准确立案率", "filed_not_cancelled", "filed", HI, 0.2),
+    _f(SL, "on_time_closing_rate", "按时结案率", "closed_on_time", "closed", HI, 0.4),
+    _f(DP, "on_time_dispatch_rate", "按时派遣率", "dispatched_on_time", "dispatched", HI, 0.5),
     _f(
-        INSPECTOR,
-        "on_time_check_rate",
-        "按时核查率",
-        "checked_on_time",
-        "checks_due",
-        "higher",
-        0.2,
-    ),
-    _f(SHIFT_LEADER, "on_time_filing_rate", "按时立案率", "filed_on_time", "filed", "higher", 0.4),
-    _f(
-        SHIFT_LEADER,
-        "accurate_filing_rate",
-        "准确立案率",
-        "filed_not_cancelled",
-        "filed",
-        "higher",
-        0.2,
-    ),
-    _f(
-        SHIFT_LEADER,
-        "on_time_closing_rate",
-        "按时结案率",
-        "closed_on_time",
-        "closed",
-        "higher",
-        0.4,
-    ),
-    _f(
-        DISPATCHER,
-        "on_time_dispatch_rate",
-        "按时派遣率",
-        "dispatched_on_time",
-        "dispatched",
-        "higher",
-        0.5,
-    ),
-    _f(
-        DISPATCHER,
-        "accurate_dispatch_rate",
-        "准确派遣率",
-        "dispatched_not_returned",
-        "dispatched",
-        "higher",
-        0.5,
+        DP, "accurate_dispatch_rate", "准确派遣率", "dispatched_not_returned", "dispatched", HI, 0.5
     ),
 )
 
@@ -149,16 +97,17 @@ def level_formulas(level: str, subject: str) -> tuple[Formula, ...]:
     return tuple(f for f in BY_SUBJECT[subject] if f.id not in left_out)
 
 
-_CENT = Decimal("0.01")
-
-
 def percent(value: Fraction | None) -> float | None:
     """A fraction as a percentage rounded half-up to 2 decimals (911/972 → 93.72)."""
     if value is None:
         return None
-    exact = Decimal(value.numerator * 100) / Decimal(value.denominator)
-    return float(exact.quantize(_CENT, rounding=ROUND_HALF_UP))
+    return rate_percent(value.numerator, value.denominator)
 
 
-def rate(numerator: int, denominator: int) -> Fraction | None:
-    return Fraction(numerator, denominator) if denominator else None
+def rate_percent(numerator: int, denominator: int) -> float | None:
+    """``numerator / denominator`` as a percentage rounded half-up to 2 decimals, exactly
+    (integers, no float on the way); None when the denominator is 0."""
+    if not denominator:
+        return None
+    hundredths = (numerator * 20000 + denominator) // (2 * denominator)
+    return hundredths / 100

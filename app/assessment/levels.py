@@ -23,8 +23,7 @@ from app.assessment.formulas import (
     REGION,
     SHIFT_LEADER,
     level_formulas,
-    percent,
-    rate,
+    rate_percent,
 )
 from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, UnitGrid
 from app.orgunits.models import OrgUnit
@@ -255,7 +254,7 @@ def formula_figures(level: str, subject: str, tally: Tally) -> dict[str, dict]:
         figures[formula.id] = {
             "numerator": numerator,
             "denominator": denominator,
-            "rate": percent(rate(numerator, denominator)),
+            "rate": rate_percent(numerator, denominator),
         }
     return figures
 

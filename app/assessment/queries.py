@@ -61,12 +61,15 @@ def due_cases(window: Window) -> sa.Select:
         )
         .where(
             _valid(),
+            # Closed in the month, or due by its end and not closed before it: written as
+            # two ranges of ix_cases_closed_at_deadline (closed since the month began;
+            # never closed) so that the month's cases are read, not the year's.
             sa.or_(
-                window.holds(Case.closed_at),
                 sa.and_(
-                    Case.deadline < window.as_of,
-                    sa.or_(Case.closed_at.is_(None), Case.closed_at >= window.as_of),
+                    Case.closed_at >= window.start,
+                    sa.or_(Case.closed_at < window.as_of, Case.deadline < window.as_of),
                 ),
+                sa.and_(Case.closed_at.is_(None), Case.deadline < window.as_of),
             ),
         )
         .group_by(*keys)
@@ -114,11 +117,15 @@ def _wrong_dispatch(as_of: dt.datetime) -> sa.ColumnElement[bool]:
     of the case between them (docs/assessment.md: 准确派遣率)."""
     back = aliased(FlowEntry)
     again = aliased(FlowEntry)
-    between = sa.exists().where(
-        again.case_id == FlowEntry.case_id,
-        again.action == "dispatch",
-        again.seq > FlowEntry.seq,
-        again.seq < back.seq,
+    between = (
+        sa.exists()
+        .where(
+            again.case_id == FlowEntry.case_id,
+            again.action == "dispatch",
+            again.seq > FlowEntry.seq,
+            again.seq < back.seq,
+        )
+        .correlate_except(again)
     )
     return sa.exists().where(
         back.case_id == FlowEntry.case_id,

@@ -11,18 +11,34 @@ from app.assessment.formulas import formula, percent
 Weights = Mapping[str, Mapping[str, float]]
 
 
+def _fractions(weights: Weights) -> dict[tuple[str, str], tuple[Fraction, bool]]:
+    """Each formula's weight as an exact fraction, and whether lower is better."""
+    return {
+        (subject, formula_id): (
+            Fraction(str(weight)),
+            formula(subject, formula_id).higher_is_better,
+        )
+        for subject, by_formula in weights.items()
+        for formula_id, weight in by_formula.items()
+        if formula(subject, formula_id) is not None
+    }
+
+
 def score(subject: str, figures: Mapping[str, Mapping], weights: Weights) -> float | None:
     """100 × Σ w·v / Σ w over the weighted formulas with a denominator, as a percentage
     rounded to 2 decimals; None when none has one."""
+    return _score(subject, figures, _fractions(weights))
+
+
+def _score(subject: str, figures: Mapping[str, Mapping], fractions) -> float | None:
     total, weight_sum = Fraction(0), Fraction(0)
     for formula_id, figure in figures.items():
-        weight = Fraction(str(weights.get(subject, {}).get(formula_id, 0)))
-        if weight <= 0 or not figure["denominator"]:
+        weight, higher = fractions.get((subject, formula_id), (0, True))
+        denominator = figure["denominator"]
+        if weight <= 0 or not denominator:
             continue
-        value = formula(subject, formula_id).value(
-            Fraction(figure["numerator"], figure["denominator"])
-        )
-        total += weight * value
+        numerator = figure["numerator"] if higher else denominator - figure["numerator"]
+        total += weight * Fraction(numerator, denominator)
         weight_sum += weight
     return percent(total / weight_sum) if weight_sum else None
 
@@ -51,8 +67,9 @@ def _delta(now: float | None, before: float | None) -> float | None:
 
 
 def score_and_rank(rows: list[dict], weights: Weights) -> list[dict]:
+    fractions = _fractions(weights)
     for row in rows:
-        row["score"] = score(row["subject"], row["formulas"], weights)
+        row["score"] = _score(row["subject"], row["formulas"], fractions)
     rank(rows)
     return rows
 
