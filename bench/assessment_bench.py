@@ -429,11 +429,11 @@ GROUP BY c.street_id, c.community_id, c.grid_id, c.department_id""",
     "filings": """
 SELECT street_id, community_id, grid_id, reporter_id, missed_by_id,
   SUM(CASE WHEN registered_at >= :start AND registered_at < :as_of AND valid IS TRUE
-      THEN 1 ELSE 0 END) AS filed,
+      AND merged_into_id IS NULL THEN 1 ELSE 0 END) AS filed,
   SUM(CASE WHEN registered_at >= :start AND registered_at < :as_of AND valid IS TRUE
-      AND source IN ('public', 'hotline', 'open311', 'video') THEN 1 ELSE 0 END) AS public_filed,
+      AND merged_into_id IS NULL AND source IN ('public', 'hotline', 'open311', 'video') THEN 1 ELSE 0 END) AS public_filed,
   SUM(CASE WHEN registered_at >= :start AND registered_at < :as_of AND valid IS TRUE
-      AND missed_by_id IS NOT NULL THEN 1 ELSE 0 END) AS missed,
+      AND merged_into_id IS NULL AND missed_by_id IS NOT NULL THEN 1 ELSE 0 END) AS missed,
   SUM(CASE WHEN reported_at >= :start AND reported_at < :as_of AND valid IS NOT NULL
       THEN 1 ELSE 0 END) AS reports,
   SUM(CASE WHEN reported_at >= :start AND reported_at < :as_of AND valid IS TRUE

@@ -92,7 +92,9 @@ def reworks(window: Window) -> sa.Select:
 def filings(window: Window) -> sa.Select:
     """Cases filed (立案) or reported in the month: filed, public filed, missed (by
     ``missed_by_id``), and the reporter's decided and valid reports."""
-    filed = sa.and_(window.holds(Case.registered_at), Case.valid.is_(True))
+    filed = sa.and_(
+        window.holds(Case.registered_at), Case.valid.is_(True), Case.merged_into_id.is_(None)
+    )
     reported = sa.and_(window.holds(Case.reported_at), Case.valid.is_not(None))
     keys = [*(getattr(Case, key) for key in REGION_KEYS), Case.reporter_id, Case.missed_by_id]
     return (

@@ -28,9 +28,14 @@ blp = Blueprint(
 )
 
 READERS = tuple(services.READERS)
-XLSX_CONTENT = {
+# The 200 answers JSON, or with ``format=xlsx`` the workbook.
+BOTH_CONTENTS = {
     "200": {
-        "content": {xlsx.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The month's rows (JSON), or the workbook with format=xlsx",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Assessment"}},
+            xlsx.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+        },
     }
 }
 
@@ -40,7 +45,7 @@ class AssessmentView(MethodView):
     @require_roles(*READERS)
     @blp.arguments(AssessmentQuerySchema, location="query")
     @blp.response(200, AssessmentSchema)
-    @blp.doc(responses=XLSX_CONTENT)
+    @blp.doc(responses=BOTH_CONTENTS)
     @blp.alt_response(403, description="The caller's role may not read this level")
     @blp.alt_response(422, description="A malformed or future period, an unknown level or format")
     def get(self, query):
