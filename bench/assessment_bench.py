@@ -89,6 +89,10 @@ class Dialect:
             return f"CAST(lpad(to_hex({number}), 32, '0') AS UUID)"
         return f"printf('%032x', {number})"
 
+    def raw(self, statement: str) -> str:
+        """The statement as the driver takes it: psycopg reads ``%`` as a placeholder."""
+        return statement.replace("%", "%%") if self.pg else statement
+
     def param(self, instant: dt.datetime):
         naive = instant.astimezone(dt.UTC).replace(tzinfo=None)
         return naive if self.pg else naive.strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -384,11 +388,11 @@ def generate(engine: sa.Engine, cases: int) -> None:
         statements += _task_inserts(sql, start, count)
         with engine.begin() as connection:
             for statement in statements:
-                connection.exec_driver_sql(statement)
+                connection.exec_driver_sql(sql.raw(statement))
         rate = (start + count) / (time.perf_counter() - started)
         print(f"\r  {start + count:,} cases ({rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
     with engine.begin() as connection:
-        connection.exec_driver_sql(_selfcheck_insert(sql))
+        connection.exec_driver_sql(sql.raw(_selfcheck_insert(sql)))
     print(file=sys.stderr)
     if sql.pg:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -431,7 +435,8 @@ SELECT street_id, community_id, grid_id, reporter_id, missed_by_id,
   SUM(CASE WHEN registered_at >= :start AND registered_at < :as_of AND valid IS TRUE
       AND merged_into_id IS NULL THEN 1 ELSE 0 END) AS filed,
   SUM(CASE WHEN registered_at >= :start AND registered_at < :as_of AND valid IS TRUE
-      AND merged_into_id IS NULL AND source IN ('public', 'hotline', 'open311', 'video') THEN 1 ELSE 0 END) AS public_filed,
+      AND merged_into_id IS NULL AND source IN ('public', 'hotline', 'open311', 'video')
+      THEN 1 ELSE 0 END) AS public_filed,
   SUM(CASE WHEN registered_at >= :start AND registered_at < :as_of AND valid IS TRUE
       AND merged_into_id IS NULL AND missed_by_id IS NOT NULL THEN 1 ELSE 0 END) AS missed,
   SUM(CASE WHEN reported_at >= :start AND reported_at < :as_of AND valid IS NOT NULL

@@ -4,7 +4,6 @@ way is better, its default weight, and the levels that show them."""
 from __future__ import annotations
 
 import dataclasses
-from fractions import Fraction
 
 REGION = "region"
 DEPARTMENT = "department"
@@ -23,10 +22,6 @@ class Formula:
     denominator: str
     higher_is_better: bool
     default_weight: float
-
-    def value(self, rate: Fraction) -> Fraction:
-        """What the rate adds to a score: the rate, or ``1 - rate`` when lower is better."""
-        return rate if self.higher_is_better else 1 - rate
 
 
 def _f(subject, id_, name, numerator, denominator, better, weight) -> Formula:
@@ -95,13 +90,6 @@ LEFT_OUT: dict[str, frozenset[str]] = {"grid": frozenset({"selfcheck_rate"})}
 def level_formulas(level: str, subject: str) -> tuple[Formula, ...]:
     left_out = LEFT_OUT.get(level, frozenset())
     return tuple(f for f in BY_SUBJECT[subject] if f.id not in left_out)
-
-
-def percent(value: Fraction | None) -> float | None:
-    """A fraction as a percentage rounded half-up to 2 decimals (911/972 → 93.72)."""
-    if value is None:
-        return None
-    return rate_percent(value.numerator, value.denominator)
 
 
 def rate_percent(numerator: int, denominator: int) -> float | None:

@@ -3,21 +3,18 @@ difference from what was published (docs/assessment.md, "Composite score and ran
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from fractions import Fraction
 
-from app.assessment.formulas import formula, percent
+from app.assessment.formulas import formula
 
 Weights = Mapping[str, Mapping[str, float]]
 
 
-def _fractions(weights: Weights) -> dict[tuple[str, str], tuple[Fraction, bool]]:
-    """Each formula's weight as an exact fraction, and whether lower is better."""
+def _weights(weights: Weights) -> dict[tuple[str, str], tuple[float, bool]]:
+    """Each formula's weight, and whether higher is better."""
     return {
-        (subject, formula_id): (
-            Fraction(str(weight)),
-            formula(subject, formula_id).higher_is_better,
-        )
+        (subject, formula_id): (float(weight), formula(subject, formula_id).higher_is_better)
         for subject, by_formula in weights.items()
         for formula_id, weight in by_formula.items()
         if formula(subject, formula_id) is not None
@@ -26,21 +23,25 @@ def _fractions(weights: Weights) -> dict[tuple[str, str], tuple[Fraction, bool]]
 
 def score(subject: str, figures: Mapping[str, Mapping], weights: Weights) -> float | None:
     """100 × Σ w·v / Σ w over the weighted formulas with a denominator, as a percentage
-    rounded to 2 decimals; None when none has one."""
-    return _score(subject, figures, _fractions(weights))
+    rounded half-up to 2 decimals; None when none has one."""
+    return _score(subject, figures, _weights(weights))
 
 
-def _score(subject: str, figures: Mapping[str, Mapping], fractions) -> float | None:
-    total, weight_sum = Fraction(0), Fraction(0)
+def _score(subject: str, figures: Mapping[str, Mapping], weights) -> float | None:
+    # Floating point: the same rates in the same order give the same score, so equal
+    # figures tie; the small allowance keeps 0.125 from rounding down as 0.12499999….
+    total = weight_sum = 0.0
     for formula_id, figure in figures.items():
-        weight, higher = fractions.get((subject, formula_id), (0, True))
+        weight, higher = weights.get((subject, formula_id), (0.0, True))
         denominator = figure["denominator"]
         if weight <= 0 or not denominator:
             continue
         numerator = figure["numerator"] if higher else denominator - figure["numerator"]
-        total += weight * Fraction(numerator, denominator)
+        total += weight * numerator / denominator
         weight_sum += weight
-    return percent(total / weight_sum) if weight_sum else None
+    if not weight_sum:
+        return None
+    return math.floor(total / weight_sum * 10000 + 0.5 + 1e-7) / 100
 
 
 def rank(rows: list[dict]) -> None:
@@ -67,9 +68,9 @@ def _delta(now: float | None, before: float | None) -> float | None:
 
 
 def score_and_rank(rows: list[dict], weights: Weights) -> list[dict]:
-    fractions = _fractions(weights)
+    by_formula = _weights(weights)
     for row in rows:
-        row["score"] = _score(row["subject"], row["formulas"], fractions)
+        row["score"] = _score(row["subject"], row["formulas"], by_formula)
     rank(rows)
     return rows
 
