@@ -32,6 +32,7 @@ DOMAINS = (
     "pressing",
     "cases",
     "ledger",
+    "assessment",
     "sync_api",
 )
 # Each of these offers `feed.register(registry)`. The order is behaviour: a snapshot of a

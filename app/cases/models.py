@@ -76,6 +76,12 @@ class Case(Base):
         sa.Index("ix_cases_state_deadline", "state", "deadline"),
         sa.Index("ix_cases_closed_at", "closed_at"),
         sa.Index("ix_cases_deadline", "deadline"),
+        # 考评 (app/assessment/queries.py): a month's due cases are two ranges of this one
+        # (closed since the month began; never closed), deadlines read from the index; the
+        # month's filings and reports.
+        sa.Index("ix_cases_closed_at_deadline", "closed_at", "deadline"),
+        sa.Index("ix_cases_registered_at", "registered_at"),
+        sa.Index("ix_cases_reported_at", "reported_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
@@ -145,7 +151,11 @@ class FlowEntry(Base):
     """One step of a case's flow log: who, from which device, when, opinion, photos."""
 
     __tablename__ = "case_flow"
-    __table_args__ = (sa.UniqueConstraint("case_id", "seq"),)
+    __table_args__ = (
+        sa.UniqueConstraint("case_id", "seq"),
+        # 考评: a month's steps of one kind (reworks, filings, dispatches, closings).
+        sa.Index("ix_case_flow_action_at", "action", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"))
@@ -289,6 +299,8 @@ class Task(Base):
         sa.CheckConstraint("result IS NULL OR result IN ('pass', 'fail')", name="result"),
         sa.Index("ix_tasks_assignee_state", "assignee_id", "state"),
         sa.Index("ix_tasks_department_state", "department_id", "state"),
+        # 考评: a month's verify and check tasks by their deadline.
+        sa.Index("ix_tasks_kind_deadline", "kind", "deadline"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)

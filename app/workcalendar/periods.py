@@ -18,7 +18,7 @@ from app.core.errors import ValidationFailed
 #: The longest range a ledger may ask for, in days (a year, leap or not).
 MAX_RANGE_DAYS = 366
 
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_MONTH = re.compile(r"(\d{4})-(\d{2})", re.ASCII)  # not fullwidth or other digits
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,247 @@
+"""The aggregate selects behind every figure (docs/assessment.md, "Computing it").
+
+Each is one ``SUM(CASE WHEN …)`` over the month's rows, grouped by the finest key a level
+adds up from; the count columns are named as the formulas' numerators and denominators.
+Python never sees a case: ``levels`` adds the grouped rows up.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
+
+from app.accounts.models import User
+from app.cases.models import Case, FlowEntry, Task
+from app.core.db import UTCDateTime
+from app.merchants.models import SelfCheck, Shop
+
+# Public channels (监督举报): a confirmed report from one of these is a 漏报 of the grid's
+# inspector. ``public`` and ``video`` are the sources still to come.
+PUBLIC_SOURCES = ("public", "hotline", "open311", "video")
+REGION_KEYS = ("street_id", "community_id", "grid_id")
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """The month as instants: ``start`` included, ``as_of`` excluded (the month's end, or
+    now for the running month)."""
+
+    start: dt.datetime
+    as_of: dt.datetime
+
+    def holds(self, column) -> sa.ColumnElement[bool]:
+        return sa.and_(column >= self.start, column < self.as_of)
+
+
+def _count(condition) -> sa.Label:
+    return sa.func.sum(sa.case((condition, 1), else_=0))
+
+
+def _valid() -> sa.ColumnElement[bool]:
+    return sa.and_(Case.valid.is_(True), Case.state != "cancelled", Case.merged_into_id.is_(None))
+
+
+def due_cases(window: Window) -> sa.Select:
+    """Cases due to close in the month, and of those closed, closed on time, handled and
+    handled on time; by street, community, grid and department."""
+    closed = Case.closed_at < window.as_of
+    handled = Case.handled_at < window.as_of
+    keys = [getattr(Case, key) for key in (*REGION_KEYS, "department_id")]
+    return (
+        sa.select(
+            *keys,
+            sa.func.count().label("due_to_close"),
+            _count(closed).label("closed"),
+            _count(sa.and_(closed, Case.closed_on_time.is_(True))).label("closed_on_time"),
+            _count(handled).label("handled"),
+            _count(sa.and_(handled, Case.handled_on_time.is_(True))).label("handled_on_time"),
+        )
+        .where(
+            _valid(),
+            # Closed in the month, or due by its end and not closed before it: written as
+            # two ranges of ix_cases_closed_at_deadline (closed since the month began;
+            # never closed) so that the month's cases are read, not the year's.
+            sa.or_(
+                sa.and_(
+                    Case.closed_at >= window.start,
+                    sa.or_(Case.closed_at < window.as_of, Case.deadline < window.as_of),
+                ),
+                sa.and_(Case.closed_at.is_(None), Case.deadline < window.as_of),
+            ),
+        )
+        .group_by(*keys)
+    )
+
+
+def reworks(window: Window) -> sa.Select:
+    """返工: the month's ``check_fail`` steps, by the case's street, community, grid and
+    department."""
+    keys = [getattr(Case, key) for key in (*REGION_KEYS, "department_id")]
+    return (
+        sa.select(*keys, sa.func.count().label("reworks"))
+        .select_from(FlowEntry)
+        .join(Case, Case.id == FlowEntry.case_id)
+        .where(FlowEntry.action == "check_fail", window.holds(FlowEntry.at), _valid())
+        .group_by(*keys)
+    )
+
+
+def filings(window: Window) -> sa.Select:
+    """Cases filed (立案) or reported in the month: filed, public filed, missed (by
+    ``missed_by_id``), and the reporter's decided and valid reports."""
+    filed = sa.and_(
+        window.holds(Case.registered_at), Case.valid.is_(True), Case.merged_into_id.is_(None)
+    )
+    reported = sa.and_(window.holds(Case.reported_at), Case.valid.is_not(None))
+    keys = [*(getattr(Case, key) for key in REGION_KEYS), Case.reporter_id, Case.missed_by_id]
+    return (
+        sa.select(
+            *keys,
+            _count(filed).label("filed"),
+            _count(sa.and_(filed, Case.source.in_(PUBLIC_SOURCES))).label("public_filed"),
+            _count(sa.and_(filed, Case.missed_by_id.is_not(None))).label("missed"),
+            _count(reported).label("reports"),
+            _count(sa.and_(reported, Case.valid.is_(True))).label("valid_reports"),
+        )
+        .where(sa.or_(window.holds(Case.registered_at), window.holds(Case.reported_at)))
+        .group_by(*keys)
+    )
+
+
+STEP_ACTIONS = ("register", "close", "dispatch")
+
+
+def _wrong_dispatch(as_of: dt.datetime) -> sa.ColumnElement[bool]:
+    """A dispatch followed by an approved return before ``as_of``, with no other dispatch
+    of the case between them (docs/assessment.md: 准确派遣率)."""
+    back = aliased(FlowEntry)
+    again = aliased(FlowEntry)
+    between = (
+        sa.exists()
+        .where(
+            again.case_id == FlowEntry.case_id,
+            again.action == "dispatch",
+            again.seq > FlowEntry.seq,
+            again.seq < back.seq,
+        )
+        .correlate_except(again)
+    )
+    return sa.exists().where(
+        back.case_id == FlowEntry.case_id,
+        back.action == "approve_return",
+        back.seq > FlowEntry.seq,
+        back.at < as_of,
+        ~between,
+    )
+
+
+def duty_steps(window: Window) -> sa.Select:
+    """Dispatchers' register, close and dispatch steps of the month, by actor, recorded
+    duty and action: how many, on time, not cancelled since, not returned."""
+    on_time = FlowEntry.overdue.is_(False)
+    return (
+        sa.select(
+            FlowEntry.actor_id,
+            FlowEntry.duty,
+            FlowEntry.action,
+            sa.func.count().label("steps"),
+            _count(on_time).label("on_time"),
+            _count(Case.state != "cancelled").label("not_cancelled"),
+            _count(sa.and_(FlowEntry.action == "dispatch", ~_wrong_dispatch(window.as_of))).label(
+                "not_returned"
+            ),
+        )
+        .select_from(FlowEntry)
+        .join(Case, Case.id == FlowEntry.case_id)
+        .where(
+            FlowEntry.action.in_(STEP_ACTIONS),
+            FlowEntry.actor_role == "dispatcher",
+            window.holds(FlowEntry.at),
+        )
+        .group_by(FlowEntry.actor_id, FlowEntry.duty, FlowEntry.action)
+    )
+
+
+def inspection_tasks(window: Window) -> sa.Select:
+    """Verify and check tasks due in the month (not cancelled or reassigned), and those
+    completed by their deadline; by assignee and kind."""
+    on_time = sa.and_(Task.state == "completed", Task.completed_at <= Task.deadline)
+    return (
+        sa.select(
+            Task.assignee_id,
+            Task.kind,
+            sa.func.count().label("due"),
+            _count(on_time).label("on_time"),
+        )
+        .where(
+            Task.kind.in_(("verify", "check")),
+            window.holds(Task.deadline),
+            Task.state.not_in(("cancelled", "reassigned")),
+        )
+        .group_by(Task.assignee_id, Task.kind)
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Day:
+    """A local calendar day as UTC instants."""
+
+    day: dt.date
+    start: dt.datetime
+    end: dt.datetime
+
+
+def _days_table(days: list[Day]) -> sa.Subquery:
+    selects = [
+        sa.select(
+            sa.literal(index).label("n"),
+            sa.literal(day.day, sa.Date()).label("day"),
+            sa.literal(day.start, UTCDateTime()).label("day_start"),
+            sa.literal(day.end, UTCDateTime()).label("day_end"),
+        )
+        for index, day in enumerate(days)
+    ]
+    return sa.union_all(*selects).subquery("days")
+
+
+def _owed(days: sa.Subquery) -> sa.ColumnElement[bool]:
+    """The shop owes a check that day: it existed by the day's end, its pledge is signed
+    by then (or has no date) and its merchant is active."""
+    return sa.and_(
+        days.c.day_end > Shop.created_at,
+        sa.or_(Shop.pledge_signed_on.is_(None), Shop.pledge_signed_on <= days.c.day),
+        User.is_active.is_(True),
+    )
+
+
+def selfcheck_days_due(days: list[Day]) -> sa.Select:
+    """Shop-days owed a self-check, by community."""
+    table = _days_table(days)
+    return (
+        sa.select(Shop.community_id, sa.func.count().label("days_due"))
+        .select_from(Shop)
+        .join(User, User.id == Shop.merchant_id)
+        .join(table, _owed(table))
+        .group_by(Shop.community_id)
+    )
+
+
+def selfcheck_days_done(days: list[Day]) -> sa.Select:
+    """Shop-days owed and self-checked at least once, by community."""
+    table = _days_table(days)
+    checked = sa.exists().where(
+        SelfCheck.shop_id == Shop.id,
+        SelfCheck.created_at >= table.c.day_start,
+        SelfCheck.created_at < table.c.day_end,
+    )
+    return (
+        sa.select(Shop.community_id, sa.func.count().label("days_selfchecked"))
+        .select_from(Shop)
+        .join(User, User.id == Shop.merchant_id)
+        .join(table, _owed(table))
+        .where(checked)
+        .group_by(Shop.community_id)
+    )
