@@ -98,7 +98,13 @@ def _grids() -> list[Grid]:
         code = feature["properties"]["code"]
         grids.append(
             Grid(
-                code, feature["properties"]["name"], code[:9], min(lons), max(lats), max(lons), min(lats)
+                code,
+                feature["properties"]["name"],
+                code[:9],
+                min(lons),
+                max(lats),
+                max(lons),
+                min(lats),
             )
         )
     return grids

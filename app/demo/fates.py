@@ -101,7 +101,9 @@ def draw_fate(rng: random.Random, cast: Cast, workday: bool) -> Fate:
         grid, _ = _place(rng, cast, source)
         lat, lon = grid.point(rng)
         address = f"{rng.choice(ROADS)}{rng.randint(1, 300)}号附近"
-    reporter = cast.merchants[shop.id] if source == "merchant" else _reporter(rng, cast, source, grid)
+    reporter = (
+        cast.merchants[shop.id] if source == "merchant" else _reporter(rng, cast, source, grid)
+    )
     fate = Fate(
         case_id=uuid.UUID(int=rng.getrandbits(128), version=4),
         scene=rng.getrandbits(48),
@@ -122,10 +124,10 @@ def draw_fate(rng: random.Random, cast: Cast, workday: bool) -> Fate:
 
 def _decide_road(rng: random.Random, cast: Cast, fate: Fate) -> None:
     fate.verify = fate.source in PUBLIC
-    if fate.source in ("inspector", "street_chief") and fate.shop is None:
-        if fate.topic.category.code in SELF_HANDLED_TOPICS and rng.random() < 0.3:
-            fate.self_handled = True
-            return
+    fixable = fate.topic.category.code in SELF_HANDLED_TOPICS and fate.shop is None
+    if fate.source in ("inspector", "street_chief") and fixable and rng.random() < 0.3:
+        fate.self_handled = True
+        return
     fate.rejected = rng.random() < (0.12 if fate.verify else 0.02)
     if fate.rejected:
         return

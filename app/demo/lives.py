@@ -21,9 +21,8 @@ from app.cases.intake import report_case
 from app.cases.models import Case, CaseRequest, Task
 from app.cases.moves import move_case
 from app.cases.reports import NewReport
-from app.cases.requests import NewRequest, create_request, decide_request
+from app.cases.requests import NewRequest, ask_self_handling, create_request, decide_request
 from app.cases.task_progress import TaskUpdate, update_task
-from app.cases.requests import ask_self_handling
 from app.demo.camera import Shot
 from app.demo.fates import Fate
 from app.pressing.services import press_case
@@ -71,7 +70,9 @@ class Steps:
     def task(self, case_id, kinds: tuple[str, ...]) -> Task:
         return self.session.scalar(
             sa.select(Task)
-            .where(Task.case_id == case_id, Task.kind.in_(kinds), Task.state.in_(("open", "accepted")))
+            .where(
+                Task.case_id == case_id, Task.kind.in_(kinds), Task.state.in_(("open", "accepted"))
+            )
             .order_by(Task.created_at.desc())
             .limit(1)
         )
@@ -151,12 +152,18 @@ def life(sim, fate: Fate) -> Life:
         sim.session, sim.camera.media, reporter, steps.device(reporter), report, source=source
     ).case
     case_id = case.id
+    sim.report.cases += 1
     if fate.self_handled:
         yield sim.now + dt.timedelta(minutes=rng.uniform(5, 25))
         photo = steps.photo(reporter, fate, "closure", 1)
         ask_self_handling(
-            sim.session, sim.camera.media, reporter, steps.device(reporter), case_id,
-            note="已现场处理", photos=[photo],
+            sim.session,
+            sim.camera.media,
+            reporter,
+            steps.device(reporter),
+            case_id,
+            note="已现场处理",
+            photos=[photo],
         )
         yield _after(sim, rng.uniform(3, 30), urgent)
         steps.approve(case_id, "self_handle", "同意自处理")
@@ -168,7 +175,13 @@ def life(sim, fate: Fate) -> Life:
         verify = steps.task(case_id, ("verify",))
         inspector = sim.session.get(User, verify.assignee_id)
         result = "fail" if fate.rejected else "pass"
-        steps.work(inspector, verify, "complete", result=result, note="现场核实" + ("不属实" if fate.rejected else "属实"))
+        steps.work(
+            inspector,
+            verify,
+            "complete",
+            result=result,
+            note="现场核实" + ("不属实" if fate.rejected else "属实"),
+        )
         yield _after(sim, rng.uniform(2, 30), urgent)
     if fate.rejected:
         steps.move(case_id, "reject", opinion="经核实不属于城市管理问题")
@@ -180,7 +193,11 @@ def life(sim, fate: Fate) -> Life:
         yield _after(sim, rng.uniform(30, 240), urgent)
         handler = sim.cast.handlers[fate.topic.department.id]
         create_request(
-            sim.session, sim.camera.media, handler, steps.device(handler), case_id,
+            sim.session,
+            sim.camera.media,
+            handler,
+            steps.device(handler),
+            case_id,
             NewRequest("cancellation", reason="产权单位已自行处理，申请作废"),
         )
         yield _after(sim, rng.uniform(5, 60), urgent)
