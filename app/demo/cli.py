@@ -5,16 +5,28 @@ from flask.cli import AppGroup
 
 from app.core.errors import DomainError
 from app.demo import services
+from app.demo.history import HistoryPlan
 from app.extensions import db
+from app.photos.backends import media
 
 group = AppGroup("demo", help="The demo district.")
 
 
 @group.command("load")
-def load():
-    """Load the demo district (once) and print its users and password."""
+@click.option(
+    "--history/--no-history",
+    default=True,
+    help="Also write three months of case history (once; default: yes).",
+)
+def load(history: bool):
+    """Load the demo district and its history (once) and print its users and password."""
     try:
-        report = services.load_demo(db.session, progress=lambda message: click.echo(message))
+        report = services.load_demo(
+            db.session,
+            progress=lambda message: click.echo(message),
+            media=media(),
+            history=HistoryPlan() if history else None,
+        )
     except DomainError as error:
         raise click.ClickException(f"{error.message} {error.errors or ''}".strip()) from None
     click.echo("")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Callable
 
 from sqlalchemy.orm import Session
@@ -12,11 +13,13 @@ from app.accounts.models import Role
 from app.categories.services import seed_national_categories
 from app.core.db import transaction
 from app.demo import district
+from app.demo.history import HistoryPlan, HistoryReport, history_written, write_history
 from app.grids.importing import add_roads, add_unit_grids
 from app.grids.responsibility import add_responsibility_grid
 from app.grids.services import roads_query
 from app.merchants.services import add_shop
 from app.orgunits import services as orgunits
+from app.photos.backends import Media
 
 DEMO_PASSWORD = "demo-pass-2026"
 Progress = Callable[[str], None]
@@ -38,6 +41,7 @@ class DemoReport:
     roads: int = 0
     shops: int = 0
     categories_created: int = 0
+    history: HistoryReport | None = None
 
 
 def is_loaded(session: Session) -> bool:
@@ -68,13 +72,47 @@ def demo_users(session: Session) -> list[DemoUser]:
     ]
 
 
-def load_demo(session: Session, progress: Progress = lambda _message: None) -> DemoReport:
-    """Create the demo district once; a second call changes nothing and says so."""
+def load_demo(
+    session: Session,
+    progress: Progress = lambda _message: None,
+    *,
+    media: Media | None = None,
+    history: HistoryPlan | None = HistoryPlan(),
+    now: dt.datetime | None = None,
+) -> DemoReport:
+    """Create the demo district once, then its history (``history``; None: none) unless
+    it has cases already; a second call changes nothing and says so."""
     categories = seed_national_categories(session)
     progress(f"categories: {categories.created} new, {categories.unchanged} already there")
     if is_loaded(session):
-        progress("the demo district is already loaded; nothing else to do")
-        return DemoReport(loaded=False, users=demo_users(session))
+        written = _history(session, media, history, now, progress)
+        if written is None:
+            progress("the demo district is already loaded; nothing else to do")
+        return DemoReport(loaded=False, users=demo_users(session), history=written)
+    report = _district(session, categories.created, progress)
+    written = _history(session, media, history, now, progress)
+    return dataclasses.replace(report, history=written)
+
+
+def _history(
+    session: Session,
+    media: Media | None,
+    plan: HistoryPlan | None,
+    now: dt.datetime | None,
+    progress: Progress,
+) -> HistoryReport | None:
+    """The district's history, written once: not when there are cases already."""
+    if plan is None or media is None or history_written(session):
+        return None
+    written = write_history(session, media, now=now, plan=plan, progress=progress)
+    progress(
+        f"history: {written.cases} cases, {written.photos} photos, "
+        f"{written.selfchecks} self-checks in {written.seconds:.0f} s"
+    )
+    return written
+
+
+def _district(session: Session, categories_created: int, progress: Progress) -> DemoReport:
 
     users: list[DemoUser] = []
     with transaction(session):
@@ -211,5 +249,5 @@ def load_demo(session: Session, progress: Progress = lambda _message: None) -> D
         unit_grids=grid_report.created,
         roads=road_report.created,
         shops=len(district.SHOPS),
-        categories_created=categories.created,
+        categories_created=categories_created,
     )

@@ -10,7 +10,7 @@ ROLES = ("inspector", "street_chief", "road_chief", "dispatcher", "handler", "me
 
 @pytest.fixture
 def demo(app, clean_db):
-    result = app.test_cli_runner().invoke(args=["demo", "load"])
+    result = app.test_cli_runner().invoke(args=["demo", "load", "--no-history"])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -22,7 +22,7 @@ def test_demo_load_prints_every_demo_user_and_the_password(demo):
 
 
 def test_demo_load_twice_changes_nothing(app, demo, client):
-    again = app.test_cli_runner().invoke(args=["demo", "load"])
+    again = app.test_cli_runner().invoke(args=["demo", "load", "--no-history"])
     assert again.exit_code == 0
     assert "already loaded" in again.output
     headers = _login(client, "demo_admin")
