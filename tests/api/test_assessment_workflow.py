@@ -3,9 +3,8 @@
 ``test_desk_steps_from_the_workflow`` reads only what the workflow records today (flow
 steps, their actors and the case state). ``test_figures_from_the_workflow`` also needs
 the case record fields (``valid``, ``closed_on_time``, ``handled_on_time``, the steps'
-``duty`` and ``overdue``) that the "record" branch makes the workflow fill: until it is
-merged the workflow leaves them None, and the test is an expected failure — strict, so
-that it fails (XPASS) once the record branch is in and the marker must go.
+``duty`` and ``overdue``) that the workflow fills (app/cases/step_clocks.py and the move
+effects).
 """
 
 from __future__ import annotations
@@ -81,9 +80,6 @@ def test_desk_steps_from_the_workflow(client, auth, cw):
     assert desk["accurate_dispatch_rate"] == (2, 3, 66.67)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the record branch: the workflow fills valid and the on-time flags"
-)
 def test_figures_from_the_workflow(client, auth, cw):
     walk(client, auth, cw)
     month = this_month()

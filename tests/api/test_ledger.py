@@ -91,7 +91,7 @@ def test_xlsx_has_a_row_per_case_with_the_pictures_in_it(client, auth, closed):
     assert sheet.freeze_panes == "A3"
     assert sheet["B2"].value == "案卷编号"
     assert [sheet.cell(row, 2).value for row in (3, 4)] == [c["number"] for c in closed]
-    assert sheet.cell(3, 17).value == "—"  # on time: filled by the case record once it lands
+    assert sheet.cell(3, 17).value == "是"  # closed on time
     anchors = sorted((image.anchor._from.row, image.anchor._from.col) for image in sheet._images)
     # Two pictures per row (problem, closure), in the row of their case (0-based rows 2, 3).
     assert [row for row, _ in anchors] == [2, 2, 3, 3]
@@ -228,11 +228,9 @@ def test_a_confirmed_self_handled_case_counts_as_closed(client, auth, cw):
 
 
 def test_time_used_and_on_time_once_the_case_record_fills_them(client, auth, closed):
-    """Switches itself on when the case record (helper "record") fills ``time_used`` and
-    ``closed_on_time`` at closing; until then it skips."""
+    """The case record fills ``time_used`` and ``closed_on_time`` at closing."""
     row = _ledger(client, auth("dispatcher"), **lf.period()).get_json()["items"][0]
-    if row["time_used"] is None:
-        pytest.skip("cases.time_used is not filled at closing yet (the record branch)")
+    assert row["time_used"] is not None
     assert row["closed_on_time"] is True
     assert row["time_used_text"].endswith(" 工作时")
     sheet = lf.read_xlsx(_ledger(client, auth("dispatcher"), format="xlsx", **lf.period()).data)
