@@ -88,6 +88,7 @@ MATRIX = [
     ("GET", "/api/v1/tasks/<uuid:task_id>", ALL),
     ("POST", "/api/v1/tasks/<uuid:task_id>/accept", WORKERS),
     ("POST", "/api/v1/tasks/<uuid:task_id>/complete", WORKERS),
+    ("POST", "/api/v1/tasks/<uuid:task_id>/make_safe", WORKERS),
     ("POST", "/api/v1/tasks/<uuid:task_id>/reassign", DISPATCHER),
     ("POST", "/api/v1/tasks/<uuid:task_id>/cancel", DISPATCHER),
     ("POST", "/api/v1/sync/push", ALL),
