@@ -68,7 +68,8 @@ class Dialect:
 
     def series(self, start: int, count: int) -> str:
         if self.pg:
-            return f"n(i) AS (SELECT generate_series({start}, {start + count - 1}))"
+            last = start + count - 1
+            return f"n(i) AS (SELECT generate_series(CAST({start} AS BIGINT), {last}))"
         return (
             f"n(i) AS (SELECT {start} UNION ALL SELECT i + 1 FROM n WHERE i < {start + count - 1})"
         )

@@ -15,6 +15,7 @@ FIELD = {"inspector", "street_chief", "road_chief"}
 REPORTERS = FIELD | {"merchant", "dispatcher"}
 MOVERS = FIELD | {"dispatcher", "handler"}
 WORKERS = FIELD | {"handler", "merchant"}
+ASSESSMENT_READERS = {"dispatcher", "admin", "street_chief", "handler", "inspector"}
 
 # (method, Flask rule, roles allowed)
 MATRIX = [
@@ -99,6 +100,11 @@ MATRIX = [
     ("POST", "/api/v1/sync/rejected/<int:mutation_id>/review", DISPATCHER),
     ("GET", "/api/v1/admin/sync/devices", ADMIN),
     ("GET", "/api/v1/admin/sync/devices/<int:device_pk>", ADMIN),
+    # 考评: which levels and rows each reader sees is tested in test_assessment_publish.py.
+    ("GET", "/api/v1/assessment", ASSESSMENT_READERS),
+    ("GET", "/api/v1/assessment/weights", ASSESSMENT_READERS),
+    ("PUT", "/api/v1/assessment/weights", ADMIN),
+    ("POST", "/api/v1/assessment/publish", ADMIN),
 ]
 
 PUBLIC = {
