@@ -34,18 +34,19 @@ Counts = dict[str, dict[str, dict[int, Tally]]]
 
 # The duty each counted action belongs to where a step recorded none (COMMON12.md).
 ACTION_DUTY = {"register": SHIFT_LEADER, "close": SHIFT_LEADER, "dispatch": DISPATCHER}
-# How a step row's columns add to the duty's counts.
+# How a step row's columns add to the duty's counts (filed and dispatched start as not
+# cancelled and not returned; the cancelled and returned rows take theirs off).
 STEP_COUNTS = {
     "register": {
-        "steps": "filed",
-        "on_time": "filed_on_time",
-        "not_cancelled": "filed_not_cancelled",
+        "steps": ("filed", "filed_not_cancelled"),
+        "on_time": ("filed_on_time",),
+        "cancelled": ("-filed_not_cancelled",),
     },
-    "close": {"steps": "closed", "on_time": "closed_on_time"},
+    "close": {"steps": ("closed",), "on_time": ("closed_on_time",)},
     "dispatch": {
-        "steps": "dispatched",
-        "on_time": "dispatched_on_time",
-        "not_returned": "dispatched_not_returned",
+        "steps": ("dispatched", "dispatched_not_returned"),
+        "on_time": ("dispatched_on_time",),
+        "returned": ("-dispatched_not_returned",),
     },
 }
 TASK_COUNTS = {
@@ -154,12 +155,20 @@ class Adder:
             inspector = self.ref.grid_inspector.get(row.grid_id)
             self.add("inspector", INSPECTOR, inspector, [("filed_in_grids", row.filed)])
 
-    def duty_steps(self, rows) -> None:
+    def duty_steps(self, rows, action: str | None = None) -> None:
+        """Steps by actor, duty and action; or, with ``action``, the cancelled filings or
+        returned dispatches of that action."""
         for row in rows:
+            row_action = action or row.action
             duty = row.duty if row.duty in (SHIFT_LEADER, DISPATCHER) else None
-            subject = duty or ACTION_DUTY[row.action]
-            names = STEP_COUNTS[row.action]
-            values = [(names[column], getattr(row, column)) for column in names]
+            subject = duty or ACTION_DUTY[row_action]
+            values = []
+            for column, names in STEP_COUNTS[row_action].items():
+                if column not in row._fields:
+                    continue
+                for name in names:
+                    sign = -1 if name.startswith("-") else 1
+                    values.append((name.lstrip("-"), sign * getattr(row, column)))
             self.add("dispatcher", subject, row.actor_id, values)
 
     def tasks(self, rows) -> None:
@@ -186,6 +195,8 @@ def count_month(
     adder.reworks(session.execute(queries.reworks(window)))
     adder.filings(session.execute(queries.filings(window)))
     adder.duty_steps(session.execute(queries.duty_steps(window)))
+    adder.duty_steps(session.execute(queries.cancelled_filings(window)), "register")
+    adder.duty_steps(session.execute(queries.returned_dispatches(window)), "dispatch")
     adder.tasks(session.execute(queries.inspection_tasks(window)))
     if days:
         adder.selfchecks(session.execute(queries.selfcheck_days_due(days)), "days_due")

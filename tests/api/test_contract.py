@@ -112,6 +112,7 @@ class Caller:
                 "role": self.role,
                 "org_unit_id": self.org_unit_id,
                 "road_id": self.road_id,
+                "duty": None,
                 "password": factories.PASSWORD,
                 "is_active": True,
             },

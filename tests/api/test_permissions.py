@@ -16,6 +16,7 @@ REPORTERS = FIELD | {"merchant", "dispatcher"}
 MOVERS = FIELD | {"dispatcher", "handler"}
 WORKERS = FIELD | {"handler", "merchant"}
 LEDGER = {"dispatcher", "admin", "street_chief", "road_chief", "handler"}
+ASSESSMENT_READERS = {"dispatcher", "admin", "street_chief", "handler", "inspector"}
 
 # (method, Flask rule, roles allowed)
 MATRIX = [
@@ -89,6 +90,7 @@ MATRIX = [
     ("GET", "/api/v1/tasks/<uuid:task_id>", ALL),
     ("POST", "/api/v1/tasks/<uuid:task_id>/accept", WORKERS),
     ("POST", "/api/v1/tasks/<uuid:task_id>/complete", WORKERS),
+    ("POST", "/api/v1/tasks/<uuid:task_id>/make_safe", WORKERS),
     ("POST", "/api/v1/tasks/<uuid:task_id>/reassign", DISPATCHER),
     ("POST", "/api/v1/tasks/<uuid:task_id>/cancel", DISPATCHER),
     ("POST", "/api/v1/sync/push", ALL),
@@ -104,6 +106,11 @@ MATRIX = [
     ("POST", "/api/v1/exports", LEDGER),
     ("GET", "/api/v1/exports/<uuid:export_id>", LEDGER),
     ("GET", "/api/v1/exports/<uuid:export_id>/file", LEDGER),
+    # 考评: which levels and rows each reader sees is tested in test_assessment_publish.py.
+    ("GET", "/api/v1/assessment", ASSESSMENT_READERS),
+    ("GET", "/api/v1/assessment/weights", ASSESSMENT_READERS),
+    ("PUT", "/api/v1/assessment/weights", ADMIN),
+    ("POST", "/api/v1/assessment/publish", ADMIN),
 ]
 
 PUBLIC = {
