@@ -83,6 +83,12 @@ def from_environment() -> dict:
         # Runs of new reports in a push are taken in together (app.cases.bulk_intake); 0
         # turns that off and every mutation goes one by one (same outcomes, slower).
         "SYNC_BATCH_APPLY": _int("SYNC_BATCH_APPLY", 1) == 1,
+        # The console (/console/): its session cookie is Secure over TLS, and always with
+        # CONSOLE_SECURE_COOKIE=1 (behind a proxy that terminates TLS without saying so);
+        # an intranet tile server's URL template for the maps (none: no basemap).
+        "SESSION_COOKIE_SECURE": os.environ.get("CONSOLE_SECURE_COOKIE") == "1",
+        "CONSOLE_TILE_URL": os.environ.get("CONSOLE_TILE_URL", ""),
+        "CONSOLE_POLL_SECONDS": _int("CONSOLE_POLL_SECONDS", 5),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "API_TITLE": "城管 field backend",
         "API_VERSION": "v1",

@@ -1,0 +1,3 @@
+"""Console pages: cases (filled in below)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Console pages: maps (filled in below)."""
+
+from __future__ import annotations
