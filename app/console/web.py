@@ -195,6 +195,11 @@ def signed_in_user():
     return g.current_user
 
 
+def device_id() -> str:
+    """The signed-in browser's device id, for the services' flow-log stamp."""
+    return g.current_device.device_id
+
+
 def safe_next(target: str | None) -> str:
     """Where to go after signing in: only a console path of this site."""
     if (
