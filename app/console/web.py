@@ -11,11 +11,13 @@ deactivating the user signs the browser out.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import xstatic.pkg.leaflet as xstatic_leaflet
 from flask import (
@@ -40,6 +42,7 @@ from app.accounts import services as accounts
 from app.accounts.models import Role
 from app.core.errors import DomainError, TooManyRequests, Unauthorized
 from app.extensions import db
+from app.workcalendar.services import get_calendar
 
 HERE = Path(__file__).resolve().parent
 LEAFLET_DIR = Path(xstatic_leaflet.BASE_DIR)
@@ -278,6 +281,19 @@ def console_nav(user) -> list[dict]:
         for item in NAV
         if item.endpoint in views and user.role in item.roles
     ]
+
+
+def city_zone() -> ZoneInfo:
+    """The city's time zone (the work calendar's), once per request."""
+    if "city_zone" not in g:
+        g.city_zone = ZoneInfo(get_calendar(db.session).timezone)
+    return g.city_zone
+
+
+@blp.app_template_filter("localtime")
+def localtime(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A UTC instant as the city's local time."""
+    return value.astimezone(city_zone()).strftime(fmt) if value is not None else ""
 
 
 @blp.app_template_global()
