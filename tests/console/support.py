@@ -11,7 +11,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def csrf_token(client, path: str = "/console/login") -> str:
-    html = client.get(path).get_data(as_text=True)
+    html = client.get(path, follow_redirects=True).get_data(as_text=True)
     return CSRF.search(html).group(1)
 
 
