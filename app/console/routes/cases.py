@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from flask import current_app, flash, jsonify, redirect, request, url_for
+from flask import current_app, flash, jsonify, redirect, request, send_file, url_for
 
 from app.accounts.models import Role
 from app.cases import merge, moves, requests, routing, tasks
@@ -84,9 +84,10 @@ def photo_thumbnail(photo_id: uuid.UUID):
         raise NotFound("no such thumbnail size")
     photo = photos.get_photo(db.session, signed_in_user(), photo_id)
     sha = photos.thumbnail_sha(db.session, photo, query["size"])
-    reader = photos.open_blob(media(), sha)
-    response = current_app.response_class(reader, mimetype="image/jpeg", direct_passthrough=True)
-    response.headers["Cache-Control"] = "private, max-age=86400"
+    response = send_file(
+        photos.open_blob(media(), sha), mimetype="image/jpeg", etag=sha, max_age=86400
+    )
+    response.cache_control.private = True
     return response
 
 
