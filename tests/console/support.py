@@ -15,11 +15,12 @@ def csrf_token(client, path: str = "/console/login") -> str:
     return CSRF.search(html).group(1)
 
 
-def sign_in(client, username: str, password: str = factories.PASSWORD):
+def sign_in(client, username: str, password: str = factories.PASSWORD, **extra):
+    """Post the sign-in form (``extra``: more fields, such as ``next``)."""
     token = csrf_token(client)
     return client.post(
         "/console/login",
-        data={"username": username, "password": password, "csrf_token": token},
+        data={"username": username, "password": password, "csrf_token": token, **extra},
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.console.support import CSRF, csrf_token, post_form, sign_in
+from tests.console.support import CSRF, post_form, sign_in
 
 
 def test_sign_in_sets_an_httponly_lax_session_cookie(client, world):
@@ -64,31 +64,15 @@ def test_a_page_redirects_to_sign_in_and_back(client, world):
     response = client.get("/console/queues?state=reported")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/console/login?next=")
-    token = csrf_token(client)
-    response = client.post(
-        "/console/login",
-        data={
-            "username": world.users["dispatcher"].username,
-            "password": "correct-horse-battery",
-            "csrf_token": token,
-            "next": "/console/queues?state=reported",
-        },
+    response = sign_in(
+        client, world.users["dispatcher"].username, next="/console/queues?state=reported"
     )
     assert response.headers["Location"] == "/console/queues?state=reported"
 
 
 @pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/api/v1/cases"])
 def test_sign_in_never_sends_elsewhere(client, world, target):
-    token = csrf_token(client)
-    response = client.post(
-        "/console/login",
-        data={
-            "username": world.users["dispatcher"].username,
-            "password": "correct-horse-battery",
-            "csrf_token": token,
-            "next": target,
-        },
-    )
+    response = sign_in(client, world.users["dispatcher"].username, next=target)
     assert response.headers["Location"] == "/console/"
 
 
