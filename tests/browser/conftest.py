@@ -36,8 +36,10 @@ def _missing(reason: str):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """A Chromium per test module: a browser idle through the rest of the suite (an hour in
+    CI, under load) is not relied on to still be there."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -47,7 +49,7 @@ def browser():
         _missing("no Chromium (apt-get install chromium)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=path, args=["--no-sandbox", "--disable-gpu"]
+            executable_path=path, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
         )
         yield launched
         launched.close()
