@@ -67,6 +67,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_feeds(app)
     register_reactions(app)
     register_blueprints(app)
+    register_console(app)
     register_error_handlers(app)
     register_commands(app)
     return app
@@ -107,6 +108,15 @@ def register_blueprints(app: Flask) -> None:
         routes = importlib.import_module(f"app.{name}.routes")
         for blueprint in getattr(routes, "blueprints", (routes.blp,)):
             api.register_blueprint(blueprint)
+
+
+def register_console(app: Flask) -> None:
+    """The command centre's HTML pages at /console/: on the Flask app, not the API, so they
+    stay out of the OpenAPI document."""
+    importlib.import_module("app.console.web").init_app(app)
+    routes = importlib.import_module("app.console.routes")
+    for blueprint in routes.blueprints:
+        app.register_blueprint(blueprint)
 
 
 def register_commands(app: Flask) -> None:

@@ -96,6 +96,12 @@ def from_environment() -> dict:
         "LEDGER_EXPORT_MAX_BYTES": _int("LEDGER_EXPORT_MAX_BYTES", 8 * 1024**3),
         # Where files are written before they go to the blob store (default: the system's).
         "LEDGER_WORK_DIR": os.environ.get("LEDGER_WORK_DIR", ""),
+        # The console (/console/): its session cookie is Secure over TLS, and always with
+        # CONSOLE_SECURE_COOKIE=1 (behind a proxy that terminates TLS without saying so);
+        # an intranet tile server's URL template for the maps (none: no basemap).
+        "SESSION_COOKIE_SECURE": os.environ.get("CONSOLE_SECURE_COOKIE") == "1",
+        "CONSOLE_TILE_URL": os.environ.get("CONSOLE_TILE_URL", ""),
+        "CONSOLE_POLL_SECONDS": _int("CONSOLE_POLL_SECONDS", 5),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "API_TITLE": "城管 field backend",
         "API_VERSION": "v1",

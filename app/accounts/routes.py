@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from flask import current_app, request
 from flask.views import MethodView
 
@@ -28,13 +26,7 @@ blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Login, 
 
 
 def _login_policy() -> services.LoginPolicy:
-    config = current_app.config
-    return services.LoginPolicy(
-        max_failures=config["LOGIN_MAX_FAILURES"],
-        max_failures_per_ip=config["LOGIN_MAX_FAILURES_PER_IP"],
-        window=dt.timedelta(seconds=config["LOGIN_FAILURE_WINDOW_SECONDS"]),
-        token_ttl=dt.timedelta(days=config["TOKEN_TTL_DAYS"]),
-    )
+    return services.LoginPolicy.from_config(current_app.config)
 
 
 @blp.route("/auth/login")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -33,6 +34,17 @@ class LoginPolicy:
     max_failures_per_ip: int = 30
     window: dt.timedelta = dt.timedelta(minutes=15)
     token_ttl: dt.timedelta = dt.timedelta(days=180)
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> LoginPolicy:
+        """The policy the app's settings give (LOGIN_* and TOKEN_TTL_DAYS): the API's login
+        and the console's sign-in throttle alike."""
+        return cls(
+            max_failures=config["LOGIN_MAX_FAILURES"],
+            max_failures_per_ip=config["LOGIN_MAX_FAILURES_PER_IP"],
+            window=dt.timedelta(seconds=config["LOGIN_FAILURE_WINDOW_SECONDS"]),
+            token_ttl=dt.timedelta(days=config["TOKEN_TTL_DAYS"]),
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -152,36 +152,74 @@ class CaseFilters:
     reported_to: dt.datetime | None = None
     source: str | None = None
     routing: str | None = None
+    number: str | None = None
+    traffic_light: str | None = None
+
+
+# States whose cases show a traffic light: the clock runs, or stands still (suspended).
+LIT = (*RUNNING, workflow.State.SUSPENDED.value)
+
+
+def lit(now: dt.datetime) -> sa.ColumnElement[bool]:
+    """A traffic light shows (its clock runs or is paused) and it is not red."""
+    return sa.and_(
+        Case.state.in_(LIT),
+        Case.limit_started_at.is_not(None),
+        Case.deadline.is_not(None),
+        sa.not_(overdue(now)),
+    )
+
+
+def _light_criterion(light: str, now: dt.datetime) -> sa.ColumnElement[bool]:
+    """Red is exactly "overdue"; green and yellow are narrowed here to the lit cases that
+    are not red, and told apart by their share of working time used
+    (``reading.refine_light``), which SQL cannot compute."""
+    return overdue(now) if light == "red" else lit(now)
+
+
+def _equal_to(filters: CaseFilters) -> list[sa.ColumnElement[bool]]:
+    """The filters that name one value of a column."""
+    columns = {
+        "category_id": Case.category_id,
+        "street_id": Case.street_id,
+        "department_id": Case.department_id,
+        "source": Case.source,
+        "routing": Case.routing,
+    }
+    return [
+        column == getattr(filters, name)
+        for name, column in columns.items()
+        if getattr(filters, name) not in (None, "")
+    ]
+
+
+def _criteria(filters: CaseFilters, now: dt.datetime) -> list[sa.ColumnElement[bool]]:
+    criteria = _equal_to(filters)
+    if filters.state:
+        criteria.append(Case.state.in_(filters.state))
+    if filters.grid_code:
+        grid = sa.select(UnitGrid.id).where(UnitGrid.code == filters.grid_code)
+        criteria.append(Case.grid_id == grid.scalar_subquery())
+    if filters.overdue is True:
+        criteria.append(overdue(now))
+    elif filters.overdue is False:
+        criteria.append(sa.not_(overdue(now)) | Case.deadline.is_(None))
+    if filters.reported_from is not None:
+        criteria.append(Case.reported_at >= filters.reported_from)
+    if filters.reported_to is not None:
+        criteria.append(Case.reported_at < filters.reported_to)
+    if filters.number:
+        criteria.append(Case.number.startswith(filters.number, autoescape=True))
+    if filters.traffic_light:
+        criteria.append(_light_criterion(filters.traffic_light, now))
+    return criteria
 
 
 def cases_query(user: User, filters: CaseFilters, now: dt.datetime) -> sa.Select:
-    """The cases ``user`` may see that match ``filters``, newest report first."""
-    stmt = sa.select(Case).where(visible_to(user))
-    if filters.state:
-        stmt = stmt.where(Case.state.in_(filters.state))
-    if filters.category_id is not None:
-        stmt = stmt.where(Case.category_id == filters.category_id)
-    if filters.grid_code:
-        stmt = stmt.where(
-            Case.grid_id
-            == sa.select(UnitGrid.id).where(UnitGrid.code == filters.grid_code).scalar_subquery()
-        )
-    if filters.street_id is not None:
-        stmt = stmt.where(Case.street_id == filters.street_id)
-    if filters.department_id is not None:
-        stmt = stmt.where(Case.department_id == filters.department_id)
-    if filters.overdue is True:
-        stmt = stmt.where(overdue(now))
-    elif filters.overdue is False:
-        stmt = stmt.where(sa.not_(overdue(now)) | Case.deadline.is_(None))
-    if filters.reported_from is not None:
-        stmt = stmt.where(Case.reported_at >= filters.reported_from)
-    if filters.reported_to is not None:
-        stmt = stmt.where(Case.reported_at < filters.reported_to)
-    if filters.source:
-        stmt = stmt.where(Case.source == filters.source)
-    if filters.routing:
-        stmt = stmt.where(Case.routing == filters.routing)
+    """The cases ``user`` may see that match ``filters``, newest report first. A green or
+    yellow ``traffic_light`` is only narrowed here: pass the select through
+    ``reading.refine_light``."""
+    stmt = sa.select(Case).where(visible_to(user), *_criteria(filters, now))
     return stmt.order_by(Case.reported_at.desc(), Case.id)
 
 

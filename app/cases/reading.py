@@ -17,6 +17,7 @@ from app.cases.models import Case, CasePause, CasePhoto, CaseRequest, FlowEntry
 from app.cases.services import get_case
 from app.categories.models import Category
 from app.core.clock import utcnow
+from app.core.errors import ValidationFailed
 from app.grids.models import UnitGrid
 from app.workcalendar.services import get_calendar
 
@@ -78,17 +79,56 @@ def _stages(case: Case, category: Category, light: str | None, calendar, pauses,
     return [first, handling]
 
 
+# Green and yellow are told apart in Python over the lit cases of a list (not red, clock
+# running or paused); past this many the caller is asked to narrow the list first.
+MAX_LIGHT_CANDIDATES = 20_000
+
+
+def refine_light(
+    session: Session, stmt: sa.Select, light: str | None, now: dt.datetime
+) -> sa.Select:
+    """``stmt`` (a ``queries.cases_query`` select) keeping only the cases whose traffic
+    light is ``light``. Red and no filter are exact in SQL already; green and yellow need
+    each case's share of working time used, computed here on the narrowed candidates."""
+    if light not in ("green", "yellow"):
+        return stmt
+    candidates = stmt.with_only_columns(
+        Case.id,
+        Case.category_id,
+        Case.urgency,
+        Case.state,
+        Case.limit_started_at,
+        Case.deadline,
+    ).limit(MAX_LIGHT_CANDIDATES + 1)
+    rows = session.execute(candidates).all()
+    if len(rows) > MAX_LIGHT_CANDIDATES:
+        raise ValidationFailed(
+            f"more than {MAX_LIGHT_CANDIDATES} cases to light: narrow the list first",
+            {"traffic_light": ["add a street, grid, category or date filter"]},
+        )
+    calendar = get_calendar(session)
+    categories = _categories(session, {row.category_id for row in rows})
+    pauses = pauses_of(session, [row.id for row in rows if row.state == "suspended"])
+    keep = [
+        row.id
+        for row in rows
+        if _light(row, categories[row.category_id], calendar, pauses.get(row.id, []), now) == light
+    ]
+    return stmt.where(Case.id.in_(keep)) if keep else stmt.where(sa.false())
+
+
+def _categories(session: Session, ids: set[int]) -> dict[int, Category]:
+    if not ids:
+        return {}
+    return {c.id: c for c in session.scalars(sa.select(Category).where(Category.id.in_(ids)))}
+
+
 def summaries(session: Session, cases: Sequence[Case], now: dt.datetime | None = None) -> list:
     """List rows of cases with their category and traffic light."""
     now = now or utcnow()
     calendar = get_calendar(session)
     pauses = pauses_of(session, [case.id for case in cases])
-    ids = {case.category_id for case in cases}
-    categories = (
-        {c.id: c for c in session.scalars(sa.select(Category).where(Category.id.in_(ids)))}
-        if ids
-        else {}
-    )
+    categories = _categories(session, {case.category_id for case in cases})
     return [
         _summary(case, categories[case.category_id], calendar, pauses[case.id], now)
         for case in cases

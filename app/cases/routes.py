@@ -120,11 +120,13 @@ class CasesView(MethodView):
     @require_login
     @blp.arguments(CaseQuerySchema, location="query")
     @blp.response(200, CaseSchema(many=True))
+    @blp.alt_response(422, description="Too many cases to light for a green/yellow filter")
     @blp.paginate()
     def get(self, query, pagination_parameters):
         """List the cases the caller may see, filtered as a command centre needs."""
         now = utcnow()
         stmt = queries.cases_query(current_user(), queries.CaseFilters(**query), now)
+        stmt = reading.refine_light(db.session, stmt, query.get("traffic_light"), now)
         page = paginate_select(db.session, stmt, pagination_parameters)
         return reading.summaries(db.session, page, now)
 

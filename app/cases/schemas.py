@@ -197,6 +197,17 @@ class CaseQuerySchema(Schema):
     reported_to = ma.fields.AwareDateTime()
     source = ma.fields.String(validate=ma.validate.OneOf(SOURCES))
     routing = ma.fields.String(validate=ma.validate.OneOf(["routed", "needs_confirmation"]))
+    number = ma.fields.String(
+        validate=ma.validate.Length(1, 32),
+        metadata={"description": "the case number, or its beginning"},
+    )
+    traffic_light = ma.fields.String(
+        validate=ma.validate.OneOf(["green", "yellow", "red"]),
+        metadata={
+            "description": "red: overdue with the clock running; yellow: 80% or more of the "
+            "limit used; green: less (422 when more than 20,000 cases would need lighting)"
+        },
+    )
 
 
 class CategoryBriefSchema(Schema):

@@ -456,3 +456,47 @@ def test_whoever_may_see_a_case_may_see_its_photos(client, auth, cw):
     assert client.get(url, headers=auth("handler")).status_code == 200
     assert client.get(url, headers=auth("street_chief")).status_code == 200
     assert client.get(url, headers=auth("merchant")).status_code == 404
+
+
+def test_number_and_traffic_light_filters(client, auth, cw, session):
+    """Issue 13: ?number= and ?traffic_light= were silently ignored."""
+    import datetime as dt
+
+    from app.core.clock import utcnow
+
+    d = auth("dispatcher")
+    green, yellow, red, unlit = (
+        cf.report(client, auth("inspector"), cw.other_category, location=cf.cell(0, i))
+        for i in range(4)
+    )
+    for created in (green, yellow, red):
+        cf.act(client, d, created["id"], "register")
+    now = utcnow()
+    # The manhole cover category runs continuously (urgent hours): wall-clock shares.
+    for created, started, deadline in (
+        (green, now - dt.timedelta(hours=1), now + dt.timedelta(hours=5)),
+        (yellow, now - dt.timedelta(hours=5), now + dt.timedelta(hours=1)),
+        (red, now - dt.timedelta(hours=7), now - dt.timedelta(hours=1)),
+    ):
+        case = session.get(Case, uuid.UUID(created["id"]))
+        case.limit_started_at, case.deadline = started, deadline
+    session.commit()
+
+    def ids(query):
+        response = client.get(f"/api/v1/cases?{query}", headers=d)
+        assert response.status_code == 200, response.get_json()
+        return {c["id"] for c in response.get_json()}
+
+    assert ids("traffic_light=green") == {green["id"]}
+    assert ids("traffic_light=yellow") == {yellow["id"]}
+    assert ids("traffic_light=red") == {red["id"]}
+    assert ids(f"traffic_light=green&number={green['number']}") == {green["id"]}
+    assert ids(f"traffic_light=yellow&number={green['number']}") == set()
+    assert ids(f"number={unlit['number']}") == {unlit["id"]}
+    prefix = unlit["number"][:-2]
+    assert unlit["id"] in ids(f"number={prefix}")
+    assert ids("number=NOPE%25") == set()  # a LIKE wildcard is a character, not a pattern
+    listed = client.get("/api/v1/cases?traffic_light=yellow", headers=d).get_json()
+    assert listed[0]["traffic_light"] == "yellow"
+    bad = client.get("/api/v1/cases?traffic_light=blue", headers=d)
+    assert bad.status_code == 422
