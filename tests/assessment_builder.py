@@ -1,11 +1,11 @@
 """A builder of the case records assessment reads, for hand-computed fixtures.
 
 It inserts ``cases``, ``case_flow`` and ``tasks`` rows directly (SQLAlchemy Core), with the
-record fields set exactly as COMMON12.md defines them (``valid``, ``deadline`` already moved
-by extensions and suspensions, ``closed_on_time`` = ``closed_at <= deadline``,
-``handled_on_time``, ``missed_by_id``, a flow step's ``duty`` and ``overdue``), so a test
-says what the workflow would have recorded without walking it. Times are given as local
-(Asia/Shanghai) datetimes of the city, or UTC aware ones.
+record fields set exactly as docs/case-workflow.md and docs/assessment.md define them
+(``valid``, ``deadline`` already moved by extensions and suspensions, ``closed_on_time`` =
+``closed_at <= deadline``, ``handled_on_time``, ``missed_by_id``, a flow step's ``duty``
+and ``overdue``), so a test says what the workflow would have recorded without walking
+it. Times are given as local (Asia/Shanghai) datetimes of the city, or UTC aware ones.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ Tally = dict[str, int]
 # level → subject → subject id → count name → count
 Counts = dict[str, dict[str, dict[int, Tally]]]
 
-# The duty each counted action belongs to where a step recorded none (COMMON12.md).
+# The duty each counted action belongs to where a step recorded none (docs/case-workflow.md).
 ACTION_DUTY = {"register": SHIFT_LEADER, "close": SHIFT_LEADER, "dispatch": DISPATCHER}
 # How a step row's columns add to the duty's counts (filed and dispatched start as not
 # cancelled and not returned; the cancelled and returned rows take theirs off).
