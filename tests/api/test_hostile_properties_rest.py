@@ -61,7 +61,10 @@ def _new_case(context: dict) -> dict:
 
 def _case_body(context: dict) -> dict:
     return cf.report_body(
-        context["cw"].category, urgency="normal", source="inspector", client_ts=WHEN,
+        context["cw"].category,
+        urgency="normal",
+        source="inspector",
+        client_ts=WHEN,
         photos=[_photo("problem")],
     )
 
@@ -73,78 +76,141 @@ def _edit_url(context: dict) -> str:
 
 def _edit_body(context: dict) -> dict:
     fields = {
-        "description": "路边暴露垃圾较多", "address": "中山路 3 号", "location": cf.cell(0, 1),
+        "description": "路边暴露垃圾较多",
+        "address": "中山路 3 号",
+        "location": cf.cell(0, 1),
         "category_code": "0102",
     }
     return {
-        "version": context["case"]["version"], "fields": fields,
-        "category_kind": "event", "category_edition": "cjt214",
+        "version": context["case"]["version"],
+        "fields": fields,
+        "category_kind": "event",
+        "category_edition": "cjt214",
     }
 
 
 def _user_body(context: dict) -> dict:
     return {
-        "username": f"fuzz_{next(_serial)}", "password": "pw-1234567890", "role": "inspector",
-        "display_name": "张三", "org_unit_id": context["cw"].world.community.id,
-        "road_id": None, "phone": "13800000000",
+        "username": f"fuzz_{next(_serial)}",
+        "password": "pw-1234567890",
+        "role": "inspector",
+        "display_name": "张三",
+        "org_unit_id": context["cw"].world.community.id,
+        "road_id": None,
+        "phone": "13800000000",
     }
 
 
 TARGETS = {
     "login": Target(
-        None, "post", lambda c: "/api/v1/auth/login",
+        None,
+        "post",
+        lambda c: "/api/v1/auth/login",
         lambda c: {
-            "username": c["cw"].users["inspector"].username, "password": factories.PASSWORD,
-            "device_id": "fuzz-login", "device_name": "测试手机",
+            "username": c["cw"].users["inspector"].username,
+            "password": factories.PASSWORD,
+            "device_id": "fuzz-login",
+            "device_name": "测试手机",
         },
-        LoginSchema, 200, frozenset({("device_id",), ("device_name",)}),
+        LoginSchema,
+        200,
+        frozenset({("device_id",), ("device_name",)}),
     ),
     "case": Target(
-        "inspector", "post", lambda c: "/api/v1/cases", _case_body, CaseCreateSchema, 201,
+        "inspector",
+        "post",
+        lambda c: "/api/v1/cases",
+        _case_body,
+        CaseCreateSchema,
+        201,
         frozenset({("description",), ("address",)}),
     ),
     "photo": Target(
-        "inspector", "post", lambda c: "/api/v1/photos",
+        "inspector",
+        "post",
+        lambda c: "/api/v1/photos",
         lambda c: {"id" if k == "photo_id" else k: v for k, v in _photo("problem").items()},
-        PhotoCreateSchema, 201,
+        PhotoCreateSchema,
+        201,
     ),
     "comment": Target(
-        "inspector", "post", lambda c: f"/api/v1/cases/{c['case']['id']}/comments",
+        "inspector",
+        "post",
+        lambda c: f"/api/v1/cases/{c['case']['id']}/comments",
         lambda c: {"id": str(uuid.uuid4()), "text": "看这里", "client_ts": WHEN},
-        CommentCreateSchema, 201, frozenset({("text",)}),
+        CommentCreateSchema,
+        201,
+        frozenset({("text",)}),
     ),
     "action": Target(
-        "dispatcher", "post", lambda c: f"/api/v1/cases/{_new_case(c)['id']}/actions",
+        "dispatcher",
+        "post",
+        lambda c: f"/api/v1/cases/{_new_case(c)['id']}/actions",
         lambda c: {
-            "action": "register", "opinion": "属实", "department_id": None, "shop_id": None,
-            "category_id": None, "inspector_id": None, "result": None, "photos": [],
+            "action": "register",
+            "opinion": "属实",
+            "department_id": None,
+            "shop_id": None,
+            "category_id": None,
+            "inspector_id": None,
+            "result": None,
+            "photos": [],
         },
-        ActionSchema, 200, frozenset({("opinion",)}),
+        ActionSchema,
+        200,
+        frozenset({("opinion",)}),
     ),
     "case_edit": Target(
-        "dispatcher", "patch", _edit_url, _edit_body, CaseEditSchema, 200,
+        "dispatcher",
+        "patch",
+        _edit_url,
+        _edit_body,
+        CaseEditSchema,
+        200,
         frozenset({("fields", "description"), ("fields", "address")}),
     ),
     "selfcheck": Target(
-        "merchant", "post", lambda c: "/api/v1/selfchecks",
+        "merchant",
+        "post",
+        lambda c: "/api/v1/selfchecks",
         lambda c: {
-            "id": str(uuid.uuid4()), "shop_id": c["shop"].id, "sanitation": "ok",
-            "order": "issue", "greenery": "ok", "note": "门前已清扫",
-            "photos": [_photo("selfcheck")], "client_ts": WHEN,
+            "id": str(uuid.uuid4()),
+            "shop_id": c["shop"].id,
+            "sanitation": "ok",
+            "order": "issue",
+            "greenery": "ok",
+            "note": "门前已清扫",
+            "photos": [_photo("selfcheck")],
+            "client_ts": WHEN,
         },
-        SelfCheckCreateSchema, 201, frozenset({("note",)}),
+        SelfCheckCreateSchema,
+        201,
+        frozenset({("note",)}),
     ),
     "user_create": Target(
-        "admin", "post", lambda c: "/api/v1/admin/users", _user_body, UserCreateSchema, 201,
+        "admin",
+        "post",
+        lambda c: "/api/v1/admin/users",
+        _user_body,
+        UserCreateSchema,
+        201,
         frozenset({("display_name",), ("phone",)}),
     ),
     "user_update": Target(
-        "admin", "patch", lambda c: f"/api/v1/admin/users/{c['cw'].other_inspector.id}",
+        "admin",
+        "patch",
+        lambda c: f"/api/v1/admin/users/{c['cw'].other_inspector.id}",
         lambda c: {
-            "display_name": "李四", "phone": "13900000000", "role": "inspector",
-            "org_unit_id": c["cw"].world.community.id, "road_id": None, "is_active": True,
+            "display_name": "李四",
+            "phone": "13900000000",
+            "role": "inspector",
+            "org_unit_id": c["cw"].world.community.id,
+            "road_id": None,
+            "is_active": True,
         },
-        UserUpdateSchema, 200, frozenset({("display_name",), ("phone",)}),
+        UserUpdateSchema,
+        200,
+        frozenset({("display_name",), ("phone",)}),
     ),
 }
 
@@ -175,7 +241,9 @@ def _refused(schema: type[ma.Schema], body: Any) -> bool:
 def _send(target: Target, context: dict, url: str, body: Any):
     headers = context["auth"](target.role) if target.role else {}
     return getattr(context["client"], target.method)(
-        url, data=hs.as_json(body), content_type="application/json",
+        url,
+        data=hs.as_json(body),
+        content_type="application/json",
         headers=headers,
     )
 
@@ -210,21 +278,48 @@ def test_a_hostile_value_in_a_rest_body_is_a_4xx_or_stored(target, data):
 
 
 QUERIES = {
-    "cases": ("dispatcher", "/api/v1/cases", {
-        "state": "reported", "category_id": "1", "grid_code": "350203001001001",
-        "street_id": "1", "department_id": "1", "overdue": "false",
-        "reported_from": WHEN, "reported_to": WHEN, "source": "inspector",
-        "routing": "routed", "page": "1", "page_size": "10",
-    }),
-    "users": ("admin", "/api/v1/admin/users", {"role": "inspector", "org_unit_id": "1",
-                                               "q": "fuzz", "page": "1"}),
-    "categories": ("dispatcher", "/api/v1/categories", {"kind": "event", "q": "垃圾",
-                                                        "major_code": "01"}),
-    "rejected": ("dispatcher", "/api/v1/sync/rejected", {"device": "ph", "user": "1",
-                                                         "reason": "validation"}),
-    "conflicts": ("dispatcher", "/api/v1/sync/conflicts", {
-        "status": "open", "entity_id": str(uuid.UUID(int=1)), "device": "ph",
-    }),
+    "cases": (
+        "dispatcher",
+        "/api/v1/cases",
+        {
+            "state": "reported",
+            "category_id": "1",
+            "grid_code": "350203001001001",
+            "street_id": "1",
+            "department_id": "1",
+            "overdue": "false",
+            "reported_from": WHEN,
+            "reported_to": WHEN,
+            "source": "inspector",
+            "routing": "routed",
+            "page": "1",
+            "page_size": "10",
+        },
+    ),
+    "users": (
+        "admin",
+        "/api/v1/admin/users",
+        {"role": "inspector", "org_unit_id": "1", "q": "fuzz", "page": "1"},
+    ),
+    "categories": (
+        "dispatcher",
+        "/api/v1/categories",
+        {"kind": "event", "q": "垃圾", "major_code": "01"},
+    ),
+    "rejected": (
+        "dispatcher",
+        "/api/v1/sync/rejected",
+        {"device": "ph", "user": "1", "reason": "validation"},
+    ),
+    "conflicts": (
+        "dispatcher",
+        "/api/v1/sync/conflicts",
+        {
+            "status": "open",
+            "entity_id": str(uuid.UUID(int=1)),
+            "device": "ph",
+        },
+    ),
     "pull": ("inspector", "/api/v1/sync/pull", {"cursor": "", "limit": "10"}),
     "selfchecks": ("dispatcher", "/api/v1/selfchecks", {"shop_id": "1", "has_issue": "true"}),
 }
@@ -254,5 +349,19 @@ def test_zz_every_database_answered_alike(database_url):
     first, second = (hs.ANSWERS[b] for b in backends[:2])
     common = sorted(set(first) & set(second))
     assert len(common) > 0.9 * min(len(first), len(second))
-    differ = [(name, first[name], second[name]) for name in common if first[name] != second[name]]
+    differ = [
+        (name, first[name], second[name])
+        for name in common
+        if first[name] != second[name] and not _same_refusal_of_an_id(name, first, second)
+    ]
     assert not differ, differ[:5]
+
+
+# A number sent as a row id names different rows on each database: PostgreSQL's sequences
+# are not rolled back between tests, so the same number may be a missing row on one (404)
+# and a row of the wrong kind on the other (422). Both refuse and change nothing.
+_ID_REFUSALS = {404, 422}
+
+
+def _same_refusal_of_an_id(name: str, first: dict, second: dict) -> bool:
+    return "_id'" in name and {first[name], second[name]} <= _ID_REFUSALS
