@@ -102,6 +102,9 @@ def from_environment() -> dict:
         "SESSION_COOKIE_SECURE": os.environ.get("CONSOLE_SECURE_COOKIE") == "1",
         "CONSOLE_TILE_URL": os.environ.get("CONSOLE_TILE_URL", ""),
         "CONSOLE_POLL_SECONDS": _int("CONSOLE_POLL_SECONDS", 5),
+        # console: sync — a phone queue with neither a push nor a pull for this many hours
+        # is shown as quiet on the device health page (the page's default filter).
+        "CONSOLE_QUIET_HOURS": _int("CONSOLE_QUIET_HOURS", 24),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         "API_TITLE": "城管 field backend",
         "API_VERSION": "v1",

@@ -47,6 +47,7 @@ OTHER_STEPS = {
     "request_cancellation": "作废申请",
     "request_self_handle": "自处理申请",
     "refuse_request": "驳回申请",
+    "conflict_resolved": "处理同步冲突",
 }
 NEAR_M = 500.0  # nearby open cases on the case map
 GRID_CHOICE_M = 300.0  # grids offered around a case for the routing confirmation
