@@ -149,10 +149,20 @@ def _named(view: dict) -> dict:
     view["reason_name"] = reason_name(view["reason"])
     view["status_name"] = STATUS_NAMES.get(view["status"], view["status"])
     view["case"] = view["server"]["case"]
+    view["client_time"] = _instant(view["client_ts"])
     if view["resolution"]:
         decision = view["resolution"]["decision"]
         view["resolution"]["decision_name"] = DECISION_NAMES.get(decision, decision)
     return view
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    """The phone's clock as it sent it (ISO 8601 with an offset), or None."""
+    try:
+        parsed = dt.datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return parsed if parsed is not None and parsed.tzinfo is not None else None
 
 
 def conflict_detail(session: Session, conflict_id: str) -> dict:
