@@ -17,6 +17,7 @@ from tests.console.support import csrf_token, sign_in
 OPEN_ENDPOINTS = {"console.login", "console.static", "console.leaflet_asset"}
 ARGS = {"case_id": uuid.uuid4(), "photo_id": uuid.uuid4(), "request_id": uuid.uuid4()}
 ARGS["task_id"] = uuid.uuid4()
+ARGS["export_id"] = uuid.uuid4()  # console: monthly (ledger exports)
 
 
 def _console_rules(app):
