@@ -271,16 +271,20 @@ def trend(
     unit_ids: list[int],
     now: dt.datetime,
     count: int = TREND_MONTHS,
+    known: dict[str, list[dict]] | None = None,
 ) -> Trend:
     """Each unit's score in the ``count`` months up to ``month`` (each month as the
-    assessment service answers it: published, else computed)."""
+    assessment service answers it: published, else computed; ``known``: months' rows
+    the caller already has)."""
     months = months_back(month, count)
+    known = known or {}
     scores: dict[int, list[float | None]] = {unit: [] for unit in unit_ids}
     names: dict[int, str] = {}
     for label in months:
-        rows = {
-            row["id"]: row for row in assessment.assessment(session, user, label, level)["rows"]
-        }
+        answered = known.get(label)
+        if answered is None:
+            answered = assessment.assessment(session, user, label, level, now=now)["rows"]
+        rows = {row["id"]: row for row in answered}
         for unit in unit_ids:
             row = rows.get(unit)
             scores[unit].append(row["score"] if row else None)

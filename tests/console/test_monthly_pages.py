@@ -115,6 +115,10 @@ def test_a_chief_reads_only_their_own_ledger(app, client, world, cw, closed):
     assert refused.status_code == 403
     for role in ("inspector", "merchant"):
         assert _other(app, world, role).get("/console/ledger").status_code == 403
+    handler = _other(app, world, "handler")
+    html = _html(handler.get(f"/console/ledger?month={_month()}"))
+    assert f'value="department:{world.department.id}" selected' in html
+    assert 'id="ledger-total">2<' in html
 
 
 def test_the_xlsx_download_is_the_ledger(app, client, world, closed):
@@ -161,6 +165,9 @@ def test_a_large_ledger_is_exported(app, client, world, session, closed, monkeyp
     html = _html(desk.get(page))
     link = f"/console/ledger/exports/{export.id}/file"
     assert f'data-export="{export.id}"' in html and link in html
+    progress = desk.get("/console/ledger/exports/progress").get_json()
+    assert progress["exports"] == [{"id": str(export.id), "status": "done", "rows_done": 2}]
+    assert link in progress["html"]
     sheet = lf.read_xlsx(desk.get(link).data)
     assert closed[0]["number"] in {c.value for row in sheet.iter_rows() for c in row}
     # another user's export is not theirs to see
@@ -269,6 +276,7 @@ def test_a_street_chief_sees_open_and_overdue_cases(client, world, session, cw, 
 
 def test_a_road_chief_board_and_roles(app, client, world):
     chief = _as(client, world, "road_chief")
+    assert chief.get("/console/").location.endswith("/console/board")
     html = _html(chief.get("/console/board"))
     assert world.road.name in html and 'id="open-count">0<' in html
     assert _other(app, world, "dispatcher").get("/console/board").status_code == 403

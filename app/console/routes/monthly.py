@@ -13,7 +13,17 @@ import uuid
 from pathlib import Path
 
 import marshmallow as ma
-from flask import Response, current_app, flash, redirect, request, stream_with_context, url_for
+from flask import (
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 
 from app.accounts.models import Role
 from app.console import monthly
@@ -127,13 +137,35 @@ def ledger():
         link_args=_link_args(query),
         scope_choices=monthly.scope_choices(db.session, user),
         sync_max_rows=_settings().sync_max_rows,
-        exports=monthly.my_exports(db.session, user),
-        export_status=monthly.EXPORT_STATUS,
-        export_label=monthly.export_label,
+        **_exports_context(user),
         preview_size=PREVIEW_SIZE,
         source_labels=ledger_render.SOURCE_LABELS,
         scope_labels=ledger_render.SCOPE_LABELS,
         time_used=_time_used,
+    )
+
+
+def _exports_context(user) -> dict:
+    return {
+        "exports": monthly.my_exports(db.session, user),
+        "export_status": monthly.EXPORT_STATUS,
+        "export_label": monthly.export_label,
+    }
+
+
+@blp.route("/ledger/exports/progress")
+@page(*LEDGER_READERS)
+def ledger_exports_progress():
+    """The caller's exports list (progress, links), for the ledger page to refresh."""
+    user = signed_in_user()
+    context = _exports_context(user)
+    html = render_template("console/_exports.html", **context)
+    return jsonify(
+        html=html,
+        exports=[
+            {"id": str(e.id), "status": e.status, "rows_done": e.rows_done}
+            for e in context["exports"]
+        ],
     )
 
 

@@ -57,7 +57,15 @@ def _trend(user, query: dict, rows: list[dict]):
         units = [row["id"] for row in rows if row["score"] is not None][: monthly.TREND_TOP]
     if not units:
         return None, None
-    trend = monthly.trend(db.session, user, query["level"], query["period"], units, utcnow())
+    trend = monthly.trend(
+        db.session,
+        user,
+        query["level"],
+        query["period"],
+        units,
+        utcnow(),
+        known={query["period"]: rows},
+    )
     label = f"近 {len(trend.months)} 个月综合得分走势"
     return charts.trend(trend.months, trend.series, label), None
 
