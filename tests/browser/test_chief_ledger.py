@@ -66,3 +66,23 @@ def test_a_street_chief_opens_the_board_and_downloads_the_ledger(page, client, a
     score = page.locator(f"#ranking tr[data-id='{cw.world.street.id}'] .score").inner_text()
     assert float(bar.get_attribute("data-value")) == pytest.approx(float(score), abs=0.01)
     screenshot(page, "assessment")
+
+
+def test_a_large_ledger_is_exported_and_its_link_appears(page, app, client, auth, cw, monkeypatch):
+    monkeypatch.setitem(app.config, "LEDGER_SYNC_MAX_ROWS", 1)
+    closed = [lf.closed_case(client, auth, cw), lf.closed_case(client, auth, cw)]
+    month = lf.today()[:7]
+    sign_in(page, cw.users["dispatcher"].username)
+    page.goto(f"/console/ledger?month={month}")
+    page.wait_for_selector("#ledger-table")
+    assert page.locator("#download-xlsx").count() == 0
+    page.click("#export-xlsx button[type=submit]")
+    page.wait_for_selector(".flash-success")
+    assert "已提交导出" in page.locator(".flash-success").inner_text()
+    # queued or already done: the list shows it, and its link once done (the page polls)
+    page.wait_for_selector("#export-list a.export-file", timeout=20_000)
+    with page.expect_download() as download_info:
+        page.click("#export-list a.export-file")
+    sheet = load_workbook(io.BytesIO(Path(download_info.value.path()).read_bytes())).active
+    values = [cell.value for row in sheet.iter_rows() for cell in row]
+    assert closed[0]["number"] in values and closed[1]["number"] in values

@@ -87,6 +87,7 @@ def test_scopes_are_chosen_by_name_and_filter(client, world, cw, closed):
     scope = f"street:{world.street.id}"
     html = _html(desk.get(f"/console/ledger?month={_month()}&scope={scope}"))
     assert 'id="ledger-total">2<' in html
+    assert f'href="/console/cases/{closed[0]["id"]}"' in html
 
 
 def test_bad_ledger_input_is_said_in_chinese(client, world, closed):
@@ -119,6 +120,7 @@ def test_a_chief_reads_only_their_own_ledger(app, client, world, cw, closed):
     html = _html(handler.get(f"/console/ledger?month={_month()}"))
     assert f'value="department:{world.department.id}" selected' in html
     assert 'id="ledger-total">2<' in html
+    assert "/console/cases/" not in html  # a handler has no case page at the console
 
 
 def test_the_xlsx_download_is_the_ledger(app, client, world, closed):

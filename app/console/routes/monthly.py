@@ -29,7 +29,7 @@ from app.accounts.models import Role
 from app.console import monthly
 from app.console import web as console_web
 from app.console.schemas import FormSchema, load_form
-from app.console.web import blp, page, render, signed_in_user
+from app.console.web import CASE_READERS, blp, page, render, signed_in_user
 from app.core.clock import utcnow
 from app.core.errors import DomainError, ValidationFailed
 from app.extensions import db
@@ -142,6 +142,7 @@ def ledger():
         source_labels=ledger_render.SOURCE_LABELS,
         scope_labels=ledger_render.SCOPE_LABELS,
         time_used=_time_used,
+        may_open_cases=user.role in CASE_READERS,
     )
 
 
