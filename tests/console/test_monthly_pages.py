@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from app.assessment import services as assessment
 from app.assessment.models import AssessmentPublication
 from app.cases.models import Case
+from app.console import charts
 from app.core.clock import utcnow
 from app.ledger.models import Export
 from tests import case_factories as cf
@@ -100,7 +101,7 @@ def test_bad_ledger_input_is_said_in_chinese(client, world, closed):
     html = _html(desk.get(f"/console/ledger?month={_month()}&scope=street:{world.community.id}"))
     assert "所选街道不存在" in html
     html = _html(desk.get("/console/ledger?month=2026-13x"))
-    assert "查询条件有误" in html
+    assert "查询条件有误（月份）" in html
     html = _html(desk.get("/console/ledger?date_from=2026-11-01"))
     assert "同时填写" in html
 
@@ -228,7 +229,7 @@ def test_assessment_roles_and_bad_input(app, client, world, ranked):
     assert "尚未开始" in _html(chief.get(f"/console/assessment?period={next_year}-01"))
     html = _html(chief.get("/console/assessment?unit=999999"))
     assert "所选单位不在该排名中" in html
-    assert "查询条件有误" in _html(chief.get("/console/assessment?period=bad"))
+    assert "查询条件有误（月份）" in _html(chief.get("/console/assessment?period=bad"))
     assert 'id="publish-form"' not in _html(chief.get("/console/assessment"))
     assert _other(app, world, "road_chief").get("/console/assessment").status_code == 403
 
@@ -282,3 +283,13 @@ def test_a_road_chief_board_and_roles(app, client, world):
     html = _html(chief.get("/console/board"))
     assert world.road.name in html and 'id="open-count">0<' in html
     assert _other(app, world, "dispatcher").get("/console/board").status_code == 403
+
+
+def test_the_charts_escape_names_and_leave_gaps():
+    svg = str(charts.bars([("<b>街道</b>", 50.0), ("无分", None)], "得分"))
+    assert "&lt;b&gt;街道&lt;/b&gt;" in svg and "<b>" not in svg
+    assert svg.count('class="bar"') == 1 and "无数据" in svg and 'width="230.0"' in svg
+    svg = str(charts.trend(["2026-01", "2026-02", "2026-03"], [("甲", [80.0, None, 90.0])], "走势"))
+    assert svg.count("<polyline") == 0 and svg.count('class="point"') == 2
+    svg = str(charts.trend(["2026-01", "2026-02"], [("甲", [80.0, 90.0])], "走势"))
+    assert svg.count("<polyline") == 1

@@ -40,6 +40,14 @@ from app.photos.backends import media
 from app.workcalendar.services import get_calendar
 
 PAGE_SIZE = 20
+FIELD_NAMES = {
+    "month": "月份",
+    "date_from": "开始日期",
+    "date_to": "结束日期",
+    "scope": "范围",
+    "page": "页码",
+    "format": "格式",
+}
 MEDIA_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
@@ -78,7 +86,7 @@ def _form(source) -> tuple[dict, str | None]:
         ExportFormSchema() if "format" in source else LedgerFormSchema(), source
     )
     if errors:
-        fields = "、".join(sorted(errors))
+        fields = "、".join(FIELD_NAMES.get(field, field) for field in sorted(errors))
         return {"page": 1}, f"查询条件有误（{fields}），请重新选择。"
     if bool(query.get("date_from")) != bool(query.get("date_to")):
         return query, "按日期查询时请同时填写开始和结束日期。"
@@ -143,6 +151,7 @@ def ledger():
         scope_labels=ledger_render.SCOPE_LABELS,
         time_used=_time_used,
         may_open_cases=user.role in CASE_READERS,
+        page_size=PAGE_SIZE,
     )
 
 

@@ -38,7 +38,12 @@ def _query(levels: list[str]) -> tuple[dict, str | None]:
     query, errors = load_form(AssessmentFormSchema(), request.args)
     error = None
     if errors:
-        error = "查询条件有误（" + "、".join(sorted(errors)) + "），已改用默认条件。"
+        names = {"period": "月份", "level": "排名", "unit": "走势单位"}
+        error = (
+            "查询条件有误（"
+            + "、".join(names.get(k, k) for k in sorted(errors))
+            + "），已改用默认条件。"
+        )
         query = {}
     query.setdefault("period", monthly.previous_month_label(db.session, utcnow()))
     query.setdefault("level", levels[0])
