@@ -264,7 +264,7 @@ NAV: list[NavItem] = [
     NavItem("地图", "console.map_page", frozenset(CASE_READERS)),
     NavItem("同步", "console.sync_conflicts", frozenset({Role.DISPATCHER, Role.ADMIN})),
     NavItem("街长看板", "console.board", frozenset({Role.STREET_CHIEF, Role.ROAD_CHIEF})),
-    NavItem("台账考评", "console.ledger", frozenset(CASE_READERS)),
+    NavItem("台账考评", "console.ledger", frozenset({*CASE_READERS, Role.HANDLER})),
     NavItem("系统管理", "console.admin_users", frozenset({Role.ADMIN})),
 ]
 

@@ -18,6 +18,7 @@ OPEN_ENDPOINTS = {"console.login", "console.static", "console.leaflet_asset"}
 ARGS = {"case_id": uuid.uuid4(), "photo_id": uuid.uuid4(), "request_id": uuid.uuid4()}
 ARGS["task_id"] = uuid.uuid4()
 ARGS.update(conflict_id=str(uuid.uuid4()), mutation_id=1, device_pk=1)  # the sync pages
+ARGS["export_id"] = uuid.uuid4()  # console: monthly (ledger exports)
 
 
 def _console_rules(app):

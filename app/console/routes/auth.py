@@ -9,7 +9,11 @@ from app.console import web
 from app.console.schemas import SignInSchema, load_form
 from app.console.web import blp, page, render
 
-HOMES = {Role.DISPATCHER: "console.queues"}
+HOMES = {
+    Role.DISPATCHER: "console.queues",
+    Role.STREET_CHIEF: "console.board",  # console: monthly
+    Role.ROAD_CHIEF: "console.board",  # console: monthly
+}
 
 
 @blp.route("/login", methods=["GET", "POST"])
