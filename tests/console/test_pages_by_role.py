@@ -17,6 +17,7 @@ from tests.console.support import csrf_token, sign_in
 OPEN_ENDPOINTS = {"console.login", "console.static", "console.leaflet_asset"}
 ARGS = {"case_id": uuid.uuid4(), "photo_id": uuid.uuid4(), "request_id": uuid.uuid4()}
 ARGS["task_id"] = uuid.uuid4()
+ARGS.update(user_id=1, device_pk=1)  # the admin pages (系统管理)
 
 
 def _console_rules(app):

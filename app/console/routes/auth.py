@@ -9,7 +9,7 @@ from app.console import web
 from app.console.schemas import SignInSchema, load_form
 from app.console.web import blp, page, render
 
-HOMES = {Role.DISPATCHER: "console.queues"}
+HOMES = {Role.DISPATCHER: "console.queues", Role.ADMIN: "console.admin_users"}
 
 
 @blp.route("/login", methods=["GET", "POST"])
