@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from app.grids.responsibility import add_responsibility_grid
 from app.workcalendar.models import CalendarDay
 from tests import factories
 from tests import grid_data as gd
+from tests import push_factories as pf
 from tests.console.support import csrf_token, post_form, sign_in
 
 USERS = "/console/admin/users"
@@ -369,3 +371,15 @@ def test_admin_forms_without_a_csrf_token_are_refused_and_change_nothing(
     session.refresh(device)
     assert device.active
     assert _count(session, CalendarDay) == 0 and _count(session, UnitGrid) == 0
+
+
+def test_the_devices_show_their_phone_queue_and_not_a_revoke_of_this_browser(desk, world, client):
+    headers = factories.login_headers(
+        client, world.users["inspector"].username, device_id="phone-9"
+    )
+    answer = pf.push(client, headers, "phone-9", pf.mutation(1, "no.such_type", uuid.uuid4(), {}))
+    assert pf.outcomes(answer)[0][0] == "rejected"
+    html = _html(desk.get("/console/admin/devices?q=t_inspector"))
+    assert "拒收 1" in html and "待传照片 0" in html and "最近上传 20" in html
+    html = _html(desk.get("/console/admin/devices?q=t_admin"))
+    assert "本浏览器" in html and "注销</button>" not in html

@@ -4,7 +4,7 @@ same services and role as the API's /admin/users and /admin/devices."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import flash, g, redirect, request, url_for
 
 from app.accounts import services as accounts
 from app.accounts.models import ROLE_VALUES, Role, User
@@ -183,6 +183,7 @@ def admin_devices():
         shown=shown,
         rows=admin.device_rows(db.session, shown.rows, utcnow()),
         query=query,
+        current=g.current_device.id,
     )
 
 
