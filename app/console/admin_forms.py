@@ -60,6 +60,7 @@ class UserCreateSchema(UserFieldsSchema):
         error_messages=REQUIRED,
     )
     password = _text(1, 1024, required=True)
+    grid_ids = ma.fields.List(_id(), load_default=list)
 
 
 class UserUpdateSchema(UserFieldsSchema):

@@ -186,6 +186,20 @@ def test_an_admin_gives_an_inspector_responsibility_grids(desk, world, session):
     assert session.get(ResponsibilityGrid, second.id).inspector_id is None
     assert "一号责任区" in _html(desk.get(f"{USERS}?role=inspector"))
 
+    form = {
+        "username": "new.inspector",
+        "role": "inspector",
+        "org_unit_id": world.community.id,
+        "password": "a-good-long-password",
+        "grid_ids": [str(second.id)],
+    }
+    assert post_form(desk, USERS, form, USERS).status_code == 303
+    session.expire_all()
+    assert (
+        session.get(ResponsibilityGrid, second.id).inspector_id
+        == _user(session, "new.inspector").id
+    )
+
 
 # -- devices ----------------------------------------------------------------------------
 
@@ -243,16 +257,15 @@ def test_a_grid_file_is_previewed_then_imported(desk, world, session):
     assert "预览（尚未写入）" in html and 'data-fact="created">4<' in html
     assert "350203001002" in html and 'data-fact="errors">0<' in html
     assert _count(session, UnitGrid) == 0
-    response = post_form(desk, f"{GRIDS}/import", {"token": _token(html)}, GRIDS)
+    token = _token(html)
+    response = post_form(desk, f"{GRIDS}/import", {"token": token}, GRIDS)
     assert response.status_code == 303
     assert _count(session, UnitGrid) == 4
     html = _html(desk.get(GRIDS))
     assert "已导入 4 个单元网格" in html and "350203001002004" in html and "新社区" in html
     assert "中华街道" in html
     # the file is gone: importing it again is refused
-    response = post_form(
-        desk, f"{GRIDS}/import", {"token": _token(html + 'name="token" value="x"')}, GRIDS
-    )
+    response = post_form(desk, f"{GRIDS}/import", {"token": token}, GRIDS)
     assert "没有待导入的文件" in _html(desk.get(response.headers["Location"]))
     assert _count(session, UnitGrid) == 4
 

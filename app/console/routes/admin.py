@@ -49,6 +49,7 @@ def _users_page(form: dict | None = None, errors: dict | None = None, status: in
         choices=admin.user_choices(db.session),
         form=form or {},
         errors=errors or {},
+        grids=admin.responsibility_grid_choices(db.session),
     )
     return body, status
 
@@ -66,18 +67,39 @@ def admin_user_create():
     """Add a user (``accounts.services.create_user``); a refusal is shown on the form."""
     form, errors = load_form(UserCreateSchema())
     if not errors:
+        grid_ids = set(form.pop("grid_ids"))
         try:
             user = accounts.create_user(db.session, **form)
         except DomainError as error:
             errors = admin.user_errors(error, form.get("role"))
         else:
             flash(f"已创建用户 {user.display_name}（{user.username}）。", "success")
+            if grid_ids and user.role == Role.INSPECTOR:
+                _give_grids(user, grid_ids)
             return redirect(url_for("console.admin_user", user_id=user.id), code=303)
     else:
         errors = _form_errors(errors)
     shown = request.form.to_dict()
     shown.pop("password", None)
     return _users_page(shown, errors, 422)
+
+
+def _give_grids(user: User, wanted: set[int]) -> None:
+    """The responsibility grids ``wanted`` become the inspector's, and those of theirs not
+    wanted are left without one (``grids.responsibility.update_responsibility_grid``)."""
+    try:
+        for grid in admin.responsibility_grid_choices(db.session):
+            if grid.id in wanted and grid.inspector_id != user.id:
+                change = {"inspector_id": user.id}
+            elif grid.id not in wanted and grid.inspector_id == user.id:
+                change = {"inspector_id": None}
+            else:
+                continue
+            responsibility.update_responsibility_grid(db.session, grid.id, change)
+    except DomainError as error:
+        flash_error(error)
+    else:
+        flash("责任网格已保存。", "success")
 
 
 def _user_page(user: User, errors: dict | None = None, status: int = 200):
@@ -150,21 +172,7 @@ def admin_user_grids(user_id: int):
     form, errors = load_form(ResponsibilityGridsSchema())
     if errors:
         return _user_page(user, {"grid_ids": "所选责任网格有误"}, 422)
-    wanted = set(form["grid_ids"])
-    try:
-        for grid in admin.responsibility_grid_choices(db.session):
-            if grid.id in wanted and grid.inspector_id != user.id:
-                responsibility.update_responsibility_grid(
-                    db.session, grid.id, {"inspector_id": user.id}
-                )
-            elif grid.id not in wanted and grid.inspector_id == user.id:
-                responsibility.update_responsibility_grid(
-                    db.session, grid.id, {"inspector_id": None}
-                )
-    except DomainError as error:
-        flash_error(error)
-    else:
-        flash("责任网格已保存。", "success")
+    _give_grids(user, set(form["grid_ids"]))
     return redirect(url_for("console.admin_user", user_id=user_id), code=303)
 
 
