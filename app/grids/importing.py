@@ -496,22 +496,3 @@ def import_roads(
         )
     _report(progress, "written", report.created)
     return report
-
-
-# ---------------------------------------------------------------------------------------------
-# Previews
-
-
-def preview_import(
-    session: Session, add: Callable[..., ImportReport], feature_collection: dict, **options
-) -> ImportReport:
-    """What an import would do, with nothing written: ``add`` (``add_unit_grids`` or
-    ``add_roads``, with its ``options``) checks and writes in a savepoint that is rolled
-    back, and the session's transaction is ended. The same report, or the same
-    ValidationFailed with its per-feature problems, as the import itself would give."""
-    savepoint = session.begin_nested()
-    try:
-        return add(session, feature_collection, **options)
-    finally:
-        savepoint.rollback()
-        session.rollback()

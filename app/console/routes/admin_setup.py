@@ -29,6 +29,7 @@ from app.core.clock import utcnow
 from app.core.errors import DomainError
 from app.extensions import db
 from app.grids import importing, services
+from app.grids.preview import preview_import
 from app.workcalendar import services as workcalendar
 
 ADMINS = (Role.ADMIN,)
@@ -84,7 +85,7 @@ def _run(kind: str, feature_collection: dict, *, preview: bool) -> importing.Imp
     else:
         add, run, options = importing.add_unit_grids, importing.import_unit_grids, {}
     if preview:
-        return importing.preview_import(db.session, add, feature_collection, **options)
+        return preview_import(db.session, add, feature_collection, **options)
     return run(db.session, feature_collection, **options)
 
 
