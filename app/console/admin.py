@@ -17,7 +17,7 @@ import chinese_calendar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.accounts.models import ROLE_ORG_KINDS, Device, Duty, Role, User
+from app.accounts.models import ROLE_ORG_KINDS, ROLE_VALUES, Device, Duty, Role, User
 from app.accounts.services import MIN_PASSWORD_LENGTH
 from app.core.errors import Conflict, DomainError, NotFound
 from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, Road, UnitGrid
@@ -106,7 +106,7 @@ def responsibility_grid_choices(session: Session) -> list[ResponsibilityGrid]:
 
 
 def _kinds(role: str | None) -> str:
-    kinds = ROLE_ORG_KINDS.get(Role(role)) if role in Role._value2member_map_ else None
+    kinds = ROLE_ORG_KINDS.get(Role(role)) if role in ROLE_VALUES else None
     return "或".join(KIND_NAMES[kind] for kind in kinds) if kinds else ""
 
 
