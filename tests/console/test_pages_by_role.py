@@ -19,6 +19,7 @@ ARGS = {"case_id": uuid.uuid4(), "photo_id": uuid.uuid4(), "request_id": uuid.uu
 ARGS["task_id"] = uuid.uuid4()
 ARGS.update(conflict_id=str(uuid.uuid4()), mutation_id=1, device_pk=1)  # the sync pages
 ARGS["export_id"] = uuid.uuid4()  # console: monthly (ledger exports)
+ARGS.update(user_id=1, device_pk=1)  # the admin pages (系统管理)
 
 
 def _console_rules(app):

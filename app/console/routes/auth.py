@@ -11,8 +11,9 @@ from app.console.web import blp, page, render
 
 HOMES = {
     Role.DISPATCHER: "console.queues",
-    Role.STREET_CHIEF: "console.board",  # console: monthly
-    Role.ROAD_CHIEF: "console.board",  # console: monthly
+    Role.ADMIN: "console.admin_users",
+    Role.STREET_CHIEF: "console.board",
+    Role.ROAD_CHIEF: "console.board",
 }
 
 
