@@ -114,7 +114,9 @@ DRAWS = """r AS (SELECT i,
   FROM n)"""
 
 
-def _case_insert(sql: Dialect, start: int, count: int, category_id: int) -> str:
+def _case_insert(
+    sql: Dialect, start: int, count: int, category_id: int, overrides: dict | None = None
+) -> str:
     valid, closed = "v <> 0", "v <> 0 AND cl < 98"
     inspector = f"{INSPECTOR0} + g / 10"
     columns = {
@@ -155,7 +157,7 @@ def _case_insert(sql: Dialect, start: int, count: int, category_id: int) -> str:
         "missed_by_id": f"CASE WHEN {valid} AND src = 0 THEN {inspector} END",
         "updated_at": sql.ts("rep"),
     }
-    return _insert(sql, "cases", columns, start, count)
+    return _insert(sql, "cases", {**columns, **(overrides or {})}, start, count)
 
 
 def _insert(sql: Dialect, table: str, columns: dict, start: int, count: int, where="") -> str:
@@ -380,13 +382,15 @@ def _reference(engine: sa.Engine) -> int:
         return category.id
 
 
-def generate(engine: sa.Engine, cases: int) -> None:
+def generate(engine: sa.Engine, cases: int, case_columns: dict | None = None) -> None:
+    """The district and ``cases`` cases with their steps and tasks; ``case_columns``: SQL
+    expressions (over the draws ``i``, ``g``, ``rep`` …) replacing some of the cases'."""
     sql = Dialect(engine.dialect.name)
     category_id = _reference(engine)
     started = time.perf_counter()
     for start in range(0, cases, CHUNK):
         count = min(CHUNK, cases - start)
-        statements = [_case_insert(sql, start, count, category_id)]
+        statements = [_case_insert(sql, start, count, category_id, case_columns)]
         statements += [_flow_insert(sql, step, start, count) for step in STEPS]
         statements += _task_inserts(sql, start, count)
         with engine.begin() as connection:

@@ -7,7 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 
 from app import config as app_config
-from app.core.db import make_engine
+from app.core.db import make_engine, on_dialect
 from app.models import metadata
 
 config = context.config
@@ -44,6 +44,7 @@ def _run(connection) -> None:
         target_metadata=metadata,
         render_as_batch=True,
         compare_type=True,
+        include_object=on_dialect(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -82,6 +82,13 @@ class Case(Base):
         sa.Index("ix_cases_closed_at_deadline", "closed_at", "deadline"),
         sa.Index("ix_cases_registered_at", "registered_at"),
         sa.Index("ix_cases_reported_at", "reported_at"),
+        # The console's "all" tab of one street, newest first and counted (bench/console_bench.py);
+        # a number prefix search on PostgreSQL (LIKE 'prefix%' needs the pattern operators;
+        # SQLite searches the unique index by range: app/core/sqlhints.py).
+        sa.Index("ix_cases_street_reported_at", "street_id", "reported_at", "id"),
+        sa.Index(
+            "ix_cases_number_pattern", "number", postgresql_ops={"number": "text_pattern_ops"}
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Role, User
 from app.cases import reading, workflow
 from app.cases.models import Case
-from app.cases.queries import OPEN, visible_to
+from app.cases.queries import OPEN, is_open, visible_to
 from app.cases.tasks import ASSIGNEE_ROLES
 from app.console import services
 from app.evidence.services import flags_query
@@ -195,7 +195,7 @@ def case_map(session: Session, user: User, case_id: uuid.UUID, now: dt.datetime)
         sa.select(Case)
         .where(
             visible_to(user),
-            Case.state.in_(OPEN),
+            is_open(),
             Case.id != case_id,
             *_within(_box(lat, lon, NEAR_M)),
         )

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import User
 from app.cases import reading
 from app.cases.models import Case
-from app.cases.queries import OPEN, visible_to
+from app.cases.queries import is_open, visible_to
 from app.console.casepage import grid_feature
 from app.console.services import STATE_NAMES
 from app.grids.models import UnitGrid
@@ -60,7 +60,7 @@ def layers(
     )
     cases_stmt = sa.select(Case).where(
         visible_to(user),
-        Case.state.in_(OPEN),
+        is_open(),
         Case.lon.between(min_lon, max_lon),
         Case.lat.between(min_lat, max_lat),
     )

@@ -89,6 +89,11 @@ class QueueFilters:
         )
 
 
+# A queue's page counts its cases up to here: the "all" tab of a city holds a million, and
+# no one pages through more than this (filters narrow it). Shown as "10000+".
+COUNT_CAP = 10_000
+
+
 @dataclasses.dataclass(frozen=True)
 class QueuePage:
     queue: queries.Queue
@@ -97,6 +102,7 @@ class QueuePage:
     page: int
     pages: int
     counts: dict[str, int]
+    more: bool = False  # more than ``total`` (= COUNT_CAP) cases match
 
 
 def _case_filters(session: Session, filters: QueueFilters) -> CaseFilters:
@@ -129,12 +135,15 @@ def queue_page(
     """One page of a queue, its rows named for people, and every tab's count."""
     queue = queries.BY_KEY[key]
     stmt = queries.queue_cases(user, queue, _case_filters(session, filters), now)
-    total = session.scalar(queries.count_of(stmt))
+    total = session.scalar(queries.count_of(stmt, COUNT_CAP + 1))
+    more = total > COUNT_CAP
+    total = min(total, COUNT_CAP)
     pages = max(1, -(-total // page_size))
     page = min(max(page, 1), pages)
     cases = list(session.scalars(stmt.limit(page_size).offset((page - 1) * page_size)))
     rows = described(session, cases, now)
-    return QueuePage(queue, rows, total, page, pages, queue_counts(session, user, filters, now))
+    counts = queue_counts(session, user, filters, now)
+    return QueuePage(queue, rows, total, page, pages, counts, more)
 
 
 def described(session: Session, cases: Sequence[Case], now: dt.datetime) -> list[dict]:

@@ -92,3 +92,21 @@ def test_the_case_map_and_the_city_map(desk, client, auth, cw):
     wide = desk.get("/console/map/data?bbox=100,20,120,30").get_json()
     assert wide["cases"]["features"] == [] and "范围过大" in wide["note"]
     assert desk.get("/console/map/data?bbox=1,2,3").status_code == 422
+
+
+def test_a_long_queue_is_counted_up_to_the_cap(desk, client, auth, cw, monkeypatch):
+    """The "all" tab of a city holds a million cases: it is counted up to ``COUNT_CAP`` and
+    shown as "N+" (the live poll says ``more``); a queue under the cap is counted exactly."""
+    from app.console import services
+
+    numbers = [cf.report(client, auth("inspector"), cw.category)["number"] for _ in range(3)]
+    monkeypatch.setattr(services, "COUNT_CAP", 2)
+    html = _html(desk.get("/console/queues?queue=all"))
+    assert "共 2+ 件" in html and "第 1 / 1 页" in html
+    assert sum(number in html for number in numbers) == 3  # the page itself is not cut
+    live = desk.get("/console/queues/live?queue=all").get_json()
+    assert live["total"] == 2 and live["more"] is True
+    monkeypatch.setattr(services, "COUNT_CAP", 3)
+    html = _html(desk.get("/console/queues?queue=all"))
+    assert "共 3 件" in html
+    assert desk.get("/console/queues/live?queue=all").get_json()["more"] is False

@@ -12,7 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from app.core.db import make_engine
+from app.core.db import make_engine, on_dialect
 from app.models import metadata
 from tests.conftest import PG_URL, backend_params
 
@@ -61,7 +61,8 @@ def test_upgrade_downgrade_upgrade_and_models_match(empty_database_url):
         assert left == set(), f"downgrade left tables behind: {left}"
         command.upgrade(config, "head")
         with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            opts = {"compare_type": True, "include_object": on_dialect(engine.dialect.name)}
+            context = MigrationContext.configure(connection, opts=opts)
             differences = compare_metadata(context, metadata)
         assert differences == [], f"models and migrations differ: {differences}"
     finally:

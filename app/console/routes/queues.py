@@ -66,6 +66,7 @@ def queues_live():
     return jsonify(
         counts=shown.counts,
         total=shown.total,
+        more=shown.more,
         ids=[str(row["id"]) for row in shown.rows],
         rows=rows,
     )

@@ -14,7 +14,7 @@
       var badge = document.querySelector('[data-count="' + key + '"]');
       if (badge) badge.textContent = data.counts[key];
     });
-    document.getElementById("queue-total").textContent = "共 " + data.total + " 件";
+    document.getElementById("queue-total").textContent = "共 " + data.total + (data.more ? "+" : "") + " 件";
     var fresh = data.ids.filter(function (id) { return !known.has(id); });
     rows.innerHTML = data.rows;
     fresh.forEach(function (id) {
