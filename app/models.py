@@ -10,6 +10,7 @@ from app.feed import models as feed_models
 from app.grids import models as grids_models
 from app.ledger import models as ledger_models
 from app.merchants import models as merchants_models
+from app.open311 import models as open311_models
 from app.orgunits import models as orgunits_models
 from app.photos import models as photos_models
 from app.pressing import models as pressing_models
@@ -28,6 +29,7 @@ __all__ = [
     "grids_models",
     "ledger_models",
     "merchants_models",
+    "open311_models",
     "metadata",
     "orgunits_models",
     "photos_models",
