@@ -34,10 +34,16 @@ def clients_query() -> sa.Select:
 
 
 def create_client(
-    session: Session, admin: User, name: str, rate_limit_per_minute: int
+    session: Session,
+    admin: User | None,
+    name: str,
+    rate_limit_per_minute: int,
+    *,
+    api_key: str | None = None,
 ) -> CreatedClient:
-    """A new client system with a fresh key, filing as its own service account: a
-    dispatcher of the intake desk that cannot sign in (inactive, unknown password)."""
+    """A new client system with a fresh key (``api_key``: a given one, for the demo),
+    filing as its own service account: a dispatcher of the intake desk that cannot sign
+    in (inactive, unknown password)."""
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("name the client system", {"name": ["required"]})
@@ -45,7 +51,7 @@ def create_client(
         raise ValidationFailed("the rate limit is at least 1", {"rate_limit_per_minute": [">= 1"]})
     if session.scalar(sa.select(Open311Client.id).where(Open311Client.name == name)):
         raise Conflict(f"an Open311 client {name!r} exists", {"name": ["taken"]})
-    api_key = new_token()
+    api_key = api_key or new_token()
     district = session.scalar(
         sa.select(OrgUnit.id).where(OrgUnit.kind == OrgKind.DISTRICT).order_by(OrgUnit.id)
     )
@@ -72,6 +78,10 @@ def create_client(
         )
         session.add(client)
     return CreatedClient(client, api_key)
+
+
+def find_client(session: Session, name: str) -> Open311Client | None:
+    return session.scalar(sa.select(Open311Client).where(Open311Client.name == name))
 
 
 def revoke_client(session: Session, client_id: int) -> Open311Client:

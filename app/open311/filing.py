@@ -184,6 +184,4 @@ def _send_to_verify(
 
 
 def requests_of_client(session: Session, client: Open311Client) -> int:
-    return session.scalar(
-        sa.select(sa.func.count()).where(Open311Request.client_id == client.id)
-    )
+    return session.scalar(sa.select(sa.func.count()).where(Open311Request.client_id == client.id))

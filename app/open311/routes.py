@@ -188,7 +188,9 @@ def _date(name: str):
     try:
         return parse_w3c(text)
     except ValueError:
-        raise ValidationFailed(f"{name} is a w3c date-time, e.g. 2026-03-09T09:00:00+08:00") from None
+        raise ValidationFailed(
+            f"{name} is a w3c date-time, e.g. 2026-03-09T09:00:00+08:00"
+        ) from None
 
 
 @georeport.route(f"/requests.{FMT}", methods=["GET"])
@@ -228,7 +230,7 @@ def request_create(fmt):
         "service_notice": services.STATE_NOTES.get(filed.case.state, ""),
         "account_id": filed.request.account_id or "",
     }
-    return _answer(fmt, [row], status=201)
+    return _answer(fmt, [row])  # 200, as the servers clients were written against answer
 
 
 @georeport.route(f"/requests/<number>.{FMT}")

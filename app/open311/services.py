@@ -152,10 +152,8 @@ def request_row(
     """One service request as the specification writes it."""
     category = session.get(Category, case.category_id)
     department = session.get(OrgUnit, case.department_id) if case.department_id else None
-    if filed.photo_id is not None:
-        media_url = photo_url(filed.photo_id)
-    else:
-        media_url = filed.media_url or ""
+    # Our copy of an uploaded photo, else the client's own link (never fetched).
+    media_url = photo_url(filed.photo_id) if filed.photo_id else (filed.media_url or "")
     return {
         "service_request_id": case.number,
         "status": "closed" if case.state in CLOSED else "open",
