@@ -29,7 +29,12 @@ from app.open311.formats import (
     to_xml_object,
 )
 from app.open311.models import Open311Request
-from app.open311.schemas import ClientCreatedSchema, ClientCreateSchema, ClientSchema
+from app.open311.schemas import (
+    ClientCreatedSchema,
+    ClientCreateSchema,
+    ClientSchema,
+    FiledRequestSchema,
+)
 from app.photos import services as photos
 from app.photos.backends import media
 from app.workcalendar.services import get_calendar
@@ -52,7 +57,7 @@ georeport = GeoReportBlueprint(
 admin = Blueprint(
     "open311_admin",
     __name__,
-    url_prefix="/api/v1/admin/open311",
+    url_prefix="/api/v1",
     description="Open311 client systems: their api_key and rate limit",
 )
 blueprints = (georeport, admin)
@@ -268,7 +273,7 @@ def unknown(rest):
 # Admin: client systems
 
 
-@admin.route("/clients")
+@admin.route("/admin/open311/clients")
 class ClientsView(MethodView):
     @require_roles(Role.ADMIN)
     @admin.response(200, ClientSchema(many=True))
@@ -292,10 +297,21 @@ class ClientsView(MethodView):
         }
 
 
-@admin.route("/clients/<int:client_id>/revoke")
+@admin.route("/admin/open311/clients/<int:client_id>/revoke")
 class ClientRevokeView(MethodView):
     @require_roles(Role.ADMIN)
     @admin.response(200, ClientSchema)
     def post(self, client_id):
         """Revoke a client's key: its calls are refused from now on."""
         return clients.revoke_client(db.session, client_id)
+
+
+@admin.route("/open311/requests/<uuid:case_id>")
+class FiledRequestView(MethodView):
+    @require_roles(Role.DISPATCHER)
+    @admin.response(200, FiledRequestSchema)
+    @admin.alt_response(404, description="The case did not come through Open311")
+    def get(self, case_id):
+        """The Open311 request behind a case, with the reporter's contact: for the command
+        centre only (personal data; Open311 itself never shows it)."""
+        return services.filed_for_case(db.session, case_id)

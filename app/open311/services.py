@@ -18,7 +18,7 @@ from app.cases.models import Case, FlowEntry
 from app.categories.models import Category
 from app.core.errors import NotFound, ValidationFailed
 from app.open311.formats import w3c
-from app.open311.models import Open311Request
+from app.open311.models import Open311Client, Open311Request
 from app.orgunits.models import OrgUnit
 
 # The states an Open311 client sees as ``closed``: the case reached its end (closed, fixed
@@ -234,3 +234,13 @@ def _states(statuses: list[str]) -> list[str] | None:
     if statuses[0] == "closed" and len(set(statuses)) == 1:
         return sorted(CLOSED)
     return sorted(set(workflow.State) - CLOSED)
+
+
+def filed_for_case(session: Session, case_id: uuid.UUID) -> dict:
+    """The Open311 request a case came from, with its client's name (404 for another)."""
+    filed = session.scalar(sa.select(Open311Request).where(Open311Request.case_id == case_id))
+    if filed is None:
+        raise NotFound(f"case {case_id} did not come through Open311")
+    client = session.get(Open311Client, filed.client_id)
+    columns = {column.key: getattr(filed, column.key) for column in Open311Request.__table__.c}
+    return columns | {"client": client.name}

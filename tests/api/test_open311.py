@@ -16,7 +16,6 @@ from app.cases.models import Case, Task
 from app.open311.models import Open311Request
 from app.open311.services import service_code
 from tests import case_factories as cf
-from tests import grid_data
 from tests import open311_factories as of
 
 BASE = of.BASE
@@ -363,4 +362,13 @@ def test_reporter_contact_is_not_shown_to_other_reporters(client, session, cw, k
         assert "13800000000" not in detail.get_data(as_text=True)
     listed = client.get(f"{BASE}/requests.json").get_data(as_text=True)
     assert "13800000000" not in listed and "li@example.cn" not in listed
-    assert grid_data.COMMUNITY
+    contact = client.get(f"/api/v1/open311/requests/{case.id}", headers=auth("dispatcher"))
+    assert contact.status_code == 200, contact.get_json()
+    assert contact.get_json()["phone"] == "13800000000"
+    assert contact.get_json()["client"] == "市民通"
+    for role in ("inspector", "street_chief", "handler", "merchant", "admin"):
+        path = f"/api/v1/open311/requests/{case.id}"
+        assert client.get(path, headers=auth(role)).status_code == 403
+    other = cf.report(client, auth("inspector"), cw.category)
+    missing = client.get(f"/api/v1/open311/requests/{other['id']}", headers=auth("dispatcher"))
+    assert missing.status_code == 404
