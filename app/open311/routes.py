@@ -27,6 +27,7 @@ from app.open311.formats import (
     to_json,
     to_xml,
     to_xml_object,
+    unsafe_fields,
 )
 from app.open311.models import Open311Request
 from app.open311.schemas import (
@@ -128,6 +129,12 @@ def _jurisdiction():
         # Before anything reads the form: a request carries its photo.
         config = current_app.config
         request.max_content_length = config.get("OPEN311_MAX_BODY_BYTES", media().max_bytes)
+    pairs = list(request.args.items(multi=True))
+    if request.method == "POST":
+        pairs += list(request.form.items(multi=True))
+    unsafe = unsafe_fields(pairs)
+    if unsafe:
+        raise ValidationFailed(f"{', '.join(unsafe)}: control characters are not accepted")
     _check_jurisdiction()
 
 

@@ -16,6 +16,7 @@ from app.cases.models import Case, Task
 from app.open311.models import Open311Request
 from app.open311.services import service_code
 from tests import case_factories as cf
+from tests import grid_data
 from tests import open311_factories as of
 
 BASE = of.BASE
@@ -168,6 +169,17 @@ def test_an_address_only_request_waits_for_the_dispatcher(client, session, cw, k
     assert row["address"] == "思明区中山路 99 号" and row["status"] == "open"
 
 
+def test_a_request_in_a_grid_without_inspector_waits_for_the_dispatcher(client, session, cw, key):
+    lat, lon = grid_data.cell_centre(2, 2)  # grid 009: in no responsibility grid
+    response = _file(client, of.form(cw, key, lat=str(lat), long=str(lon)))
+    assert response.status_code == 200, response.data
+    number = response.get_json()[0]["service_request_id"]
+    case = session.scalar(sa.select(Case).where(Case.number == number))
+    assert (case.state, case.routing) == ("reported", "routed")
+    assert _count(session, Task) == 0
+    assert client.get(f"{BASE}/requests/{number}.json").get_json()[0]["status"] == "open"
+
+
 def test_media_url_is_kept_as_a_link_and_never_fetched(client, session, cw, key, monkeypatch):
     import socket
 
@@ -193,6 +205,8 @@ BAD_INPUT = [
     ("bad hazard", {"attribute[hazard]": "maybe"}, 400),
     ("a media_url that is no URL", {"media_url": "file:///etc/passwd"}, 400),
     ("too long a name", {"first_name": "x" * 300}, 400),
+    ("a NUL", {"description": "rubbish\x00here"}, 400),
+    ("a control character", {"address_string": "road\x0b1"}, 400),
 ]
 
 
@@ -307,6 +321,7 @@ def test_request_lists_by_ids_codes_and_dates(client, cw, key):
     _error(client.get(f"{BASE}/requests.json?start_date=2020-01-01T00:00:00Z"), 400)
     _error(client.get(f"{BASE}/requests.json?start_date=yesterday"), 400)
     _error(client.get(f"{BASE}/requests.xml?status=lost"), 400, "xml")
+    _error(client.get(f"{BASE}/requests.json?service_request_id=a%00b"), 400)
     _error(client.get(f"{BASE}/requests/nope.json"), 404)
     _error(client.get(f"{BASE}/tokens/nope.xml"), 404, "xml")
     root = ET.fromstring(client.get(f"{BASE}/requests.xml").data)
