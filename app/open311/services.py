@@ -42,6 +42,12 @@ STATE_NOTES = {
     "rejected": "不予受理",
     "cancelled": "已作废",
 }
+LIMIT_UNITS = {
+    "working_hours": "工作时",
+    "working_days": "工作日",
+    "calendar_days": "自然日",
+    "urgent_hours": "小时",
+}
 MAX_DAYS = 90
 HAZARD = "hazard"
 
@@ -146,6 +152,12 @@ def _status_notes(session: Session, case: Case) -> str:
     return note or STATE_NOTES.get(case.state, "")
 
 
+def _notice(category: Category) -> str:
+    """The category's time limit: ``处置时限 4 工作时``."""
+    unit = LIMIT_UNITS.get(category.limit_type, category.limit_type)
+    return f"处置时限 {category.time_limit:g} {unit}"
+
+
 def request_row(
     session: Session, filed: Open311Request, case: Case, zone: ZoneInfo, photo_url
 ) -> dict:
@@ -162,10 +174,10 @@ def request_row(
         "service_code": filed.service_code,
         "description": case.description,
         "agency_responsible": department.name if department else "城市管理指挥中心",
-        "service_notice": f"处置时限 {category.time_limit:g} ({category.limit_type})",
+        "service_notice": _notice(category),
         "requested_datetime": w3c(case.reported_at, zone),
         "updated_datetime": w3c(case.updated_at, zone),
-        "expected_datetime": w3c(case.deadline, zone) or "",
+        "expected_datetime": w3c(case.deadline, zone),  # null (empty in XML) before 立案
         "address": case.address or filed.address_string or "",
         "address_id": "",
         "lat": case.lat,
