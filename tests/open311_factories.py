@@ -3,6 +3,9 @@ service request, and the workflow that closes a case through the API."""
 
 from __future__ import annotations
 
+import io
+
+from PIL import Image
 from sqlalchemy.orm import Session
 
 from app.open311 import clients
@@ -21,6 +24,13 @@ def make_client(session: Session, cw: CaseWorld, name: str = "市民通", rate: 
 
 def jpeg(seed: int = 3) -> bytes:
     return pictures.encode(pictures.scene(320, 240, seed=seed), "JPEG", quality=85)
+
+
+def is_image(data: bytes) -> bool:
+    """Bytes a client can show: the photo, or its thumbnail once made."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.verify()
+    return data[:2] == b"\xff\xd8"
 
 
 def form(cw: CaseWorld, api_key: str, **overrides) -> dict:

@@ -38,6 +38,7 @@ from app.open311.schemas import (
 )
 from app.photos import services as photos
 from app.photos.backends import media
+from app.photos.models import Photo
 from app.workcalendar.services import get_calendar
 from media.errors import MediaError
 
@@ -257,15 +258,20 @@ def token(token, fmt):
 
 
 def media_file(photo_id):
-    """A photo a client uploaded with its request (the ``media_url`` we answer with)."""
+    """A photo a client uploaded with its request (the ``media_url`` we answer with): the
+    largest thumbnail once made (EXIF left out), the original bytes until then."""
     if db.session.query(Open311Request.id).filter_by(photo_id=photo_id).first() is None:
         raise NotFound(f"photo {photo_id} does not exist")
-    from app.photos.models import Photo
-
     photo = db.session.get(Photo, photo_id)
     blob = photos.photo_blob(db.session, photo)
-    body = photos.open_blob(media(), blob.sha256)
-    return Response(body, mimetype=blob.media_type)
+    store = media()
+    sha, media_type = blob.sha256, blob.media_type
+    for size in sorted(store.thumbnail_sizes, reverse=True):
+        made = (blob.thumbnails or {}).get(str(size))
+        if made:
+            sha, media_type = made, "image/jpeg"
+            break
+    return Response(photos.open_blob(store, sha), mimetype=media_type)
 
 
 georeport.add_url_rule("/media/<uuid:photo_id>", "media", media_file)
