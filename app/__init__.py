@@ -34,6 +34,7 @@ DOMAINS = (
     "ledger",
     "assessment",
     "sync_api",
+    "open311",
 )
 # Each of these offers `feed.register(registry)`. The order is behaviour: a snapshot of a
 # user's scope runs the feed types in the order they were registered, reference data first

@@ -122,4 +122,18 @@ def from_environment() -> dict:
             },
             "security": [{"bearerAuth": []}],
         },
+        # intake: open311 — GeoReport v2 at /open311/v2/ (docs/open311.md): the one
+        # jurisdiction_id served (a request naming another is a 404), the discovery
+        # contact, the most requests one GET answers, the largest POST body (photo
+        # included; default: the photo limit) and the point a request given only an
+        # address_string is placed at until a dispatcher confirms its grid ("lat,lon").
+        "OPEN311_JURISDICTION_ID": os.environ.get("OPEN311_JURISDICTION_ID", ""),
+        "OPEN311_CONTACT": os.environ.get("OPEN311_CONTACT", ""),
+        "OPEN311_KEY_SERVICE": os.environ.get("OPEN311_KEY_SERVICE", ""),
+        "OPEN311_MAX_REQUESTS": _int("OPEN311_MAX_REQUESTS", 1000),
+        "OPEN311_MAX_BODY_BYTES": _int("OPEN311_MAX_BODY_BYTES", 16 * 1024 * 1024),
+        "OPEN311_DEFAULT_POINT": tuple(
+            float(part)
+            for part in os.environ.get("OPEN311_DEFAULT_POINT", "24.4798,118.0894").split(",")
+        ),
     }

@@ -10,6 +10,7 @@ from app.feed import models as feed_models
 from app.grids import models as grids_models
 from app.ledger import models as ledger_models
 from app.merchants import models as merchants_models
+from app.open311 import models as open311_models
 from app.orgunits import models as orgunits_models
 from app.photos import models as photos_models
 from app.pressing import models as pressing_models
@@ -29,6 +30,7 @@ __all__ = [
     "ledger_models",
     "merchants_models",
     "metadata",
+    "open311_models",
     "orgunits_models",
     "photos_models",
     "pressing_models",

@@ -6,6 +6,7 @@ from flask.cli import AppGroup
 from app.core.errors import DomainError
 from app.demo import services
 from app.demo.history import HistoryPlan
+from app.demo.open311 import load_open311_client
 from app.extensions import db
 from app.photos.backends import media
 
@@ -40,3 +41,6 @@ def load(history: bool):
             f"  … and {others} more inspectors, chiefs, handlers and merchants "
             "with the same password"
         )
+    open311_key = load_open311_client(db.session)
+    click.echo("")
+    click.echo(f"Open311 GeoReport v2: /open311/v2/services.json, api_key {open311_key}")

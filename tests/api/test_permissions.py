@@ -111,6 +111,11 @@ MATRIX = [
     ("GET", "/api/v1/assessment/weights", ASSESSMENT_READERS),
     ("PUT", "/api/v1/assessment/weights", ADMIN),
     ("POST", "/api/v1/assessment/publish", ADMIN),
+    # Open311 client systems (docs/open311.md); GeoReport v2 itself is at /open311/v2.
+    ("GET", "/api/v1/admin/open311/clients", ADMIN),
+    ("POST", "/api/v1/admin/open311/clients", ADMIN),
+    ("POST", "/api/v1/admin/open311/clients/<int:client_id>/revoke", ADMIN),
+    ("GET", "/api/v1/open311/requests/<uuid:case_id>", DISPATCHER),
 ]
 
 PUBLIC = {
