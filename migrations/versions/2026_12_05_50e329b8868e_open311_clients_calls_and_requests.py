@@ -1,7 +1,7 @@
 """open311 clients, calls and requests
 
 Revision ID: 50e329b8868e
-Revises: c76f64058164
+Revises: 5b1c0e7d2a91
 Create Date: 2026-12-05 15:21:05.441430
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 import app.core.db
 
 revision = "50e329b8868e"
-down_revision = "c76f64058164"
+down_revision = "5b1c0e7d2a91"
 branch_labels = None
 depends_on = None
 
