@@ -4,8 +4,6 @@ in the background (POST /exports, GET /exports/{id}, GET /exports/{id}/file)."""
 from __future__ import annotations
 
 import dataclasses
-import os
-from pathlib import Path
 
 from flask import Response, current_app, stream_with_context, url_for
 from flask.views import MethodView
@@ -90,18 +88,6 @@ def _row_view(row: queries.LedgerRow, size: int, workday_seconds: float) -> dict
     return view
 
 
-def _stream_and_remove(folder, path: Path):
-    def chunks():
-        try:
-            with path.open("rb") as source:
-                while data := source.read(256 * 1024):
-                    yield data
-        finally:
-            folder.cleanup()
-
-    return stream_with_context(chunks())
-
-
 def _download(query: services.LedgerQuery, fmt: str, rows: int) -> Response:
     settings = _settings()
     if rows > settings.sync_max_rows:
@@ -110,17 +96,12 @@ def _download(query: services.LedgerQuery, fmt: str, rows: int) -> Response:
             {"rows": [f"{rows} rows, at most {settings.sync_max_rows} answered at once"]},
             headers={"Link": '</api/v1/exports>; rel="alternate"'},
         )
-    ascii_name, name = render.filenames(query.heading, fmt)
-    folder = services.work_dir(settings)
-    path = Path(folder.name) / ascii_name
-    try:
-        services.write_file(db.session, media(), query, fmt, path, settings)
-    except BaseException:
-        folder.cleanup()
-        raise
-    response = Response(_stream_and_remove(folder, path), mimetype=MEDIA_TYPES[fmt])
-    response.content_length = os.path.getsize(path)
-    response.headers["Content-Disposition"] = render.content_disposition(ascii_name, name)
+    written = services.written_file(db.session, media(), query, fmt, settings)
+    response = Response(stream_with_context(written.chunks()), mimetype=MEDIA_TYPES[fmt])
+    response.content_length = written.size
+    response.headers["Content-Disposition"] = render.content_disposition(
+        written.ascii_name, written.name
+    )
     return response
 
 

@@ -15,6 +15,7 @@ import datetime as dt
 import logging
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -119,6 +120,45 @@ def write_file(
 
 def work_dir(settings: LedgerSettings) -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="ledger-", dir=settings.work_dir)
+
+
+@dataclasses.dataclass
+class WrittenFile:
+    """A ledger file written to a work folder of its own, to be streamed once: the folder
+    goes when the stream ends (or is dropped)."""
+
+    path: Path
+    folder: tempfile.TemporaryDirectory
+    ascii_name: str
+    name: str
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+    def chunks(self, size: int = 256 * 1024) -> Iterator[bytes]:
+        try:
+            with self.path.open("rb") as source:
+                while data := source.read(size):
+                    yield data
+        finally:
+            self.folder.cleanup()
+
+
+def written_file(
+    session: Session, media: Media, query: LedgerQuery, fmt: str, settings: LedgerSettings
+) -> WrittenFile:
+    """The ledger of ``query`` as a file (``fmt`` xlsx or pdf), answered at once by the API
+    and the console for a ledger of at most ``settings.sync_max_rows`` rows."""
+    ascii_name, name = render.filenames(query.heading, fmt)
+    folder = work_dir(settings)
+    path = Path(folder.name) / ascii_name
+    try:
+        write_file(session, media, query, fmt, path, settings)
+    except BaseException:
+        folder.cleanup()
+        raise
+    return WrittenFile(path, folder, ascii_name, name)
 
 
 # -- exports -------------------------------------------------------------------------------

@@ -8,9 +8,7 @@ same roles (``ledger.scopes.READERS``); the services check each scope.
 
 from __future__ import annotations
 
-import os
 import uuid
-from pathlib import Path
 
 import marshmallow as ma
 from flask import (
@@ -216,24 +214,8 @@ def ledger_download():
             f"共 {rows} 条，超过可直接下载的 {settings.sync_max_rows} 条，请点击“生成导出文件”。",
             query,
         )
-    ascii_name, name = ledger_render.filenames(asked.heading, fmt)
-    folder = ledger_services.work_dir(settings)
-    path = Path(folder.name) / ascii_name
-    try:
-        ledger_services.write_file(db.session, media(), asked, fmt, path, settings)
-    except BaseException:
-        folder.cleanup()
-        raise
-
-    def chunks():
-        try:
-            with path.open("rb") as source:
-                while data := source.read(256 * 1024):
-                    yield data
-        finally:
-            folder.cleanup()
-
-    return _file_response(chunks(), fmt, os.path.getsize(path), ascii_name, name)
+    written = ledger_services.written_file(db.session, media(), asked, fmt, settings)
+    return _file_response(written.chunks(), fmt, written.size, written.ascii_name, written.name)
 
 
 @blp.route("/ledger/exports", methods=["POST"])
