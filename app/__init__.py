@@ -34,14 +34,24 @@ DOMAINS = (
     "ledger",
     "assessment",
     "sync_api",
+    "notifications",
+    "hotline",
 )
 # Each of these offers `feed.register(registry)`. The order is behaviour: a snapshot of a
 # user's scope runs the feed types in the order they were registered, reference data first
 # (category, calendar, grid) so a phone can show its cases, then case, task, photo, comment,
 # selfcheck, conflict.
-FEEDS = ("categories", "workcalendar", "grids", "cases", "merchants", "sync_api")
+FEEDS = ("categories", "workcalendar", "grids", "cases", "merchants", "sync_api", "notifications")
 # Each of these offers `register()`: a rule or reaction its domain lends another.
-REACTIONS = ("cases.services", "merchants.selfchecks", "evidence.subscribers", "ledger.jobs")
+REACTIONS = (
+    "cases.services",
+    "merchants.selfchecks",
+    "evidence.subscribers",
+    "ledger.jobs",
+    "cases.notices",
+    "pressing.notices",
+    "hotline.callbacks",
+)
 CLI_MODULES = (
     "accounts",
     "orgunits",
@@ -53,6 +63,8 @@ CLI_MODULES = (
     "pressing",
     "cases",
     "sync_api",
+    "notifications",
+    "hotline",
 )
 
 
