@@ -14,6 +14,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from app.accounts.models import Role, User
 from app.cases import deadlines
 from app.cases.events import case_moved, task_assigned
 from app.cases.models import RUNNING_STATES, Case, CasePause, Task
@@ -39,38 +40,59 @@ def _task_notice(task: Task, case: Case) -> tuple[str, dict]:
     }
 
 
+def _people_of_tasks(session: Session, tasks: list[Task]) -> dict[uuid.UUID, list[int]]:
+    """Who each task is for: its assignee, or the active handlers of its department."""
+    departments = {task.department_id for task in tasks if task.assignee_id is None}
+    handlers: dict[int, list[int]] = defaultdict(list)
+    if departments - {None}:
+        for user_id, unit_id in session.execute(
+            sa.select(User.id, User.org_unit_id)
+            .where(
+                User.org_unit_id.in_(departments - {None}),
+                User.role == Role.HANDLER,
+                User.is_active.is_(True),
+            )
+            .order_by(User.id)
+        ):
+            handlers[unit_id].append(user_id)
+    return {
+        task.id: [task.assignee_id] if task.assignee_id else handlers.get(task.department_id, [])
+        for task in tasks
+    }
+
+
 def notify_new_tasks(session: Session, case_id: uuid.UUID) -> int:
-    """Tell each assignee of the case's open tasks, once per task."""
+    """Tell whoever each open task of the case is for, once per task and person."""
     case = session.get(Case, case_id)
     if case is None:
         return 0
-    tasks = session.scalars(
-        sa.select(Task).where(
-            Task.case_id == case_id, Task.state == "open", Task.assignee_id.is_not(None)
-        )
-    ).all()
+    tasks = list(
+        session.scalars(sa.select(Task).where(Task.case_id == case_id, Task.state == "open"))
+    )
+    people = _people_of_tasks(session, tasks)
     added = 0
     with transaction(session):
         for task in tasks:
             kind, payload = _task_notice(task, case)
-            added += (
-                enqueue(
-                    session, kind, payload, user_id=task.assignee_id, dedupe_key=f"task:{task.id}"
+            for user_id in people[task.id]:
+                key = f"task:{task.id}:{user_id}"
+                added += (
+                    enqueue(session, kind, payload, user_id=user_id, dedupe_key=key) is not None
                 )
-                is not None
-            )
     return added
 
 
 def assignees_of(session: Session, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, set[int]]:
-    """The users working on each case: the assignees of its open tasks."""
-    found: dict[uuid.UUID, set[int]] = defaultdict(set)
-    for case_id, user_id in session.execute(
-        sa.select(Task.case_id, Task.assignee_id).where(
-            Task.case_id.in_(case_ids), Task.state.in_(OPEN_TASK), Task.assignee_id.is_not(None)
+    """The people working on each case: whoever its open tasks are for."""
+    tasks = list(
+        session.scalars(
+            sa.select(Task).where(Task.case_id.in_(case_ids), Task.state.in_(OPEN_TASK))
         )
-    ):
-        found[case_id].add(user_id)
+    )
+    people = _people_of_tasks(session, tasks)
+    found: dict[uuid.UUID, set[int]] = defaultdict(set)
+    for task in tasks:
+        found[task.case_id].update(people[task.id])
     return found
 
 
