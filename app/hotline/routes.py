@@ -28,6 +28,7 @@ blp = Blueprint(
 
 SIGNED = {
     "security": [],
+    "x-roles": ["hotline (HMAC-signed, no bearer token)"],
     "parameters": [
         {"in": "header", "name": signing.TIMESTAMP_HEADER, "required": True,
          "schema": {"type": "integer"}, "description": "Unix seconds of signing"},
