@@ -346,3 +346,17 @@ def test_a_closed_order_is_called_back_with_the_closure_photo(
     session.expire_all()
     callbacks = session.scalars(sa.select(Delivery).where(Delivery.kind == "hotline_callback"))
     assert len(list(callbacks)) == 1
+
+
+def test_the_console_case_page_shows_the_caller_to_dispatchers_only(client, bridge, app):
+    from tests.console.support import sign_in
+
+    filed = send(client, order()).get_json()
+    page = f"/console/cases/{filed['case_id']}"
+    sign_in(client, bridge.users["dispatcher"].username)
+    html = client.get(page).get_data(as_text=True)
+    assert "12345 工单" in html and PHONE in html and NAME in html
+    other = app.test_client()
+    sign_in(other, bridge.users["street_chief"].username)
+    shown = other.get(page)
+    assert PHONE not in shown.get_data(as_text=True)
