@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -228,3 +229,39 @@ def test_the_webhook_sender_posts_signed_json(receiver):
     Out.endpoint = "http://127.0.0.1:9/nothing-listens"
     with pytest.raises(SendFailed):
         WebhookSender("s3cret", timeout=1).send(Out())
+
+
+class Slow(Sender):
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+        self.lock = threading.Lock()
+
+    def send(self, delivery) -> None:
+        time.sleep(0.01)
+        with self.lock:
+            self.sent.append(delivery.id)
+
+
+def test_two_workers_never_send_one_delivery_twice(app, committing, session, world, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite runs one worker")
+    user = world.users["inspector"]
+    for n in range(40):
+        services.enqueue(session, "load", {"n": n}, user_id=user.id, channel="slow")
+    session.commit()
+    slow = Slow()
+    settings = services.DeliverySettings(batch_size=5)
+    start = threading.Barrier(2)
+
+    def worker() -> None:
+        with app.app_context(), db.new_session() as own:
+            start.wait()
+            services.deliver_due(own, {"slow": slow}, settings)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(slow.sent) == sorted(set(slow.sent)) and len(slow.sent) == 40
+    assert len(deliveries(session, status="sent")) == 40
