@@ -22,7 +22,13 @@ from app.core.clock import utcnow
 from app.extensions import db
 from app.notifications import services
 from app.notifications.models import Delivery
-from app.notifications.senders import Sender, SendFailed, WebhookSender
+from app.notifications.senders import (
+    FakeSmsGateway,
+    Sender,
+    SendFailed,
+    SmsSender,
+    WebhookSender,
+)
 from tests import case_factories as cf
 from tests import factories
 
@@ -265,3 +271,37 @@ def test_two_workers_never_send_one_delivery_twice(app, committing, session, wor
         thread.join(timeout=60)
     assert sorted(slow.sent) == sorted(set(slow.sent)) and len(slow.sent) == 40
     assert len(deliveries(session, status="sent")) == 40
+
+
+def test_the_deliver_command_sends_what_is_due(client, auth, cw, session, app):
+    dispatched(client, auth, cw)
+    result = app.test_cli_runner().invoke(args=["notifications", "deliver"])
+    assert result.exit_code == 0, result.output
+    assert "sent: 1; retrying: 0; failed: 0" in result.output
+    [notice] = deliveries(session, kind="task_assigned")
+    assert notice.status == "sent" and notice.attempts == 1
+    # The phone hears the new status too.
+    [pulled] = pull_notifications(client, auth("handler"))
+    assert pulled["status"] == "sent"
+
+
+def test_the_sms_interface_with_its_fake_gateway(world, session, app):
+    gateway = FakeSmsGateway()
+    gateway.failing.add("13900000000")
+    senders = {"sms": SmsSender(gateway)}
+    settings = services.DeliverySettings(max_attempts=1)
+    with app.app_context():
+        for phone in ("13812345678", "13900000000"):
+            services.notify(
+                db.session, "sms_test", {"text": "案件已派遣"}, endpoint=phone, channel="sms"
+            )
+        report = services.deliver_due(db.session, senders, settings)
+    assert (report.sent, report.failed) == (1, 1)
+    assert gateway.sent == [("13812345678", "案件已派遣")]
+    [failed] = deliveries(session, status="failed")
+    assert failed.endpoint == "13900000000" and "refused" in failed.last_error
+
+
+def test_a_notification_needs_a_recipient(app):
+    with app.app_context(), pytest.raises(ValueError):
+        services.enqueue(db.session, "x", {})
