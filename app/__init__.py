@@ -35,14 +35,24 @@ DOMAINS = (
     "assessment",
     "sync_api",
     "open311",
+    "notifications",
+    "hotline",
 )
 # Each of these offers `feed.register(registry)`. The order is behaviour: a snapshot of a
 # user's scope runs the feed types in the order they were registered, reference data first
 # (category, calendar, grid) so a phone can show its cases, then case, task, photo, comment,
 # selfcheck, conflict.
-FEEDS = ("categories", "workcalendar", "grids", "cases", "merchants", "sync_api")
+FEEDS = ("categories", "workcalendar", "grids", "cases", "merchants", "sync_api", "notifications")
 # Each of these offers `register()`: a rule or reaction its domain lends another.
-REACTIONS = ("cases.services", "merchants.selfchecks", "evidence.subscribers", "ledger.jobs")
+REACTIONS = (
+    "cases.services",
+    "merchants.selfchecks",
+    "evidence.subscribers",
+    "ledger.jobs",
+    "cases.notices",
+    "pressing.notices",
+    "hotline.callbacks",
+)
 CLI_MODULES = (
     "accounts",
     "orgunits",
@@ -54,6 +64,8 @@ CLI_MODULES = (
     "pressing",
     "cases",
     "sync_api",
+    "notifications",
+    "hotline",
 )
 
 

@@ -136,4 +136,22 @@ def from_environment() -> dict:
             float(part)
             for part in os.environ.get("OPEN311_DEFAULT_POINT", "24.4798,118.0894").split(",")
         ),
+        # intake: hotline and notifications — the outbox's retries (attempts, first wait in
+        # seconds, doubled each time) and its webhook signature secret and timeout; the
+        # 12345 bridge's shared HMAC secret, replay window, largest body, the days caller
+        # data is kept, where closures are called back, the dispatcher account orders are
+        # filed as, and the point a case without one gets (the dispatcher confirms it).
+        "NOTIFY_MAX_ATTEMPTS": _int("NOTIFY_MAX_ATTEMPTS", 5),
+        "NOTIFY_BACKOFF_SECONDS": _float("NOTIFY_BACKOFF_SECONDS", 30.0),
+        "NOTIFY_WEBHOOK_SECRET": os.environ.get("NOTIFY_WEBHOOK_SECRET", ""),
+        "NOTIFY_WEBHOOK_TIMEOUT": _float("NOTIFY_WEBHOOK_TIMEOUT", 10.0),
+        "HOTLINE_SECRET": os.environ.get("HOTLINE_SECRET", ""),
+        "HOTLINE_REPLAY_WINDOW_SECONDS": _int("HOTLINE_REPLAY_WINDOW_SECONDS", 300),
+        "HOTLINE_MAX_BODY_BYTES": _int("HOTLINE_MAX_BODY_BYTES", 64 * 1024),
+        "HOTLINE_PII_RETENTION_DAYS": _int("HOTLINE_PII_RETENTION_DAYS", 180),
+        "HOTLINE_CALLBACK_URL": os.environ.get("HOTLINE_CALLBACK_URL", ""),
+        "HOTLINE_REPORTER": os.environ.get("HOTLINE_REPORTER", "hotline-12345"),
+        "HOTLINE_DEFAULT_LAT": _float("HOTLINE_DEFAULT_LAT", 24.4798),
+        "HOTLINE_DEFAULT_LON": _float("HOTLINE_DEFAULT_LON", 118.0894),
+        "HOTLINE_PHOTO_BASE_URL": os.environ.get("HOTLINE_PHOTO_BASE_URL", ""),
     }

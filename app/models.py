@@ -8,8 +8,10 @@ from app.core.db import Base
 from app.evidence import models as evidence_models
 from app.feed import models as feed_models
 from app.grids import models as grids_models
+from app.hotline import models as hotline_models
 from app.ledger import models as ledger_models
 from app.merchants import models as merchants_models
+from app.notifications import models as notifications_models
 from app.open311 import models as open311_models
 from app.orgunits import models as orgunits_models
 from app.photos import models as photos_models
@@ -27,9 +29,11 @@ __all__ = [
     "evidence_models",
     "feed_models",
     "grids_models",
+    "hotline_models",
     "ledger_models",
     "merchants_models",
     "metadata",
+    "notifications_models",
     "open311_models",
     "orgunits_models",
     "photos_models",

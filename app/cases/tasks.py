@@ -18,10 +18,12 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
 from app.cases import deadlines, queries
+from app.cases.events import task_assigned
 from app.cases.models import Case, Task
 from app.cases.reading import pauses_of
 from app.cases.services import Stamp, append_flow, moving
 from app.categories.models import Category
+from app.core import events
 from app.core.clock import utcnow
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.workcalendar.services import get_calendar
@@ -180,7 +182,9 @@ def reassign_task(
         raise Conflict(
             f"task {task_id} is already assigned to user {assignee_id}", {"reason": "same_assignee"}
         )
-    return _replace_task(session, user, device_id, task, assignee.id)
+    replacement = _replace_task(session, user, device_id, task, assignee.id)
+    events.send(task_assigned, case_id=replacement.case_id, task_id=replacement.id)
+    return replacement
 
 
 def _replace_task(

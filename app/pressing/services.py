@@ -28,10 +28,12 @@ from app.cases import deadlines
 from app.cases.models import Case, CasePause
 from app.cases.workflow import CLOCK_RUNNING, OPEN
 from app.categories.models import Category
+from app.core import events
 from app.core.clock import utcnow
 from app.core.db import transaction
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.feed import capture as feed
+from app.pressing.events import case_pressed
 from app.pressing.models import LEVELS, Pressing
 from app.workcalendar.worktime import WorkCalendar
 
@@ -118,6 +120,7 @@ def _escalate_batch(
     report: EscalationReport,
 ) -> None:
     case_ids = [row[0] for row in rows]
+    recorded_now: list[tuple[uuid.UUID, int, int]] = []
     with transaction(session):
         pauses = defaultdict(list)
         for case_id, started_at, ended_at in session.execute(
@@ -143,10 +146,12 @@ def _escalate_batch(
             if level == 0:
                 continue
             for step in range(1, level + 1):
-                if (case_id, step, round_) not in recorded and _record_automatic(
-                    session, case_id, step, round_, now, fraction
-                ):
+                if (case_id, step, round_) in recorded:
+                    continue
+                pressing_id = _record_automatic(session, case_id, step, round_, now, fraction)
+                if pressing_id is not None:
                     report.pressed[step] += 1
+                    recorded_now.append((case_id, step, pressing_id))
             raised = session.execute(
                 sa.update(Case)
                 .where(Case.id == case_id, Case.press_level < level)
@@ -157,6 +162,10 @@ def _escalate_batch(
             if raised.rowcount:
                 # A Core UPDATE (atomic against a concurrent run): tell the feed by hand.
                 feed.touch(session, feed.mention("case", case_id))
+    for case_id, step, pressing_id in recorded_now:
+        events.send(
+            case_pressed, case_id=case_id, level=step, automatic=True, pressing_id=pressing_id
+        )
 
 
 def _record_automatic(
@@ -166,8 +175,8 @@ def _record_automatic(
     round_: int,
     now: dt.datetime,
     fraction: float,
-) -> bool:
-    """Insert the automatic pressing unless the unique index has it; True if inserted."""
+) -> int | None:
+    """Insert the automatic pressing unless the unique index has it; its id if inserted."""
     dialect = session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
     stmt = (
@@ -186,7 +195,7 @@ def _record_automatic(
         )
         .returning(Pressing.id)
     )
-    return session.execute(stmt).scalar() is not None
+    return session.execute(stmt).scalar()
 
 
 # -- by hand ----------------------------------------------------------------------------
@@ -229,6 +238,13 @@ def press_case(session: Session, user: User, case_id: uuid.UUID, note: str | Non
             at=utcnow(),
         )
         session.add(pressing)
+    events.send(
+        case_pressed,
+        case_id=case.id,
+        level=pressing.level,
+        automatic=False,
+        pressing_id=pressing.id,
+    )
     return pressing
 
 

@@ -116,6 +116,11 @@ MATRIX = [
     ("POST", "/api/v1/admin/open311/clients", ADMIN),
     ("POST", "/api/v1/admin/open311/clients/<int:client_id>/revoke", ADMIN),
     ("GET", "/api/v1/open311/requests/<uuid:case_id>", DISPATCHER),
+    ("GET", "/api/v1/admin/notifications/deliveries", ADMIN),
+    ("POST", "/api/v1/admin/notifications/deliveries/<int:delivery_id>/retry", ADMIN),
+    # The 12345 bridge: the caller masked in the list, in full only for dispatchers.
+    ("GET", "/api/v1/hotline/orders", {"dispatcher", "admin"}),
+    ("GET", "/api/v1/hotline/orders/<ref>", DISPATCHER),
 ]
 
 PUBLIC = {
@@ -124,6 +129,8 @@ PUBLIC = {
     ("GET", "/api/v1/docs"),
     ("GET", "/api/v1/docs/assets/<path:filename>"),
     ("OPTIONS", "/api/v1/uploads"),
+    # Signed by the hotline system (HMAC), not logged in: tests/api/test_hotline.py.
+    ("POST", "/api/v1/hotline/orders"),
 }
 
 _PLACEHOLDER = re.compile(r"<(?:(\w+):)?(\w+)>")

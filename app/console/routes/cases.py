@@ -29,6 +29,7 @@ from app.console.web import CASE_READERS, DISPATCHERS, blp, page, render, signed
 from app.core.clock import utcnow
 from app.core.errors import DomainError, NotFound
 from app.extensions import db
+from app.hotline import services as hotline_services
 from app.photos import services as photos
 from app.photos.backends import media
 from app.pressing import services as pressing
@@ -59,6 +60,10 @@ def case_page(case_id: uuid.UUID):
             "categories": services.categories(db.session),
             "inspectors": services.people(db.session, Role.INSPECTOR),
         }
+        hotline_order = hotline_services.order_of_case(db.session, case_id)
+        choices["hotline"] = hotline_order and hotline_services.order_view(
+            hotline_order, None, full=True
+        )
     return render(
         "case.html",
         case=view,

@@ -1,0 +1,1 @@
+"""Notifications: one outbox of deliveries, sent by pluggable senders (docs/notifications.md)."""
