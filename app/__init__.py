@@ -34,6 +34,7 @@ DOMAINS = (
     "ledger",
     "assessment",
     "sync_api",
+    "cameras",
 )
 # Each of these offers `feed.register(registry)`. The order is behaviour: a snapshot of a
 # user's scope runs the feed types in the order they were registered, reference data first
@@ -41,7 +42,13 @@ DOMAINS = (
 # selfcheck, conflict.
 FEEDS = ("categories", "workcalendar", "grids", "cases", "merchants", "sync_api")
 # Each of these offers `register()`: a rule or reaction its domain lends another.
-REACTIONS = ("cases.services", "merchants.selfchecks", "evidence.subscribers", "ledger.jobs")
+REACTIONS = (
+    "cases.services",
+    "merchants.selfchecks",
+    "evidence.subscribers",
+    "ledger.jobs",
+    "cases.subscribers",
+)
 CLI_MODULES = (
     "accounts",
     "orgunits",

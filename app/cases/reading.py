@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Role, User
 from app.cases import deadlines, queries, workflow
 from app.cases.duplicates import duplicates_of
-from app.cases.models import Case, CasePause, CasePhoto, CaseRequest, FlowEntry
+from app.cases.models import Case, CaseOrigin, CasePause, CasePhoto, CaseRequest, FlowEntry
 from app.cases.services import get_case
 from app.categories.models import Category
 from app.core.clock import utcnow
@@ -201,6 +201,8 @@ def case_detail(
         photos.setdefault(photo.kind, []).append(photo)
     view.update(
         grid_code=grid.code if grid else None,
+        frontage_flag=case.frontage_flag,
+        origin=session.get(CaseOrigin, case.id),
         photos=photos,
         flow=list(
             session.scalars(
