@@ -53,6 +53,7 @@ class NewEvent:
     event_id: str
     camera_code: str
     category: str
+    category_kind: str | None
     confidence: float
     detected_at: dt.datetime
     snapshot: bytes
@@ -106,7 +107,7 @@ def receive_event(
     if existing is not None:
         return Received(existing, False)
     camera = _camera(session, event.camera_code)
-    category = resolve_category(session, {"code": event.category})
+    category = resolve_category(session, {"code": event.category, "kind": event.category_kind})
     setting = setting_for(session, category.id, defaults)
     actor = system_actor(session)
     photo_id = _store_snapshot(session, media, actor, camera, event)
@@ -202,7 +203,7 @@ def _open_or_attach(
     setting: CameraCategorySetting,
     policy: CasePolicy,
 ) -> None:
-    photo = {"photo_id": str(row.photo_id), "sha256": row.snapshot_sha256, "kind": "problem"}
+    photo = {"photo_id": row.photo_id, "sha256": row.snapshot_sha256, "kind": "problem"}
     minutes = setting.window_minutes
     open_case = _open_case(session, camera, row, minutes) if minutes else None
     if open_case is not None:

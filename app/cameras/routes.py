@@ -75,7 +75,11 @@ class SystemsView(MethodView):
     def post(self, body):
         """Register a camera system; its API key is in this answer only."""
         issued = services.create_system(db.session, body["name"])
-        return {**SystemSchema().dump(issued.system), "api_key": issued.api_key}
+        fields = ("id", "name", "key_prefix", "created_at", "revoked_at")
+        return {
+            **{name: getattr(issued.system, name) for name in fields},
+            "api_key": issued.api_key,
+        }
 
 
 @blp.route("/admin/camera-systems/<int:system_id>/revoke")
@@ -171,6 +175,7 @@ class CameraEventsView(MethodView):
                 event_id=form["event_id"],
                 camera_code=form["camera_id"],
                 category=form["category"],
+                category_kind=form.get("category_kind"),
                 confidence=form["confidence"],
                 detected_at=form["detected_at"],
                 snapshot=files["snapshot"].read(),

@@ -66,6 +66,10 @@ class EventFormSchema(Schema):
         validate=ma.validate.Regexp(r"^\d{4,5}$"),
         metadata={"description": "The detected category's code (0102, 01001)"},
     )
+    category_kind = ma.fields.String(
+        validate=ma.validate.OneOf(("event", "component")),
+        metadata={"description": "needed for an old 4-digit code of both kinds"},
+    )
     confidence = ma.fields.Float(required=True, validate=ma.validate.Range(0, 1))
     detected_at = ma.fields.AwareDateTime(required=True)
 
