@@ -86,6 +86,7 @@ class SystemsView(MethodView):
 class SystemRevokeView(MethodView):
     @require_roles(Role.ADMIN)
     @blp.response(200, SystemSchema)
+    @blp.alt_response(404, description="Unknown id")
     def post(self, system_id):
         """Revoke a system's key: its events are refused (401) from now on."""
         return services.revoke_system(db.session, system_id)
@@ -117,6 +118,7 @@ class CameraView(MethodView):
     @require_roles(Role.ADMIN)
     @blp.arguments(CameraEditSchema)
     @blp.response(200, CameraSchema)
+    @blp.alt_response(404, description="Unknown id")
     def patch(self, body, camera_id):
         """Move, rename, regrid, switch a camera on or off."""
         return services.update_camera(db.session, camera_id, **body)
@@ -139,6 +141,7 @@ class SettingView(MethodView):
     @require_roles(Role.ADMIN)
     @blp.arguments(SettingSchema)
     @blp.response(200, SettingSchema)
+    @blp.alt_response(404, description="Unknown id")
     def put(self, body, category_id):
         """Set a category's minimum confidence, mode (verify / dispatch and its department)
         and attaching window."""
@@ -156,6 +159,7 @@ class CameraEventsView(MethodView):
             {"in": "header", "name": "X-Api-Key", "required": True, "schema": {"type": "string"}}
         ],
         responses={"401": {"description": "Missing, unknown or revoked X-Api-Key"}},
+        **{"x-roles": ["camera system (X-Api-Key)"]},
     )
     @blp.arguments(EventFormSchema, location="form")
     @blp.arguments(SnapshotSchema, location="files")
