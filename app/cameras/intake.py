@@ -102,6 +102,7 @@ def receive_event(
     defaults: EventDefaults = EventDefaults(),
 ) -> Received:
     """Take in one event (see the module docstring); ``created`` False for a repeat."""
+    received_at = utcnow()
     _check(event)
     existing = _stored(session, system, event.event_id)
     if existing is not None:
@@ -111,7 +112,7 @@ def receive_event(
     setting = setting_for(session, category.id, defaults)
     actor = system_actor(session)
     photo_id = _store_snapshot(session, media, actor, camera, event)
-    claimed = _claim(session, system, camera, category.id, event, photo_id)
+    claimed = _claim(session, system, camera, category.id, event, photo_id, received_at)
     if claimed is None:  # a concurrent twin claimed it first
         return Received(_stored(session, system, event.event_id), False)
     if event.confidence < setting.min_confidence:
@@ -150,6 +151,7 @@ def _claim(
     category_id: int,
     event: NewEvent,
     photo_id: uuid.UUID,
+    received_at: dt.datetime,
 ) -> CameraEvent | None:
     row = CameraEvent(
         system_id=system.id,
@@ -161,7 +163,7 @@ def _claim(
         snapshot_sha256=hashlib.sha256(event.snapshot).hexdigest(),
         photo_id=photo_id,
         status="received",
-        received_at=utcnow(),
+        received_at=received_at,
     )
     try:
         with transaction(session):
