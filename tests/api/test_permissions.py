@@ -111,6 +111,17 @@ MATRIX = [
     ("GET", "/api/v1/assessment/weights", ASSESSMENT_READERS),
     ("PUT", "/api/v1/assessment/weights", ADMIN),
     ("POST", "/api/v1/assessment/publish", ADMIN),
+    # 门前三包 record: a street chief only their own street (tested in test_intake_sources.py).
+    ("GET", "/api/v1/merchants/selfcheck-record", {"dispatcher", "admin", "street_chief"}),
+    ("GET", "/api/v1/admin/camera-systems", ADMIN),
+    ("POST", "/api/v1/admin/camera-systems", ADMIN),
+    ("POST", "/api/v1/admin/camera-systems/<int:system_id>/revoke", ADMIN),
+    ("GET", "/api/v1/admin/cameras", {"admin", "dispatcher"}),
+    ("POST", "/api/v1/admin/cameras", ADMIN),
+    ("PATCH", "/api/v1/admin/cameras/<int:camera_id>", ADMIN),
+    ("GET", "/api/v1/admin/camera-settings", {"admin", "dispatcher"}),
+    ("PUT", "/api/v1/admin/camera-settings/<int:category_id>", ADMIN),
+    ("GET", "/api/v1/camera-events", {"admin", "dispatcher"}),
 ]
 
 PUBLIC = {
@@ -119,6 +130,8 @@ PUBLIC = {
     ("GET", "/api/v1/docs"),
     ("GET", "/api/v1/docs/assets/<path:filename>"),
     ("OPTIONS", "/api/v1/uploads"),
+    # A camera system's key (X-Api-Key), not a user's token: tests/api/test_cameras.py.
+    ("POST", "/api/v1/camera-events"),
 }
 
 _PLACEHOLDER = re.compile(r"<(?:(\w+):)?(\w+)>")
