@@ -251,3 +251,32 @@ def test_admin_routes_permissions_and_validation(client, auth, cw, camera):
         f"/api/v1/admin/cameras/{camera['id']}", json={"active": False}, headers=auth("admin")
     )
     assert off.status_code == 200 and off.get_json()["active"] is False
+
+
+def test_verify_mode_without_an_inspector_leaves_the_case_for_a_dispatcher(
+    client, auth, cw, key, session
+):
+    lat, lon = cf.cell(2, 2)["lat"], cf.cell(2, 2)["lon"]  # grid 009: nobody walks it
+    made = client.post(
+        "/api/v1/admin/cameras",
+        json={"code": "CAM-001", "name": "无人网格", "lat": lat, "lon": lon},
+        headers=auth("admin"),
+    )
+    assert made.status_code == 201
+    set_mode(client, auth, cw, "verify")
+    event = send(client, key["api_key"], "E-20")
+    assert event["status"] == "case_opened"
+    case = cf.case(client, auth("dispatcher"), event["case_id"])
+    assert (case["source"], case["state"]) == ("video", "reported")
+    # The snapshot is the case's problem photo, readable by whoever sees the case.
+    photo = client.get(f"/api/v1/photos/{event['photo_id']}", headers=auth("dispatcher"))
+    assert photo.status_code == 200
+
+
+def test_an_inactive_camera_is_refused(client, auth, cw, key, camera, session):
+    client.patch(
+        f"/api/v1/admin/cameras/{camera['id']}", json={"active": False}, headers=auth("admin")
+    )
+    body = send(client, key["api_key"], "E-21", expect=422)
+    assert "camera_id" in body["errors"]
+    assert count(session, CameraEvent) == 0
