@@ -15,6 +15,7 @@ from app.cameras.schemas import (
     EventFormSchema,
     EventQuerySchema,
     EventSchema,
+    EventUploadSchema,
     IssuedKeySchema,
     SettingSchema,
     SnapshotSchema,
@@ -159,6 +160,12 @@ class CameraEventsView(MethodView):
             {"in": "header", "name": "X-Api-Key", "required": True, "schema": {"type": "string"}}
         ],
         responses={"401": {"description": "Missing, unknown or revoked X-Api-Key"}},
+        # The form fields and the file are parsed apart (below); the document shows them
+        # as the one multipart body they are.
+        requestBody={
+            "required": True,
+            "content": {"multipart/form-data": {"schema": EventUploadSchema}},
+        },
         **{"x-roles": ["camera system (X-Api-Key)"]},
     )
     @blp.arguments(EventFormSchema, location="form")

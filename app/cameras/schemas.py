@@ -78,6 +78,12 @@ class SnapshotSchema(Schema):
     snapshot = Upload(required=True, metadata={"description": "JPEG, PNG or WebP"})
 
 
+class EventUploadSchema(EventFormSchema):
+    """The whole multipart body as the OpenAPI document shows it."""
+
+    snapshot = Upload(required=True, metadata={"description": "JPEG, PNG or WebP"})
+
+
 class EventSchema(Schema):
     id = ma.fields.Integer()
     event_id = ma.fields.String()
