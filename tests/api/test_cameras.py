@@ -280,3 +280,37 @@ def test_an_inactive_camera_is_refused(client, auth, cw, key, camera, session):
     body = send(client, key["api_key"], "E-21", expect=422)
     assert "camera_id" in body["errors"]
     assert count(session, CameraEvent) == 0
+
+
+def test_the_same_event_sent_at_once_from_many_threads_makes_one_case(
+    live_server, client, auth, cw, key, camera, session
+):
+    import concurrent.futures
+
+    import requests
+
+    set_mode(client, auth, cw, "dispatch")
+    snapshot = jpeg(42)
+
+    def post(_n: int) -> int:
+        response = requests.post(
+            f"{live_server}{EVENTS}",
+            headers={"X-Api-Key": key["api_key"]},
+            data={
+                "event_id": "E-RACE",
+                "camera_id": "CAM-001",
+                "category": "0102",
+                "category_kind": "event",
+                "confidence": "0.9",
+                "detected_at": T0.isoformat(),
+            },
+            files={"snapshot": ("snap.jpg", snapshot, "image/jpeg")},
+            timeout=60,
+        )
+        return response.status_code
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        statuses = sorted(pool.map(post, range(6)))
+    assert statuses.count(201) == 1 and set(statuses) <= {200, 201}, statuses
+    session.expire_all()
+    assert count(session, CameraEvent) == 1 and count(session, Case) == 1
