@@ -154,6 +154,7 @@ def _summary(case: Case, category: Category, calendar, pauses, now) -> dict:
         "street_id": case.street_id,
         "road_id": case.road_id,
         "shop_id": case.shop_id,
+        "frontage_flag": case.frontage_flag,
         "department_id": case.department_id,
         "reporter_id": case.reporter_id,
         "deadline": case.deadline,
@@ -201,7 +202,6 @@ def case_detail(
         photos.setdefault(photo.kind, []).append(photo)
     view.update(
         grid_code=grid.code if grid else None,
-        frontage_flag=case.frontage_flag,
         origin=session.get(CaseOrigin, case.id),
         photos=photos,
         flow=list(

@@ -272,6 +272,10 @@ class CaseSchema(Schema):
     street_id = ma.fields.Integer(allow_none=True)
     road_id = ma.fields.Integer(allow_none=True)
     shop_id = ma.fields.Integer(allow_none=True)
+    frontage_flag = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "far_from_own_shop: a merchant's report far from their shops"},
+    )
     department_id = ma.fields.Integer(allow_none=True)
     reporter_id = ma.fields.Integer(allow_none=True)
     deadline = ma.fields.AwareDateTime(allow_none=True)
@@ -383,7 +387,6 @@ class PhotosByKindSchema(Schema):
 
 class CaseDetailSchema(CaseSchema):
     grid_code = ma.fields.String(allow_none=True)
-    frontage_flag = ma.fields.String(allow_none=True)
     origin = ma.fields.Nested(OriginSchema, allow_none=True)
     photos = ma.fields.Nested(PhotosByKindSchema)
     flow = ma.fields.List(ma.fields.Nested(FlowEntrySchema))
