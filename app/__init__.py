@@ -37,6 +37,7 @@ DOMAINS = (
     "open311",
     "notifications",
     "hotline",
+    "cameras",
 )
 # Each of these offers `feed.register(registry)`. The order is behaviour: a snapshot of a
 # user's scope runs the feed types in the order they were registered, reference data first
@@ -52,6 +53,7 @@ REACTIONS = (
     "cases.notices",
     "pressing.notices",
     "hotline.callbacks",
+    "cases.subscribers",
 )
 CLI_MODULES = (
     "accounts",

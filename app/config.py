@@ -154,4 +154,19 @@ def from_environment() -> dict:
         "HOTLINE_DEFAULT_LAT": _float("HOTLINE_DEFAULT_LAT", 24.4798),
         "HOTLINE_DEFAULT_LON": _float("HOTLINE_DEFAULT_LON", 118.0894),
         "HOTLINE_PHOTO_BASE_URL": os.environ.get("HOTLINE_PHOTO_BASE_URL", ""),
+        # intake: cameras — an AI event's body (form fields and snapshot) at most this many
+        # bytes; a category nobody configured takes events at this confidence or more, in
+        # mode verify, attaching a camera's repeats within this many minutes to its case.
+        "CAMERA_MAX_BODY_BYTES": _int("CAMERA_MAX_BODY_BYTES", 8 * 1024 * 1024),
+        "CAMERA_MIN_CONFIDENCE": float(os.environ.get("CAMERA_MIN_CONFIDENCE", "0.6")),
+        "CAMERA_WINDOW_MINUTES": _int("CAMERA_WINDOW_MINUTES", 30),
+        # … and the public and 门前三包: a merchant's report within this many metres of their
+        # own shop is bound to it; farther it is flagged far_from_own_shop.
+        "FRONTAGE_MERCHANT_NEAR_M": float(os.environ.get("FRONTAGE_MERCHANT_NEAR_M", "100")),
+        # The category of the case a self-check with an issue opens, by its first issue.
+        "SELFCHECK_ISSUE_CATEGORIES": {
+            "sanitation": {"kind": "event", "edition": "cjt214", "code": "0102"},  # 暴露垃圾
+            "order": {"kind": "event", "edition": "cjt214", "code": "0504"},  # 店外经营
+            "greenery": {"kind": "event", "edition": "cjt214", "code": "0106"},  # 绿地脏乱
+        },
     }

@@ -2,6 +2,7 @@
 
 from app.accounts import models as accounts_models
 from app.assessment import models as assessment_models
+from app.cameras import models as cameras_models
 from app.cases import models as cases_models
 from app.categories import models as categories_models
 from app.core.db import Base
@@ -24,6 +25,7 @@ metadata = Base.metadata
 __all__ = [
     "accounts_models",
     "assessment_models",
+    "cameras_models",
     "cases_models",
     "categories_models",
     "evidence_models",

@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 
 from app.accounts.models import User
-from app.cases.models import Case, FlowEntry, Task
+from app.cases.models import PUBLIC_SOURCES, Case, FlowEntry, Task
 from app.core.db import UTCDateTime
 from app.merchants.models import SelfCheck, Shop
 
-# Public channels (监督举报): a confirmed report from one of these is a 漏报 of the grid's
-# inspector. ``public`` and ``video`` are the sources still to come.
-PUBLIC_SOURCES = ("public", "hotline", "open311", "video")
+# Public channels (监督举报, app.cases.models.PUBLIC_SOURCES) count in 监督举报率; a
+# confirmed report in an inspector's grid from any source but the inspector's own is their
+# 漏报 (``missed_by_id``, set when the case is filed: MISSED_SOURCES).
 REGION_KEYS = ("street_id", "community_id", "grid_id")
 
 
@@ -101,7 +101,7 @@ def filings(window: Window) -> sa.Select:
         sa.select(
             *keys,
             _count(filed).label("filed"),
-            _count(sa.and_(filed, Case.source.in_(PUBLIC_SOURCES))).label("public_filed"),
+            _count(sa.and_(filed, Case.source.in_(sorted(PUBLIC_SOURCES)))).label("public_filed"),
             _count(sa.and_(filed, Case.missed_by_id.is_not(None))).label("missed"),
             _count(reported).label("reports"),
             _count(sa.and_(reported, Case.valid.is_(True))).label("valid_reports"),

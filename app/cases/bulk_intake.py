@@ -29,7 +29,8 @@ from app.accounts.models import User
 from app.cases import queries
 from app.cases.duplicates import distance_m, duplicate_row
 from app.cases.events import case_reported
-from app.cases.intake import case_number_prefix, merchant_shops, reserve_case_numbers
+from app.cases.frontage import Binding, bind_report
+from app.cases.intake import case_number_prefix, reserve_case_numbers
 from app.cases.models import (
     Case,
     CasePhoto,
@@ -55,7 +56,6 @@ from app.core.errors import DomainError
 from app.feed import capture
 from app.grids import geo
 from app.grids.services import GeometryIndex, located, to_wgs84
-from app.merchants.models import Shop
 from app.photos.backends import Media
 from app.photos.models import BlobHolder, Photo, PhotoStatus
 from app.photos.services import KIND_ROLES
@@ -117,14 +117,15 @@ def report_cases(
     numbers = reserve_case_numbers(
         session, [case_number_prefix(session, place, user, day) for place in where]
     )
-    shops = merchant_shops(session, user)
+    near_m = policy.merchant_near_m
+    bindings = [bind_report(session, user, place.lat, place.lon, near_m) for place in where]
     shas = {ref.sha256.lower() for r in ready for ref in r.checked.refs}
     available = _available(session, media, user, shas)
 
     rows: dict[str, list[dict]] = {name: [] for name in _TABLES}
-    for item, place, number in zip(ready, where, numbers, strict=True):
+    for item, place, number, binding in zip(ready, where, numbers, bindings, strict=True):
         intake = Intake(user, source, item.category.id, place)
-        _add_rows(rows, item.checked, intake, number, shops, device_id, available, now)
+        _add_rows(rows, item.checked, intake, number, binding, device_id, available, now)
     rows["case_duplicates"] = _duplicates(session, rows["cases"], policy, now)
 
     connection = session.connection()
@@ -226,14 +227,16 @@ def _add_rows(
     checked: CheckedReport,
     intake: Intake,
     number: str,
-    shops: list[Shop],
+    binding: Binding,
     device_id: str | None,
     available: set[str],
     now: dt.datetime,
 ) -> None:
     """The rows ``report_case`` writes for one report, and its photos' own rows as
     ``register_photo`` writes them for photos not known yet."""
-    written = report_rows(checked, intake, number=number, shops=shops, device_id=device_id, now=now)
+    written = report_rows(
+        checked, intake, number=number, binding=binding, device_id=device_id, now=now
+    )
     rows["photos"].extend(_photo_row(ref, intake.reporter, available, now) for ref in checked.refs)
     rows["cases"].append(written.case)
     rows["case_reporters"].append(written.reporter)

@@ -12,12 +12,14 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.cases.duplicates import find_duplicates
 from app.cases.events import case_photos_added, case_reported
+from app.cases.frontage import bind_report
 from app.cases.models import (
     Case,
     CaseNumberCounter,
+    CaseOrigin,
     CasePhoto,
     CaseReporter,
     FlowEntry,
@@ -28,6 +30,7 @@ from app.cases.reports import (
     CheckedReport,
     Intake,
     NewReport,
+    check_origin,
     check_report,
     check_reporter,
     report_rows,
@@ -38,9 +41,8 @@ from app.cases.services import CasePolicy, register_photos, resolve_category
 from app.core import events
 from app.core.clock import utcnow
 from app.core.db import transaction
-from app.core.errors import Conflict
+from app.core.errors import Conflict, ValidationFailed
 from app.grids.services import LocateResult, locate
-from app.merchants.models import Shop
 from app.orgunits.models import OrgKind, OrgUnit
 from app.photos.backends import Media
 from app.workcalendar.services import get_calendar
@@ -74,6 +76,9 @@ def report_case(
     check_reporter(user)
     checked = check_report(report)
     source = report_source(user, source)
+    origin = check_origin(source, report.origin)
+    if origin is not None:
+        _check_referrer(session, origin)
     category = resolve_category(session, report.category)
     located = locate(session, checked.lat, checked.lon, checked.crs, policy.boundary_buffer_m)
     intake = Intake(user, source, category.id, located)
@@ -91,7 +96,9 @@ def report_case(
                 checked,
                 intake,
                 number=reserve_case_numbers(session, [prefix])[0],
-                shops=merchant_shops(session, user),
+                binding=bind_report(
+                    session, user, located.lat, located.lon, policy.merchant_near_m
+                ),
                 device_id=device_id,
                 now=now,
             )
@@ -103,6 +110,8 @@ def report_case(
             if rows.routing_gap is not None:
                 session.add(RoutingGap(**rows.routing_gap))
             session.add(FlowEntry(**rows.flow))
+            if origin is not None:
+                session.add(CaseOrigin(case_id=case.id, **origin))
             find_duplicates(session, case, policy, now)
     except sa.exc.IntegrityError:
         # A concurrent twin of this report won the primary key: answer as its retry.
@@ -115,6 +124,18 @@ def report_case(
         photo_ids = [ref.photo_id for ref in checked.refs]
         events.send(case_photos_added, case_id=case.id, photo_ids=photo_ids, kind="problem")
     return Reported(case, True)
+
+
+def _check_referrer(session: Session, origin: dict) -> None:
+    department_id = origin.get("referring_department_id")
+    if department_id is None:
+        return
+    unit = session.get(OrgUnit, department_id)
+    if unit is None or unit.kind != OrgKind.DEPARTMENT:
+        raise ValidationFailed(
+            f"unknown department {department_id}",
+            {"origin": {"referring_department_id": ["not a department"]}},
+        )
 
 
 def _replayed(session: Session, case: Case, checked: CheckedReport, intake: Intake) -> Reported:
@@ -132,13 +153,6 @@ def _replayed(session: Session, case: Case, checked: CheckedReport, intake: Inta
     if not same or not {ref.photo_id for ref in checked.refs} <= stored_photos:
         raise Conflict(f"case {case.id} exists with other content", {"case_id": ["already used"]})
     return Reported(case, False)
-
-
-def merchant_shops(session: Session, user: User) -> list[Shop]:
-    """The shops of a reporting merchant (a report is about one of them); none for others."""
-    if user.role != Role.MERCHANT:
-        return []
-    return list(session.scalars(sa.select(Shop).where(Shop.merchant_id == user.id)))
 
 
 def district_code(session: Session, located: LocateResult, user: User) -> str:

@@ -36,10 +36,22 @@ SOURCES = (
     "dispatcher",
     "hotline",
     "open311",
+    "public",  # 公众: a citizen's report taken by the command centre
+    "video",  # 视频智能识别: a camera's AI event (app/cameras)
+    "leader",  # 领导批示: a leader's instruction (case_origins: leader, instruction)
+    "referral",  # 部门转办: handed over by another department (case_origins: department)
 )
-# Reports from the public's channels: a confirmed one in an inspector's grid is a report
-# the inspector missed (漏报). "public" and "video" are named for when those channels come.
-PUBLIC_SOURCES = frozenset({"hotline", "open311", "public", "video"})
+# Reports from the public's channels (监督举报): they count in 监督举报率.
+PUBLIC_SOURCES = frozenset({"hotline", "open311", "public"})
+# Problems found by anyone but the grid's own inspector: a confirmed one in an inspector's
+# grid is a report the inspector missed (漏报) — the public's, a camera's, a leader's
+# instruction and a department's referral.
+MISSED_SOURCES = PUBLIC_SOURCES | {"video", "leader", "referral"}
+# What a source needs besides the report (a dispatcher creating the case gives it).
+SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
+    "leader": ("leader_name", "instruction"),
+    "referral": ("referring_department_id",),
+}
 URGENCIES = ("normal", "urgent")
 
 
@@ -105,6 +117,8 @@ class Case(Base):
     street_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_units.id"))
     road_id: Mapped[int | None] = mapped_column(sa.ForeignKey("roads.id"), index=True)
     shop_id: Mapped[int | None] = mapped_column(sa.ForeignKey("shops.id"), index=True)
+    # 门前三包: ``far_from_own_shop`` for a merchant's report far from their shops (not bound).
+    frontage_flag: Mapped[str | None] = mapped_column(sa.String(24))
     routing: Mapped[str] = mapped_column(sa.String(24), default="routed")
     locate_status: Mapped[str] = mapped_column(sa.String(16))  # inside/near_boundary/outside
     urgency: Mapped[str] = mapped_column(sa.String(8), default="normal")
@@ -224,6 +238,19 @@ class CaseReporter(Base):
     case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
     original_case_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+
+
+class CaseOrigin(Base):
+    """What a case's source needs besides the report: a leader's name and instruction
+    (领导批示), the department that referred it (部门转办)."""
+
+    __tablename__ = "case_origins"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), primary_key=True)
+    leader_name: Mapped[str | None] = mapped_column(sa.String(64))
+    instruction: Mapped[str | None] = mapped_column(sa.Text)
+    referring_department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("org_units.id"))
+    reference: Mapped[str | None] = mapped_column(sa.String(64))  # their document number
 
 
 class CaseRequest(Base):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
 from app.cases import deadlines, step_clocks
-from app.cases.models import PUBLIC_SOURCES, Case, CasePause, Task
+from app.cases.models import MISSED_SOURCES, Case, CasePause, Task
 from app.cases.services import CasePolicy, MoveArgs, case_limit, opinion_text, resolve_category
 from app.cases.tasks import (
     HANDLING_TASKS,
@@ -197,8 +197,9 @@ def _register(move: CaseMove) -> None:
     case.registered_at = now
     _start_round(move)
     case.valid = True
-    if case.source in PUBLIC_SOURCES:
-        # A confirmed public report in an inspector's grid: the inspector missed it (漏报).
+    if case.source in MISSED_SOURCES:
+        # A confirmed report from the public, a camera, a leader or another department in
+        # an inspector's grid: the inspector missed it (漏报).
         inspector = responsible_inspector(move.session, case)
         case.missed_by_id = inspector.id if inspector is not None else None
     move.data.update(limit=limit.amount, limit_type=limit.limit_type)

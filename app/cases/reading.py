@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Role, User
 from app.cases import deadlines, queries, workflow
 from app.cases.duplicates import duplicates_of
-from app.cases.models import Case, CasePause, CasePhoto, CaseRequest, FlowEntry
+from app.cases.models import Case, CaseOrigin, CasePause, CasePhoto, CaseRequest, FlowEntry
 from app.cases.services import get_case
 from app.categories.models import Category
 from app.core.clock import utcnow
@@ -154,6 +154,7 @@ def _summary(case: Case, category: Category, calendar, pauses, now) -> dict:
         "street_id": case.street_id,
         "road_id": case.road_id,
         "shop_id": case.shop_id,
+        "frontage_flag": case.frontage_flag,
         "department_id": case.department_id,
         "reporter_id": case.reporter_id,
         "deadline": case.deadline,
@@ -201,6 +202,7 @@ def case_detail(
         photos.setdefault(photo.kind, []).append(photo)
     view.update(
         grid_code=grid.code if grid else None,
+        origin=session.get(CaseOrigin, case.id),
         photos=photos,
         flow=list(
             session.scalars(

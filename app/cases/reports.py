@@ -18,13 +18,13 @@ from typing import Any
 
 from app.accounts.models import Role, User
 from app.cases import workflow
-from app.cases.models import SOURCES, URGENCIES
+from app.cases.frontage import Binding
+from app.cases.models import SOURCE_FIELDS, SOURCES, URGENCIES
 from app.cases.routing import routing_gap_row, routing_of
 from app.cases.services import PhotoRef, Stamp, case_photo_row, flow_row, unique_photo_refs
 from app.core.errors import Forbidden, ValidationFailed
 from app.grids import geo
 from app.grids.services import LocateResult
-from app.merchants.models import Shop
 
 REPORTER_ROLES = frozenset(workflow.REPORTERS)
 # What the reporter said, as stored: a report sent again must match these to be a repeat.
@@ -55,6 +55,9 @@ class NewReport:
     urgency: str = "normal"
     photos: Sequence[Mapping[str, Any]] = ()
     client_ts: dt.datetime | None = None
+    # What sources leader and referral need (``SOURCE_FIELDS``), e.g. ``{leader_name,
+    # instruction}``; nothing for the other sources.
+    origin: Mapping[str, Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +117,28 @@ def report_source(user: User, source: str | None) -> str:
     return source
 
 
+def check_origin(source: str, origin: Mapping[str, Any] | None) -> dict | None:
+    """The origin row's values a source needs (422 for a missing one, or an origin given
+    for a source that has none)."""
+    needed = SOURCE_FIELDS.get(source)
+    if needed is None:
+        if origin:
+            raise ValidationFailed(
+                f"a {source} case has no origin", {"origin": ["only for leader or referral"]}
+            )
+        return None
+    origin = dict(origin or {})
+    missing = {
+        name: ["required"]
+        for name in needed
+        if origin.get(name) is None or (isinstance(origin[name], str) and not origin[name].strip())
+    }
+    if missing:
+        raise ValidationFailed(f"a {source} case needs {', '.join(needed)}", {"origin": missing})
+    fields = ("leader_name", "instruction", "referring_department_id", "reference")
+    return {name: origin.get(name) for name in fields}
+
+
 def check_location(location: Mapping) -> tuple[float, float, str]:
     """``{lat, lon, crs}`` as (lat, lon, crs) once it is a point on the map (422 if not)."""
     try:
@@ -157,23 +182,17 @@ def reported_columns(checked: CheckedReport, intake: Intake) -> dict:
     }
 
 
-def nearest_shop(shops: Sequence[Shop], lat: float, lon: float) -> int | None:
-    """A merchant reports about their own frontage: the nearest of their shops."""
-    shop = min(shops, key=lambda s: (s.lat - lat) ** 2 + (s.lon - lon) ** 2, default=None)
-    return shop.id if shop is not None else None
-
-
 def report_rows(
     checked: CheckedReport,
     intake: Intake,
     *,
     number: str,
-    shops: Sequence[Shop],
+    binding: Binding,
     device_id: str | None,
     now: dt.datetime,
 ) -> ReportRows:
-    """The rows of a new case taken in at ``now`` as ``number`` (``shops``: the reporting
-    merchant's, none for anyone else)."""
+    """The rows of a new case taken in at ``now`` as ``number`` (``binding``: the shop whose
+    frontage it is about, ``app.cases.frontage``)."""
     case_id = checked.report.case_id
     located = intake.located
     stamp = Stamp(intake.reporter, device_id, now)
@@ -182,7 +201,8 @@ def report_rows(
         "number": number,
         **reported_columns(checked, intake),
         **routing_of(located),
-        "shop_id": nearest_shop(shops, located.lat, located.lon),
+        "shop_id": binding.shop_id,
+        "frontage_flag": binding.flag,
         "state": workflow.State.REPORTED,
         "version": 1,
         "client_ts": checked.report.client_ts,
@@ -196,7 +216,7 @@ def report_rows(
         None,
         workflow.State.REPORTED,
         photo_ids=[ref.photo_id for ref in checked.refs],
-        data={"locate_status": located.status, "input": located.input},
+        data={"locate_status": located.status, "input": located.input, **binding.flow_data()},
     )
     return ReportRows(
         case=case,

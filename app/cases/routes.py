@@ -104,6 +104,7 @@ class CasesView(MethodView):
             urgency=body["urgency"],
             photos=body["photos"],
             client_ts=body.get("client_ts"),
+            origin=body.get("origin"),
         )
         reported = intake.report_case(
             db.session,

@@ -44,6 +44,23 @@ class CategoryRefSchema(Schema):
     code = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^\d{4,5}$"))
 
 
+class OriginSchema(Schema):
+    """What a dispatcher's case from source ``leader`` or ``referral`` needs."""
+
+    leader_name = ma.fields.String(
+        validate=ma.validate.Length(1, 64), metadata={"description": "leader: who instructed"}
+    )
+    instruction = ma.fields.String(
+        validate=ma.validate.Length(1, 4000), metadata={"description": "leader: 批示 text"}
+    )
+    referring_department_id = ma.fields.Integer(
+        strict=True, metadata={"description": "referral: the department that referred it"}
+    )
+    reference = ma.fields.String(
+        validate=ma.validate.Length(1, 64), metadata={"description": "their document number"}
+    )
+
+
 class CaseCreateSchema(Schema):
     id = ma.fields.UUID(required=True, metadata={"description": "the phone-made case UUID"})
     category_id = ma.fields.Integer(strict=True)
@@ -54,6 +71,9 @@ class CaseCreateSchema(Schema):
     urgency = ma.fields.String(load_default="normal", validate=ma.validate.OneOf(URGENCIES))
     photos = ma.fields.List(ma.fields.Nested(PhotoRefSchema), load_default=list)
     source = ma.fields.String(validate=ma.validate.OneOf(SOURCES))
+    origin = ma.fields.Nested(
+        OriginSchema, metadata={"description": "required for sources leader and referral"}
+    )
     client_ts = ma.fields.AwareDateTime(allow_none=True)
 
     @ma.validates_schema
@@ -252,6 +272,10 @@ class CaseSchema(Schema):
     street_id = ma.fields.Integer(allow_none=True)
     road_id = ma.fields.Integer(allow_none=True)
     shop_id = ma.fields.Integer(allow_none=True)
+    frontage_flag = ma.fields.String(
+        allow_none=True,
+        metadata={"description": "far_from_own_shop: a merchant's report far from their shops"},
+    )
     department_id = ma.fields.Integer(allow_none=True)
     reporter_id = ma.fields.Integer(allow_none=True)
     deadline = ma.fields.AwareDateTime(allow_none=True)
@@ -363,6 +387,7 @@ class PhotosByKindSchema(Schema):
 
 class CaseDetailSchema(CaseSchema):
     grid_code = ma.fields.String(allow_none=True)
+    origin = ma.fields.Nested(OriginSchema, allow_none=True)
     photos = ma.fields.Nested(PhotosByKindSchema)
     flow = ma.fields.List(ma.fields.Nested(FlowEntrySchema))
     open_tasks = ma.fields.List(ma.fields.Nested(TaskBriefSchema))

@@ -61,6 +61,8 @@ class CasePolicy:
     register_limit_hours: float = 1.0
     dispatch_limit_hours: float = 1.0
     close_limit_hours: float = 1.0
+    # 门前三包: a merchant's report within this many metres of their own shop is about it.
+    merchant_near_m: float = 100.0
 
     @classmethod
     def from_config(cls, config: Mapping) -> CasePolicy:
@@ -75,6 +77,7 @@ class CasePolicy:
             register_limit_hours=config.get("CASE_REGISTER_LIMIT_HOURS", cls.register_limit_hours),
             dispatch_limit_hours=config.get("CASE_DISPATCH_LIMIT_HOURS", cls.dispatch_limit_hours),
             close_limit_hours=config.get("CASE_CLOSE_LIMIT_HOURS", cls.close_limit_hours),
+            merchant_near_m=config.get("FRONTAGE_MERCHANT_NEAR_M", cls.merchant_near_m),
         )
 
 

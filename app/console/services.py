@@ -45,6 +45,10 @@ SOURCE_NAMES = {
     "dispatcher": "指挥中心",
     "hotline": "热线",
     "open311": "公众",
+    "public": "公众举报",
+    "video": "视频",
+    "leader": "领导批示",
+    "referral": "部门转办",
 }
 REQUEST_NAMES = {
     "return": "回退申请",

@@ -206,6 +206,7 @@ def _selfchecks(sim: Simulation, first: dt.date, index: int) -> Life:
             client_ts=sim.now,
         )
         sim.report.selfchecks += 1
+        sim.report.cases += issue  # a check with an issue opens a case (app/cases/subscribers)
 
 
 @contextlib.contextmanager

@@ -28,6 +28,10 @@ SOURCE_LABELS = {
     "dispatcher": "指挥中心",
     "hotline": "热线",
     "open311": "Open311",
+    "public": "公众举报",
+    "video": "视频智能识别",
+    "leader": "领导批示",
+    "referral": "部门转办",
 }
 SCOPE_LABELS = {
     "district": "全区",

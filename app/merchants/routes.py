@@ -5,19 +5,23 @@ from flask.views import MethodView
 
 from app.accounts.models import Role
 from app.core.auth import current_device, current_user, require_roles
+from app.core.clock import utcnow
 from app.core.errors import Forbidden
 from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.extensions import db
-from app.merchants import selfchecks, services
+from app.merchants import selfcheck_record, selfchecks, services
 from app.merchants.schemas import (
     SelfCheckCreateSchema,
     SelfCheckQuerySchema,
+    SelfCheckRecordQuerySchema,
+    SelfCheckRecordSchema,
     SelfCheckSchema,
     ShopQuerySchema,
     ShopSchema,
 )
 from app.photos.backends import media
+from app.workcalendar.services import get_calendar
 
 blp = Blueprint("merchants", __name__, url_prefix="/api/v1", description="Shops under 门前三包")
 
@@ -114,3 +118,22 @@ class SelfCheckView(MethodView):
     def get(self, selfcheck_id):
         """One self-check the caller may see."""
         return selfchecks.get_selfcheck(db.session, current_user(), selfcheck_id)
+
+
+@blp.route("/merchants/selfcheck-record")
+class SelfCheckRecordView(MethodView):
+    @require_roles(Role.DISPATCHER, Role.ADMIN, Role.STREET_CHIEF)
+    @blp.arguments(SelfCheckRecordQuerySchema, location="query")
+    @blp.response(200, SelfCheckRecordSchema(many=True))
+    @blp.alt_response(404, description="No such street")
+    @blp.paginate()
+    def get(self, query, pagination_parameters):
+        """门前三包 daily self-check record of a street: who checked on the day, who has
+        not for ``missing_days`` days; a street chief reads only their own street."""
+        session = db.session
+        street = selfcheck_record.check_street(session, current_user(), query["street_id"])
+        day = query.get("date") or get_calendar(session).local_date(utcnow())
+        window = selfcheck_record.record_window(session, day, query.get("missing_days"))
+        stmt = selfcheck_record.record_query(street.id, window)
+        shops = paginate_select(session, stmt, pagination_parameters)
+        return selfcheck_record.record_rows(session, shops, window)

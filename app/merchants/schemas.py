@@ -84,3 +84,25 @@ class SelfCheckSchema(Schema):
 class SelfCheckQuerySchema(Schema):
     shop_id = ma.fields.Integer()
     has_issue = ma.fields.Boolean()
+
+
+class SelfCheckRecordQuerySchema(Schema):
+    street_id = ma.fields.Integer(required=True, strict=False)
+    date = ma.fields.Date(metadata={"description": "the local day; default today"})
+    missing_days = ma.fields.Integer(
+        validate=ma.validate.Range(1, 366),
+        metadata={"description": "only shops not checked in the N days ending on date"},
+    )
+
+
+class SelfCheckRecordSchema(Schema):
+    shop_id = ma.fields.Integer()
+    shop_name = ma.fields.String()
+    community_id = ma.fields.Integer()
+    merchant_id = ma.fields.Integer(allow_none=True)
+    merchant_name = ma.fields.String(allow_none=True)
+    checked = ma.fields.Boolean(metadata={"description": "checked on the day"})
+    checks = ma.fields.Integer(metadata={"description": "checks on the day"})
+    has_issue = ma.fields.Boolean(metadata={"description": "a check of the day had an issue"})
+    last_checked_on = ma.fields.Date(allow_none=True)
+    days_without_check = ma.fields.Integer(allow_none=True)

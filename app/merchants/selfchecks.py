@@ -1,9 +1,9 @@
 """Merchants' daily frontage self-checks (门前三包 自查), REST and ``selfcheck.create``.
 
 A merchant checks their shop's frontage every day: sanitation, order and greenery, each
-``ok`` or ``issue``, with a note and photos. A check is only stored: one with an
-``issue`` creates no case (a merchant fixes their own frontage; whoever sees the check and
-thinks otherwise reports a case).
+``ok`` or ``issue``, with a note and photos. A check with an ``issue`` is announced
+(``selfcheck_issue_found``): the cases domain opens a case on the shop's frontage from it
+(app/cases/subscribers.py), so the problem is on record until someone rectifies it.
 
 Who sees which checks follows who sees which shops' cases: a merchant their own shops';
 an inspector, street chief or road chief the shops of communities in their org unit (their
@@ -21,9 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
+from app.core import events
 from app.core.clock import utcnow
 from app.core.db import transaction
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.merchants.events import selfcheck_issue_found
 from app.merchants.models import SELFCHECK_MARKS, SelfCheck, Shop
 from app.orgunits.models import OrgUnit
 from app.photos.backends import Media
@@ -67,8 +69,8 @@ def create_selfcheck(  # noqa: PLR0913
     ``{photo_id, sha256, kind: selfcheck, taken_at, lat, lon}``, registered as pending
     until their bytes arrive. Idempotent by ``selfcheck_id`` (the phone's UUID): the same
     check again returns the stored one (``created`` False); the same UUID with other
-    content is a 409 without a reason (the sync push answers ``id_reused``). A check with
-    an ``issue`` is stored like any other: no case is created from it.
+    content is a 409 without a reason (the sync push answers ``id_reused``). A new check
+    with an ``issue`` is announced once committed (``selfcheck_issue_found``).
     """
     if user.role != Role.MERCHANT:
         raise Forbidden("only a merchant checks a frontage", {"reason": "wrong_role"})
@@ -110,6 +112,8 @@ def create_selfcheck(  # noqa: PLR0913
         if existing is None:
             raise
         return _replayed(existing, fields)
+    if selfcheck.has_issue:
+        events.send(selfcheck_issue_found, selfcheck_id=selfcheck.id)
     return SelfChecked(selfcheck, True)
 
 

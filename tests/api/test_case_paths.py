@@ -535,7 +535,9 @@ def test_another_merchant_cannot_see_or_act_on_a_rectify_case(app, client, h, cw
     neighbour = cf.make_merchant(session, cw.world)
     cf.make_shop(session, cw.world, neighbour, row=0, col=1, name="隔壁五金店")
     neighbour_headers = factories.login_headers(client, neighbour.username)
-    reported = cf.report(client, neighbour_headers, cw.category, description="隔壁门前垃圾")
+    reported = cf.report(
+        client, neighbour_headers, cw.category, description="隔壁门前垃圾", location=cf.cell(0, 1)
+    )
     cf.act(client, h("dispatcher"), reported["id"], "register")
     sent = cf.act(client, h("dispatcher"), reported["id"], "dispatch", shop_id=shop.id)
     assert sent["shop_id"] != shop.id  # the reporter's shop was named at intake

@@ -121,6 +121,17 @@ MATRIX = [
     # The 12345 bridge: the caller masked in the list, in full only for dispatchers.
     ("GET", "/api/v1/hotline/orders", {"dispatcher", "admin"}),
     ("GET", "/api/v1/hotline/orders/<ref>", DISPATCHER),
+    # 门前三包 record: a street chief only their own street (tested in test_intake_sources.py).
+    ("GET", "/api/v1/merchants/selfcheck-record", {"dispatcher", "admin", "street_chief"}),
+    ("GET", "/api/v1/admin/camera-systems", ADMIN),
+    ("POST", "/api/v1/admin/camera-systems", ADMIN),
+    ("POST", "/api/v1/admin/camera-systems/<int:system_id>/revoke", ADMIN),
+    ("GET", "/api/v1/admin/cameras", {"admin", "dispatcher"}),
+    ("POST", "/api/v1/admin/cameras", ADMIN),
+    ("PATCH", "/api/v1/admin/cameras/<int:camera_id>", ADMIN),
+    ("GET", "/api/v1/admin/camera-settings", {"admin", "dispatcher"}),
+    ("PUT", "/api/v1/admin/camera-settings/<int:category_id>", ADMIN),
+    ("GET", "/api/v1/camera-events", {"admin", "dispatcher"}),
 ]
 
 PUBLIC = {
@@ -131,6 +142,8 @@ PUBLIC = {
     ("OPTIONS", "/api/v1/uploads"),
     # Signed by the hotline system (HMAC), not logged in: tests/api/test_hotline.py.
     ("POST", "/api/v1/hotline/orders"),
+    # A camera system's key (X-Api-Key), not a user's token: tests/api/test_cameras.py.
+    ("POST", "/api/v1/camera-events"),
 }
 
 _PLACEHOLDER = re.compile(r"<(?:(\w+):)?(\w+)>")

@@ -87,9 +87,12 @@ def test_a_merchant_with_one_shop_records_a_check_without_naming_it(
     assert read.get_json() == made
 
 
-def test_a_check_with_an_issue_is_only_stored_no_case_is_made(client, auth, shop, session):
+def test_a_check_with_an_issue_opens_one_case_on_the_shop(client, auth, shop, session):
     post(client, auth("merchant"), sanitation="issue", order="issue", greenery="issue")
-    assert session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+    case = session.scalar(sa.select(Case))
+    assert (case.source, case.state, case.shop_id) == ("merchant", "reported", shop.id)
+    post(client, auth("merchant"))  # greenery only: a second check, a second case
+    assert session.scalar(sa.select(sa.func.count()).select_from(Case)) == 2
 
 
 def test_the_same_check_again_is_stored_once_other_content_is_409(client, auth, shop, session):

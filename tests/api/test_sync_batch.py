@@ -101,7 +101,7 @@ def _walks(uploaded: str) -> dict[str, list[dict]]:
     ]
     merchant = [
         _report(1, 21, cf.cell(1, 1), _photo(21)),  # at the shop: the case has its shop
-        _report(2, 22, cf.cell(2, 0), _photo(22)),
+        _report(2, 22, cf.cell(2, 0), _photo(22)),  # 300 m away: flagged, not bound
     ]
     return {"inspector": inspector, "merchant": merchant}
 
@@ -197,4 +197,5 @@ def test_runs_of_reports_taken_together_write_what_one_by_one_writes(
     assert len(rows_together["case_duplicates"]) >= 3
     assert len(rows_together["routing_gaps"]) >= 2
     assert any("'available'" in row for row in rows_together["photos"])
-    assert sum("'shop_id', None" not in row for row in cases) == 2
+    assert sum("'shop_id', None" not in row for row in cases) == 1
+    assert sum("'far_from_own_shop'" in row for row in cases) == 1

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from app.cases.frontage import Binding
 from app.cases.move_effects import EFFECTS
 from app.cases.reports import (
     REPORTED_COLUMNS,
@@ -96,16 +97,13 @@ def test_a_new_report_writes_its_case_first_flow_entry_reporter_and_photo_links(
         roads=[],
         candidates=[],
     )
-    shops = [
-        types.SimpleNamespace(id=1, lat=24.5, lon=118.1),
-        types.SimpleNamespace(id=2, lat=24.4701, lon=118.0801),
-    ]
+    binding = Binding(shop_id=2)  # app.cases.frontage decided it: the shop's frontage
     checked = check_report(_report())
     rows = report_rows(
         checked,
         Intake(reporter, "inspector", 5, located),
         number="35020320261122" + "00001",
-        shops=shops,
+        binding=binding,
         device_id="phone",
         now=NOW,
     )
@@ -124,7 +122,7 @@ def test_a_new_report_writes_its_case_first_flow_entry_reporter_and_photo_links(
     }
     assert rows.case["state"] == State.REPORTED and rows.case["version"] == 1
     assert rows.case["routing"] == "needs_confirmation" and rows.case["grid_id"] == 3
-    assert rows.case["shop_id"] == 2  # the nearest of the reporter's shops
+    assert rows.case["shop_id"] == 2 and rows.case["frontage_flag"] is None
     assert rows.reporter == {"case_id": case_id, "user_id": 7, "original_case_id": case_id}
     assert rows.photos == [
         {
