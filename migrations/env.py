@@ -39,6 +39,31 @@ def run_migrations_online() -> None:
 
 
 def _run(connection) -> None:
+    if connection.dialect.name == "sqlite":
+        _run_sqlite(connection)
+        return
+    _configure_and_run(connection)
+
+
+def _run_sqlite(connection) -> None:
+    """SQLite changes a constraint by rebuilding the table (batch mode: copy, drop, rename).
+    With foreign keys enforced, dropping ``cases`` while ``case_flow`` rows point at it
+    fails, so a database holding data could not be upgraded. Enforcement is switched off
+    for the migration (outside a transaction, where SQLite honours it) and every foreign
+    key is checked after it; a dangling one fails the upgrade loudly."""
+    connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    connection.commit()  # no transaction open: Alembic begins and commits its own
+    try:
+        _configure_and_run(connection)
+        dangling = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if dangling:
+            raise RuntimeError(f"foreign keys broken by the migration: {dangling[:10]}")
+    finally:
+        connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.commit()
+
+
+def _configure_and_run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,

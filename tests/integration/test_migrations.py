@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.orm import Session
 
 from app.core.db import make_engine, on_dialect
 from app.models import metadata
@@ -65,5 +67,63 @@ def test_upgrade_downgrade_upgrade_and_models_match(empty_database_url):
             context = MigrationContext.configure(connection, opts=opts)
             differences = compare_metadata(context, metadata)
         assert differences == [], f"models and migrations differ: {differences}"
+    finally:
+        engine.dispose()
+
+
+def _a_case_with_a_step(engine: sa.Engine) -> None:
+    """A case with a flow step (``case_flow`` → ``cases``): what a rebuild of ``cases``
+    (SQLite's way to change one of its constraints) must carry over."""
+    from app.cases.models import Case, FlowEntry
+    from app.categories.models import Category
+
+    with Session(engine) as session, session.begin():
+        category = Category(
+            kind="event",
+            edition="gbt47678",
+            code="06010",
+            major_code="06",
+            major_name="市容环境",
+            name="暴露垃圾",
+            time_limit=4,
+            limit_type="working_hours",
+        )
+        session.add(category)
+        session.flush()
+        case = Case(
+            id=uuid.uuid4(),
+            number="T1",
+            source="inspector",
+            category_id=category.id,
+            description="x",
+            lat=24.4,
+            lon=118.1,
+            locate_status="inside",
+        )
+        session.add(case)
+        session.flush()
+        session.add(
+            FlowEntry(
+                case_id=case.id, seq=1, action="report", to_state="reported", actor_role="inspector"
+            )
+        )
+
+
+def test_a_database_holding_cases_migrates_down_and_up(empty_database_url):
+    """Every migration since the first one that rebuilds ``cases`` runs on a database
+    with rows pointing at a case (SQLite enforces foreign keys: the rebuild used to fail
+    there, and left half its tables behind)."""
+    config = _config(empty_database_url)
+    command.upgrade(config, "head")
+    engine = make_engine(empty_database_url)
+    try:
+        _a_case_with_a_step(engine)
+        command.downgrade(config, "c76f64058164")
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT count(*) FROM case_flow")).scalar() == 1
+            assert connection.execute(sa.text("SELECT number FROM cases")).scalar() == "T1"
+            version = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+            assert version.scalar() == ScriptDirectory.from_config(config).get_current_head()
     finally:
         engine.dispose()
