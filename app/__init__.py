@@ -42,7 +42,7 @@ DOMAINS = (
 # Each of these offers `feed.register(registry)`. The order is behaviour: a snapshot of a
 # user's scope runs the feed types in the order they were registered, reference data first
 # (category, calendar, grid) so a phone can show its cases, then case, task, photo, comment,
-# selfcheck, conflict.
+# selfcheck, conflict, notification.
 FEEDS = ("categories", "workcalendar", "grids", "cases", "merchants", "sync_api", "notifications")
 # Each of these offers `register()`: a rule or reaction its domain lends another.
 REACTIONS = (

@@ -13,6 +13,7 @@ from app.workcalendar.models import CalendarDay
 # Reference data first, so a phone starting afresh can show its cases.
 SNAPSHOT_ORDER = [
     "category", "calendar", "grid", "case", "task", "photo", "comment", "selfcheck", "conflict",
+    "notification",
 ]  # fmt: skip
 
 
