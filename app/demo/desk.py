@@ -66,7 +66,7 @@ DESK = (
     ("08002", "inspector", "checked", 4.2),
     ("10001", "inspector", "accept", 3.6),  # urgent, two hours: red
     ("10001", "hotline", "press", 4.4),  # urgent, overdue and pressed by the street chief
-    ("01002", "inspector", "press", 4.8),  # urgent, pressed by the dispatcher
+    ("01002", "inspector", "press", 6.9),  # urgent, pressed by the dispatcher, then overdue
     ("07002", "inspector", "conflict", 4.0),
 )
 # The console queue each stage waits in (``app.console.queries.QUEUES``, named as there).
@@ -82,7 +82,7 @@ WAITS_IN = {
     "complete": ("待派核查",),
     "checked": ("待结案",),
     "accept": ("超期",),
-    "press": ("督办",),
+    "press": ("超期", "督办"),
     "conflict": (),
 }
 STAGES = ("register", "dispatch", "accept", "complete", "send_check", "checked")
@@ -260,8 +260,8 @@ def _stale_completion(sim: Simulation, steps: Steps, fate: Fate, desk: DeskRepor
         2,
         "report.create",
         uuid.UUID(int=sim.rng.getrandbits(128), version=4),
-        None,
-        category_code="0999",  # an old phone's code the server does not know
+        steps.photo(first, fate, "problem", 30),
+        category_code="09099",  # an old phone's code the server does not know
         description="绿化带内有枯枝",
         location={"lat": fate.lat, "lon": fate.lon, "crs": "wgs84"},
     )
