@@ -10,7 +10,7 @@ check task and a report with an unknown category go through the sync engine
 (``app.sync_api.services.push``, as the push route does): one conflict and one rejected
 mutation for the 同步 pages.
 
-Deterministic (its own seed) and written once: its first case's id marks it.
+Deterministic (its own seed); written with the history, once (``services.load_demo``).
 """
 
 from __future__ import annotations
@@ -69,32 +69,23 @@ DESK = (
     ("01002", "inspector", "press", 6.9),  # urgent, pressed by the dispatcher, then overdue
     ("07002", "inspector", "conflict", 4.0),
 )
-# The console queue each stage waits in (``app.console.queries.QUEUES``, named as there).
-WAITS_IN = {
-    "report": ("待受理",),
-    "verify": ("待受理",),
-    "verified": ("待立案",),
-    "register": ("待派遣",),
-    "boundary": ("待受理", "待确认定位"),
-    "outside": ("待受理", "待确认定位"),
-    "return": ("待审批申请",),
-    "extension": ("待审批申请",),
-    "complete": ("待派核查",),
-    "checked": ("待结案",),
-    "accept": ("超期",),
-    "press": ("超期", "督办"),
-    "conflict": (),
-}
 STAGES = ("register", "dispatch", "accept", "complete", "send_check", "checked")
-UP_TO = {
-    "register": 1,
-    "return": 2,
-    "accept": 3,
-    "extension": 3,
-    "press": 3,
-    "complete": 4,
-    "conflict": 5,
-    "checked": 6,
+# How far each kind of desk case goes (how many of ``STAGES``) and the console queues it
+# then waits in (``app.console.queries.QUEUES``, named as there).
+WAY = {
+    "report": (0, ("待受理",)),
+    "verify": (0, ("待受理",)),
+    "verified": (0, ("待立案",)),
+    "register": (1, ("待派遣",)),
+    "boundary": (0, ("待受理", "待确认定位")),
+    "outside": (0, ("待受理", "待确认定位")),
+    "return": (2, ("待审批申请",)),
+    "extension": (3, ("待审批申请",)),
+    "accept": (3, ("超期",)),
+    "press": (3, ("超期", "督办")),
+    "complete": (4, ("待派核查",)),
+    "conflict": (5, ()),
+    "checked": (6, ("待结案",)),
 }
 
 
@@ -115,13 +106,9 @@ class DeskReport:
 
 
 def desk_case_ids(seed: int = DESK_SEED) -> list[uuid.UUID]:
-    """The ids the desk's cases get (the first one marks the desk as written)."""
+    """The ids the desk's cases get, the same every time."""
     rng = random.Random(seed * 7 + 1)  # not the simulation's: its photos draw from that
     return [uuid.UUID(int=rng.getrandbits(128), version=4) for _ in DESK]
-
-
-def desk_written(session: Session) -> bool:
-    return session.get(Case, desk_case_ids()[0]) is not None
 
 
 def _fate(sim: Simulation, case_id: uuid.UUID, code: str, source: str, stage: str) -> Fate:
@@ -222,7 +209,7 @@ def desk_life(sim: Simulation, fate: Fate, stage: str, desk: DeskReport) -> Life
         verify = steps.task(fate.case_id, ("verify",))
         inspector = sim.session.get(User, verify.assignee_id)
         steps.work(inspector, verify, "complete", result="pass", note="现场核实属实")
-    for name in STAGES[: UP_TO.get(stage, 0)]:
+    for name in STAGES[: WAY[stage][0]]:
         yield _gap(sim)
         _stage(sim, steps, fate, name)
     yield _gap(sim, 10, 30)
@@ -342,6 +329,6 @@ def _counts(session: Session, seed: int) -> dict[str, int]:
     for case_id, (_code, _source, stage, _hours) in zip(desk_case_ids(seed), DESK, strict=True):
         if session.get(Case, case_id) is None:
             continue
-        for label in WAITS_IN[stage]:
+        for label in WAY[stage][1]:
             counts[label] += 1
     return counts
