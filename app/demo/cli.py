@@ -17,7 +17,7 @@ group = AppGroup("demo", help="The demo district.")
 @click.option(
     "--history/--no-history",
     default=True,
-    help="Also write three months of case history (once; default: yes).",
+    help="Also write three months of case history and today's desk (once; default: yes).",
 )
 def load(history: bool):
     """Load the demo district and its history (once) and print its users and password."""

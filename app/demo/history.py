@@ -32,12 +32,13 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from app.cases.models import Case
+from app.cases.selfcheck_cases import selfcheck_case_id
 from app.core.clock import clock_at, utcnow
 from app.core.errors import DomainError
 from app.demo.camera import Camera, Shot
 from app.demo.cast import Cast, load_cast
 from app.demo.fates import draw_fate
-from app.demo.lives import life
+from app.demo.lives import life, shop_case
 from app.merchants.selfchecks import create_selfcheck
 from app.photos.backends import Media
 from app.pressing.services import escalate_overdue
@@ -191,12 +192,13 @@ def _selfchecks(sim: Simulation, first: dt.date, index: int) -> Life:
         if rng.random() < sim.plan.selfcheck_photo_share:
             shot = Shot(rng.getrandbits(48), "selfcheck", shop.lat, shop.lon, sim.now)
             photos.append(sim.camera.take(merchant, shot))
+        selfcheck_id = uuid.UUID(int=rng.getrandbits(128), version=4)
         create_selfcheck(
             sim.session,
             sim.camera.media,
             merchant,
             f"demo-{merchant.username}",
-            selfcheck_id=uuid.UUID(int=rng.getrandbits(128), version=4),
+            selfcheck_id=selfcheck_id,
             shop_id=shop.id,
             sanitation="issue" if issue else "ok",
             order="ok",
@@ -206,7 +208,12 @@ def _selfchecks(sim: Simulation, first: dt.date, index: int) -> Life:
             client_ts=sim.now,
         )
         sim.report.selfchecks += 1
-        sim.report.cases += issue  # a check with an issue opens a case (app/cases/subscribers)
+        if issue:  # a check with an issue opens a case (app/cases/subscribers): worked too
+            sim.report.cases += 1
+            case_id = selfcheck_case_id(selfcheck_id)
+            sim.start(
+                sim.now, shop_case(sim, shop, case_id, rng.getrandbits(48)), f"case {case_id}"
+            )
 
 
 @contextlib.contextmanager

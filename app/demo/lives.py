@@ -23,8 +23,11 @@ from app.cases.moves import move_case
 from app.cases.reports import NewReport
 from app.cases.requests import NewRequest, ask_self_handling, create_request, decide_request
 from app.cases.task_progress import TaskUpdate, update_task
+from app.categories.models import Category
 from app.demo.camera import Shot
+from app.demo.cast import Topic
 from app.demo.fates import Fate
+from app.merchants.models import Shop
 from app.pressing.services import press_case
 from app.workcalendar.worktime import add_limit, working_seconds_between
 
@@ -206,6 +209,35 @@ def life(sim, fate: Fate) -> Life:
     for round_ in range(fate.reworks + 1):
         yield from _handling_round(sim, steps, fate, case_id, round_)
     del dispatcher
+
+
+def shop_case(sim, shop: Shop, case_id, scene: int) -> Life:
+    """The case a merchant's self-check with an issue opened (门前三包): registered,
+    dispatched to the shop, rectified, checked and closed like any other."""
+    steps, rng = Steps(sim), sim.rng
+    case = sim.session.get(Case, case_id)
+    if case is None or case.state != "reported":
+        return
+    department = sim.cast.departments["D-HW"]
+    fate = Fate(
+        case_id=case_id,
+        scene=scene,
+        source="merchant",
+        reporter=sim.cast.merchants[shop.id],
+        topic=Topic(sim.session.get(Category, case.category_id), department, 0, []),
+        grid_street="",
+        lat=shop.lat,
+        lon=shop.lon,
+        address=shop.address,
+        description=case.description,
+        urgent=False,
+        shop=shop,
+    )
+    yield _after(sim, rng.uniform(5, 60), False)
+    steps.move(case_id, "register", opinion="商户自查发现问题，立案")
+    yield _after(sim, rng.uniform(3, 40), False)
+    yield from _dispatching(sim, steps, fate, case_id)
+    yield from _handling_round(sim, steps, fate, case_id, 0)
 
 
 def _dispatching(sim, steps: Steps, fate: Fate, case_id) -> Life:

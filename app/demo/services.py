@@ -13,6 +13,7 @@ from app.accounts.models import Role
 from app.categories.services import seed_national_categories
 from app.core.db import transaction
 from app.demo import district
+from app.demo.desk import DeskReport, write_desk
 from app.demo.history import HistoryPlan, HistoryReport, history_written, write_history
 from app.grids.importing import add_roads, add_unit_grids
 from app.grids.responsibility import add_responsibility_grid
@@ -42,6 +43,7 @@ class DemoReport:
     shops: int = 0
     categories_created: int = 0
     history: HistoryReport | None = None
+    desk: DeskReport | None = None
 
 
 def is_loaded(session: Session) -> bool:
@@ -88,10 +90,19 @@ def load_demo(
         written = _history(session, media, history, now, progress)
         if written is None:
             progress("the demo district is already loaded; nothing else to do")
-        return DemoReport(loaded=False, users=demo_users(session), history=written)
-    report = _district(session, categories.created, progress)
-    written = _history(session, media, history, now, progress)
-    return dataclasses.replace(report, history=written)
+        report = DemoReport(loaded=False, users=demo_users(session), history=written)
+    else:
+        report = _district(session, categories.created, progress)
+        report = dataclasses.replace(
+            report, history=_history(session, media, history, now, progress)
+        )
+    if report.history is None:
+        return report  # today's desk comes with a history written now, once
+    desk = write_desk(session, media, now=report.history.end, progress=progress)
+    progress(desk.line())
+    for failure in desk.failures:
+        progress(f"  today's desk: {failure}")
+    return dataclasses.replace(report, desk=desk)
 
 
 def _history(
