@@ -7,7 +7,7 @@ PORT   ?= 5000
 export FLASK_APP := wsgi:app
 export DATABASE_URL ?= sqlite:///$(CURDIR)/instance/chengguan.sqlite3
 
-.PHONY: run test install install-dev migrate demo serve lint clean
+.PHONY: run test install install-dev migrate demo serve lint clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ lint: install-dev
 test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The browser tests, saving their screenshots where the README shows them.
+screenshots: install-dev
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/browser
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
