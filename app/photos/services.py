@@ -262,7 +262,7 @@ def _complete_upload(session: Session, media: Media, upload: Upload) -> None:
     sha256 = upload.metadata["sha256"]
     try:
         finished = media.uploads.finish(upload.id, expected_sha256=sha256)
-        stored = media.store.put_file(finished.path, sha256)
+        stored = media.store.adopt_file(finished.path, sha256)
         facts = _inspect_or_discard(media, sha256, stored.created)
     except MediaError:
         # Bad bytes cannot become good by resuming: drop the upload, keep nothing.
