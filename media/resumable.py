@@ -49,17 +49,15 @@ import os
 import re
 import secrets
 import shutil
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from media.appending import AppendBytes, Bounded, from_ns, hash_file, set_mtime, to_ns
 from media.errors import (
-    ChecksumMismatch,
     EmptyBody,
     HashMismatch,
     OffsetMismatch,
@@ -148,8 +146,8 @@ class UploadStore:
         self._chunk = chunk_size
         # Per process: info.json never changes, and the running sha256 of each upload's
         # in-order bytes (offset, hasher). Both are caches; losing them costs a re-read.
-        self._infos: _Bounded = _Bounded(_CACHED_UPLOADS)
-        self._hashers: _Bounded = _Bounded(_CACHED_UPLOADS)
+        self._infos: Bounded = Bounded(_CACHED_UPLOADS)
+        self._hashers: Bounded = Bounded(_CACHED_UPLOADS)
 
     # -- tus creation ------------------------------------------------------------------
 
@@ -173,7 +171,7 @@ class UploadStore:
         (staging / "lock").touch()
         fd = os.open(staging / "data", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            _set_mtime(fd, upload.expires_at)
+            set_mtime(fd, upload.expires_at)
         finally:
             os.close(fd)
         with (staging / "info.json").open("w", encoding="utf-8") as out:
@@ -228,7 +226,7 @@ class UploadStore:
             if max_chunk is not None:
                 limit = min(limit, max_chunk)
             expires_at = self._clock() + expires_in
-            write = _Append(self._dir(upload_id) / "data", offset, expires_at)
+            write = AppendBytes(self._dir(upload_id) / "data", offset, expires_at)
             write.sha256 = self._take_hasher(upload_id, offset)
             try:
                 written = write.run(stream, limit, self._chunk, hasher, checksum)
@@ -265,7 +263,7 @@ class UploadStore:
                 raise UploadIncomplete(f"have {upload.offset} of {upload.length} bytes")
             directory = self._dir(upload_id)
             expires_at = self._clock() + keep_for
-            ns = _to_ns(expires_at)
+            ns = to_ns(expires_at)
             os.utime(directory / "info.json", ns=(ns, ns))
             (directory / "data").unlink(missing_ok=True)
             self._hashers.pop(upload_id)
@@ -338,7 +336,7 @@ class UploadStore:
                 sha256 = running[1].hexdigest()
             if sha256 is None or (expected_sha256 is not None and sha256 != expected_sha256):
                 # Resumed in another process, or a disagreement: the file decides.
-                sha256 = _hash_file(path, self._chunk)
+                sha256 = hash_file(path, self._chunk)
             if expected_sha256 is not None and sha256 != expected_sha256:
                 raise HashMismatch(f"upload hashes to {sha256}, not {expected_sha256}")
             return FinishedUpload(upload, path, sha256)
@@ -378,7 +376,7 @@ class UploadStore:
                 raise UploadNotFound(upload_id) from None
             offset = info.length
         upload = Upload(
-            info.id, info.length, offset, info.metadata, info.created_at, _from_ns(expires_ns)
+            info.id, info.length, offset, info.metadata, info.created_at, from_ns(expires_ns)
         )
         return upload, expires_in
 
@@ -424,128 +422,6 @@ class UploadStore:
             # Reload under the lock: the holder we waited for may have moved the offset.
             yield self._load(upload_id)
             # Closing the file releases the lock.
-
-
-class _Append:
-    """One PATCH's bytes into ``data`` at ``offset``: written, then made durable (with
-    the new expiry as mtime) or cut off again."""
-
-    def __init__(self, path: Path, offset: int, expires_at: datetime) -> None:
-        self.path = path
-        self.offset = offset
-        self.expires_at = expires_at
-        self.sha256: Any = None  # the running hash of the whole upload, if known
-        self.written = 0
-        self.kept = False
-
-    def run(
-        self,
-        stream: Readable,
-        limit: int,
-        chunk_size: int,
-        hasher: Any,
-        checksum: tuple[str, bytes] | None,
-    ) -> int:
-        fd = os.open(self.path, os.O_WRONLY)
-        try:
-            try:
-                self._receive(fd, stream, limit, chunk_size, hasher)
-            except TooLarge:
-                self._discard(fd)
-                raise
-            except BaseException:
-                if checksum is not None:
-                    self._discard(fd)
-                else:
-                    self._keep(fd)
-                raise
-            if hasher is not None and checksum is not None and hasher.digest() != checksum[1]:
-                self._discard(fd)
-                raise ChecksumMismatch(f"{checksum[0]} of the PATCH body does not match")
-            self._keep(fd)
-        finally:
-            os.close(fd)
-        return self.written
-
-    def _receive(self, fd: int, stream: Readable, limit: int, chunk_size: int, hasher) -> None:
-        position = self.offset
-        while True:
-            chunk = stream.read(min(chunk_size, limit - self.written + 1))
-            if not chunk:
-                return
-            if self.written + len(chunk) > limit:
-                raise TooLarge(f"PATCH carries more than the {limit} bytes allowed")
-            if hasher is not None:
-                hasher.update(chunk)
-            view = memoryview(chunk)
-            while view:
-                done = os.pwrite(fd, view, position)
-                position += done
-                view = view[done:]
-            if self.sha256 is not None:
-                self.sha256.update(chunk)
-            # Counted only once written, so a failed write never advances the offset.
-            self.written += len(chunk)
-
-    def _keep(self, fd: int) -> None:
-        _set_mtime(fd, self.expires_at)
-        os.fsync(fd)
-        self.kept = True
-
-    def _discard(self, fd: int) -> None:
-        os.ftruncate(fd, self.offset)
-        _set_mtime(fd, self.expires_at)  # the truncate set it to the real "now"
-        os.fsync(fd)
-        self.written = 0
-        self.sha256 = None
-
-
-class _Bounded:
-    """A small thread-safe dict that forgets its oldest entries past ``size``."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._items: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any:
-        with self._lock:
-            return self._items.get(key)
-
-    def put(self, key: str, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-    def pop(self, key: str) -> Any:
-        with self._lock:
-            return self._items.pop(key, None)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _to_ns(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1) * 1000
-
-
-def _from_ns(ns: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=ns // 1000)
-
-
-def _set_mtime(fd: int, moment: datetime) -> None:
-    ns = _to_ns(moment)
-    os.utime(fd, ns=(ns, ns))
-
-
-def _hash_file(path: Path, chunk_size: int) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as data:
-        while chunk := data.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _checksum_hasher(checksum: tuple[str, bytes] | None) -> Any:

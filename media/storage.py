@@ -13,8 +13,7 @@ Rules every backend keeps:
   verified. A rejected body (wrong hash, empty, too large, the client hung up) leaves
   nothing behind.
 * Blobs are immutable: storing bytes that are already there changes nothing.
-* Names are 64 lowercase hex digits and nothing else, so a name can never address a path
-  or key outside the store.
+* Names are 64 lowercase hex digits and nothing else: never a path or key outside.
 """
 
 from __future__ import annotations
@@ -135,9 +134,8 @@ class BlobStore(Protocol):
         ...
 
     def adopt_file(self, path: str | os.PathLike[str], sha256: str) -> StoredBlob:
-        """Like :meth:`put_file`, for a file the caller is done with: a backend may take
-        the file itself (a hard link on disk) instead of copying it. The caller never
-        writes to it again, and removes its own name for it afterwards."""
+        """:meth:`put_file` of a file the caller will neither change nor keep: the disk
+        backend hard-links it (no copy). The caller removes its own name afterwards."""
         ...
 
     def delete(self, sha256: str) -> bool:
@@ -259,9 +257,7 @@ class DiskBlobStore:
             raise EmptyBody()
         if self.exists(sha256):
             return StoredBlob(sha256, size, created=False)
-        # Copy to our own tmp first: the source may be on another filesystem (no hard
-        # link across devices), and linking the caller's file would let a later write to
-        # it change a stored blob.
+        # A copy: the caller may write to its file later (adopt_file links instead).
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="file-")
         tmp = Path(tmp_name)
         try:
@@ -276,23 +272,17 @@ class DiskBlobStore:
         return StoredBlob(sha256, size, created)
 
     def adopt_file(self, path: str | os.PathLike[str], sha256: str) -> StoredBlob:
-        """Hard-link a finished upload's file into place: no copy, no second fsync of
-        its bytes (the upload fsynced them), one directory fsync. Falls back to
-        :meth:`put_file`'s copy when the file is on another filesystem."""
-        validate_sha256(sha256)
-        source = Path(path)
-        size = source.stat().st_size
-        if size == 0:
-            raise EmptyBody()
-        if self.exists(sha256):
-            return StoredBlob(sha256, size, created=False)
+        """Hard-link a finished upload's (fsynced) file into place: no copy, no second
+        fsync of its bytes. Copies as :meth:`put_file` across filesystems."""
+        size = Path(path).stat().st_size
+        if size == 0 or self.exists(validate_sha256(sha256)):
+            return self.put_file(path, sha256)  # refuses the empty, answers "not created"
         try:
-            created = self._link_into_place(source, sha256)
+            return StoredBlob(sha256, size, self._link_into_place(Path(path), sha256))
         except OSError as error:
             if error.errno != errno.EXDEV:
                 raise
-            return self.put_file(source, sha256)
-        return StoredBlob(sha256, size, created)
+            return self.put_file(path, sha256)
 
     def delete(self, sha256: str) -> bool:
         path = self.path_of(sha256)
@@ -327,8 +317,7 @@ class DiskBlobStore:
             os.link(tmp, final)
         except FileExistsError:
             return False
-        # A file is durable only once the directory entry naming it is; new fan-out
-        # directories need their own parents synced too.
+        # Durable once the entry naming it is (new fan-out directories: their parents too).
         fsync_directory(final.parent)
         for directory in new_dirs:
             fsync_directory(directory.parent)
@@ -433,8 +422,7 @@ class S3BlobStore:
         self.client.upload_file(os.fspath(path), self.bucket, key)
         return StoredBlob(sha256, size, created=True)
 
-    def adopt_file(self, path: str | os.PathLike[str], sha256: str) -> StoredBlob:
-        return self.put_file(path, sha256)
+    adopt_file = put_file  # an object store takes a copy either way
 
     def delete(self, sha256: str) -> bool:
         key = self.key_of(sha256)
