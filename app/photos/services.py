@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import io
 import time
@@ -16,7 +17,6 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
@@ -158,11 +158,26 @@ def _record_blob(
 
 
 def _insert_ignoring_twin(session: Session, model, values: dict, keys: list[str]) -> int:
-    """``INSERT … ON CONFLICT (keys) DO NOTHING``; the number of rows inserted (0 or 1)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(model.__table__).values(**values).on_conflict_do_nothing(index_elements=keys)
-    return session.execute(stmt).rowcount
+    """``INSERT … ON CONFLICT (keys) DO NOTHING`` (SQLite and PostgreSQL spell it alike);
+    the number of rows inserted (0 or 1). Columns left out get their Python default."""
+    table = model.__table__
+    for column in table.columns:
+        if column.key not in values and column.default is not None:
+            default = column.default
+            values[column.key] = default.arg(None) if default.is_callable else default.arg
+    return session.execute(_upsert_text(table, tuple(sorted(values)), tuple(keys)), values).rowcount
+
+
+@functools.cache
+def _upsert_text(table: sa.Table, columns: tuple[str, ...], keys: tuple[str, ...]) -> sa.TextClause:
+    # Text with typed parameters: cached by SQLAlchemy, where the dialects' Insert with
+    # on_conflict is compiled anew on every execution (inherit_cache = False).
+    statement = sa.text(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(':' + name for name in columns)}) "
+        f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+    )
+    return statement.bindparams(*(sa.bindparam(name, type_=table.c[name].type) for name in columns))
 
 
 def holds(session: Session, user_id: int, sha256: str) -> bool:
