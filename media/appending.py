@@ -17,13 +17,12 @@ from media.storage import Readable
 
 
 class AppendBytes:
-    """One PATCH's bytes into ``data`` at ``offset``: written, then made durable (with
-    the new expiry as mtime) or cut off again."""
+    """One PATCH's bytes into ``data`` at ``offset``: written, then made durable with one
+    fsync, or cut off again."""
 
-    def __init__(self, path: Path, offset: int, expires_at: datetime) -> None:
+    def __init__(self, path: Path, offset: int) -> None:
         self.path = path
         self.offset = offset
-        self.expires_at = expires_at
         self.sha256: Any = None  # the running hash of the whole upload, if known
         self.written = 0
         self.kept = False
@@ -78,13 +77,11 @@ class AppendBytes:
             self.written += len(chunk)
 
     def _keep(self, fd: int) -> None:
-        set_mtime(fd, self.expires_at)
         os.fsync(fd)
         self.kept = True
 
     def _discard(self, fd: int) -> None:
         os.ftruncate(fd, self.offset)
-        set_mtime(fd, self.expires_at)  # the truncate set it to the real "now"
         os.fsync(fd)
         self.written = 0
         self.sha256 = None

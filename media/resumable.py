@@ -3,21 +3,22 @@ termination). The HTTP layer parses headers and calls in here; nothing here know
 
 One upload is one directory ``root/<id>/``:
 
-* ``data``  the bytes received so far. Its length *is* the offset, and its mtime is the
-  upload's expiry (set from the injected clock on each append, before the fsync).
+* ``data``  the bytes received so far. Its length *is* the offset.
 * ``info.json``  length, metadata, creation time, expiry interval: written once, at
   creation, and never rewritten (so a process may cache it).
-* ``lock``  an empty file that appends, finishes and terminations ``flock``.
+* ``lock``  an empty file that appends, finishes and terminations ``flock``. Its mtime is
+  the upload's expiry, set from the injected clock on each append before the data's
+  fsync (not ``data``'s own mtime: a write moves that to "now" under a concurrent HEAD).
 
-Once the upload is complete and its bytes are in the blob store, ``data`` is removed and
-``info.json``'s mtime holds the expiry of the kept state: a missing ``data`` means
-"complete", so a client that lost the last answer learns it from HEAD.
+Once the upload is complete and its bytes are in the blob store, ``data`` is removed: a
+missing ``data`` means "complete", so a client that lost the last answer learns it from
+HEAD until the kept state expires.
 
 Why these choices:
 
-* A PATCH writes and fsyncs ``data`` (with its new mtime) and nothing else: one fsync per
-  PATCH, and the offset reported is the length after that fsync, so it never claims bytes
-  a power cut could lose. (Until issue 16 the offset lived in ``info.json``, rewritten and
+* A PATCH writes and fsyncs ``data`` and nothing else: one fsync per PATCH, and the
+  offset reported is the length after that fsync, so it never claims bytes a power cut
+  could lose. (Until issue 16 the offset lived in ``info.json``, rewritten and
   fsynced, with its directory, on every PATCH: two more fsyncs.) Bytes a killed writer got
   into ``data`` without an fsync are bytes the client sent; they count if they survive,
   and the whole file's sha256 is checked at completion either way.
@@ -168,8 +169,8 @@ class UploadStore:
         # real name always has its info.json (purge never sees a half-made upload).
         staging = self.root / _STAGING / upload_id
         staging.mkdir()
-        (staging / "lock").touch()
-        fd = os.open(staging / "data", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        (staging / "data").touch()
+        fd = os.open(staging / "lock", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             set_mtime(fd, upload.expires_at)
         finally:
@@ -226,7 +227,9 @@ class UploadStore:
             if max_chunk is not None:
                 limit = min(limit, max_chunk)
             expires_at = self._clock() + expires_in
-            write = AppendBytes(self._dir(upload_id) / "data", offset, expires_at)
+            # Before the data's fsync, which on ext4 and xfs commits this with it.
+            _set_expiry(self._dir(upload_id), expires_at)
+            write = AppendBytes(self._dir(upload_id) / "data", offset)
             write.sha256 = self._take_hasher(upload_id, offset)
             try:
                 written = write.run(stream, limit, self._chunk, hasher, checksum)
@@ -263,8 +266,7 @@ class UploadStore:
                 raise UploadIncomplete(f"have {upload.offset} of {upload.length} bytes")
             directory = self._dir(upload_id)
             expires_at = self._clock() + keep_for
-            ns = to_ns(expires_at)
-            os.utime(directory / "info.json", ns=(ns, ns))
+            _set_expiry(directory, expires_at)
             (directory / "data").unlink(missing_ok=True)
             self._hashers.pop(upload_id)
             return Upload(
@@ -362,18 +364,18 @@ class UploadStore:
         return cached
 
     def _load(self, upload_id: str) -> tuple[Upload, timedelta]:
-        """The upload's state: ``info.json`` (cached), ``data``'s length and mtime."""
+        """The upload's state: ``info.json`` (cached), ``data``'s length (none: complete
+        and retired), ``lock``'s mtime (the expiry)."""
         directory = self._dir(upload_id)
         info, expires_in = self._info(upload_id)
         try:
-            data = os.stat(directory / "data")
-            offset, expires_ns = data.st_size, data.st_mtime_ns
+            expires_ns = os.stat(directory / "lock").st_mtime_ns
         except FileNotFoundError:
-            try:  # retired: complete, and info.json's mtime is the expiry
-                expires_ns = os.stat(directory / "info.json").st_mtime_ns
-            except FileNotFoundError:
-                self._forget(upload_id)
-                raise UploadNotFound(upload_id) from None
+            self._forget(upload_id)
+            raise UploadNotFound(upload_id) from None
+        try:
+            offset = os.stat(directory / "data").st_size
+        except FileNotFoundError:
             offset = info.length
         upload = Upload(
             info.id, info.length, offset, info.metadata, info.created_at, from_ns(expires_ns)
@@ -422,6 +424,11 @@ class UploadStore:
             # Reload under the lock: the holder we waited for may have moved the offset.
             yield self._load(upload_id)
             # Closing the file releases the lock.
+
+
+def _set_expiry(directory: Path, moment: datetime) -> None:
+    ns = to_ns(moment)
+    os.utime(directory / "lock", ns=(ns, ns))
 
 
 def _checksum_hasher(checksum: tuple[str, bytes] | None) -> Any:

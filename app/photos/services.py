@@ -158,12 +158,11 @@ def _record_blob(
 
 
 def _insert_ignoring_twin(session: Session, model, values: dict, keys: list[str]) -> int:
-    """``INSERT … ON CONFLICT (keys) DO NOTHING`` (SQLite and PostgreSQL spell it alike);
-    the number of rows inserted (0 or 1). Columns left out get their Python default."""
+    """``INSERT … ON CONFLICT (keys) DO NOTHING`` (alike in SQLite and PostgreSQL): 0 or 1
+    rows inserted. Columns left out get their Python default."""
     table = model.__table__
     for column in table.columns:
-        if column.key not in values and column.default is not None:
-            default = column.default
+        if column.key not in values and (default := column.default) is not None:
             values[column.key] = default.arg(None) if default.is_callable else default.arg
     return session.execute(_upsert_text(table, tuple(sorted(values)), tuple(keys)), values).rowcount
 
