@@ -24,6 +24,7 @@ from app.accounts.models import Device, User
 
 TTL = 5.0
 _MAX = 4096
+_clock = time.monotonic
 
 _lock = threading.Lock()
 _entries: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
@@ -34,7 +35,7 @@ def _values(row: Any) -> dict[str, Any]:
 
 
 def remember(digest: str, user: User, device: Device) -> None:
-    entry = (time.monotonic() + TTL, _values(user), _values(device))
+    entry = (_clock() + TTL, _values(user), _values(device))
     with _lock:
         if len(_entries) >= _MAX:
             _entries.clear()
@@ -48,7 +49,7 @@ def recall(session: Session, digest: str) -> tuple[User, Device] | None:
     if entry is None:
         return None
     deadline, user_values, device_values = entry
-    if time.monotonic() >= deadline:
+    if _clock() >= deadline:
         with _lock:
             _entries.pop(digest, None)
         return None
