@@ -171,16 +171,19 @@ class Ours:
         self.redis_port = free_port()
         self.redis: subprocess.Popen | None = None
         self.server = Server(root, workers, threads)
-        self.server.env.update(
-            JOB_QUEUE="redis", REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0"
-        )
+        self.queued = shutil.which("redis-server") is not None
+        if self.queued:
+            self.server.env.update(
+                JOB_QUEUE="redis", REDIS_URL=f"redis://127.0.0.1:{self.redis_port}/0"
+            )
+        else:
+            print("redis-server not found: photos are processed in-process", file=sys.stderr)
         self.token = ""
 
     def start(self) -> None:
-        self.redis = subprocess.Popen(
-            ["redis-server", "--port", str(self.redis_port), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-        )
+        if self.queued:
+            command = ["redis-server", "--port", str(self.redis_port), "--save", ""]
+            self.redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         self.server.start()
         self.token = login(self.server.port)
         self.api = Client(self.server.port, self.token)
