@@ -3,26 +3,40 @@ termination). The HTTP layer parses headers and calls in here; nothing here know
 
 One upload is one directory ``root/<id>/``:
 
-* ``data``  the bytes received so far; only the first ``offset`` of them count.
-* ``info.json``  length, offset, metadata, times (rewritten atomically after each append).
-* ``lock``  an empty file that appends, finishes and terminations ``flock``.
+* ``data``  the bytes received so far. Its length *is* the offset.
+* ``info.json``  length, metadata, creation time, expiry interval: written once, at
+  creation, and never rewritten (so a process may cache it).
+* ``lock``  an empty file that appends, finishes and terminations ``flock``. Its mtime is
+  the upload's expiry, set from the injected clock on each append before the data's
+  fsync (not ``data``'s own mtime: a write moves that to "now" under a concurrent HEAD).
+
+Once the upload is complete and its bytes are in the blob store, ``data`` is removed: a
+missing ``data`` means "complete", so a client that lost the last answer learns it from
+HEAD until the kept state expires.
 
 Why these choices:
 
-* The offset in ``info.json`` is written only after the data is fsynced, so it never
-  claims bytes a power cut could lose. Bytes past it (a writer died between the two
-  steps) are cut off by the next append.
+* A PATCH writes and fsyncs ``data`` and nothing else: one fsync per PATCH, and the
+  offset reported is the length after that fsync, so it never claims bytes a power cut
+  could lose. (Until issue 16 the offset lived in ``info.json``, rewritten and
+  fsynced, with its directory, on every PATCH: two more fsyncs.) Bytes a killed writer got
+  into ``data`` without an fsync are bytes the client sent; they count if they survive,
+  and the whole file's sha256 is checked at completion either way.
+* Creation builds the directory aside and renames it into place, with one file fsync and
+  two directory fsyncs (the new directory's entries, then its name in ``root``).
 * Concurrency uses ``fcntl.flock`` on the lock file. The kernel drops such a lock when
   its holder closes the file or dies, so a dropped connection or a killed worker can
   never leave a stale lock that stops a resume (the tusd 423 problem). Two concurrent
   PATCHes serialise; the second then sees the new offset and gets :class:`OffsetMismatch`
   instead of writing over the first (the tus-php corruption problem).
-* When a client hangs up mid-PATCH the bytes that did arrive are kept and the offset
-  advanced, because resuming from there is the point of tus. With an
-  ``Upload-Checksum`` the partial bytes cannot be verified and are discarded instead.
-* The sha256 of the whole file is computed once, in :meth:`UploadStore.finish`, by
-  re-reading it (about 2.5 ms per 5 MB here). hashlib state cannot be saved between
-  requests, and a second hash pass is cheaper than any scheme to persist one.
+* When a client hangs up mid-PATCH the bytes that did arrive are kept and fsynced,
+  because resuming from there is the point of tus. With an ``Upload-Checksum`` the partial
+  bytes cannot be verified and are cut off instead.
+* The sha256 of the whole file is computed as in-order bytes arrive, by a hasher this
+  process keeps per upload (hashlib state cannot be saved). When the upload was resumed
+  after a restart, or continued by another process or host, the hasher is missing or
+  behind, and :meth:`UploadStore.finish` re-reads the file instead. Nothing durable
+  depends on the hasher: it is a cache of a pure function of ``data``.
 * Times come from an injected clock so tests and callers agree on "now".
 """
 
@@ -41,10 +55,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from media.appending import AppendBytes, Bounded, from_ns, hash_file, set_mtime, to_ns
 from media.errors import (
-    ChecksumMismatch,
     EmptyBody,
     HashMismatch,
     OffsetMismatch,
@@ -55,7 +69,7 @@ from media.errors import (
     UploadLocked,
     UploadNotFound,
 )
-from media.storage import CHUNK_SIZE, Readable, fsync_directory
+from media.storage import Readable, fsync_directory
 
 Clock = Callable[[], datetime]
 
@@ -70,6 +84,10 @@ _UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _STAGING = ".staging"
 # A staged upload directory older than this is the debris of a crash inside create().
 _STAGING_GRACE = timedelta(hours=1)
+#: Read size of a PATCH body: gunicorn then receives up to this much per recv().
+UPLOAD_CHUNK_SIZE = 1024 * 1024
+#: Uploads whose info and running hash a process remembers.
+_CACHED_UPLOADS = 1024
 
 
 def system_clock() -> datetime:
@@ -118,7 +136,7 @@ class UploadStore:
         clock: Clock = system_clock,
         max_length: int | None = None,
         lock_timeout: float = 2.0,
-        chunk_size: int = CHUNK_SIZE,
+        chunk_size: int = UPLOAD_CHUNK_SIZE,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -127,6 +145,10 @@ class UploadStore:
         self.max_length = max_length
         self.lock_timeout = lock_timeout
         self._chunk = chunk_size
+        # Per process: info.json never changes, and the running sha256 of each upload's
+        # in-order bytes (offset, hasher). Both are caches; losing them costs a re-read.
+        self._infos: Bounded = Bounded(_CACHED_UPLOADS)
+        self._hashers: Bounded = Bounded(_CACHED_UPLOADS)
 
     # -- tus creation ------------------------------------------------------------------
 
@@ -147,13 +169,21 @@ class UploadStore:
         # real name always has its info.json (purge never sees a half-made upload).
         staging = self.root / _STAGING / upload_id
         staging.mkdir()
-        for name in ("data", "lock"):
-            (staging / name).touch()
-        _write_json_durably(staging / "info.json", _to_json(upload, expires_in))
-        fsync_directory(staging)
+        (staging / "data").touch()
+        fd = os.open(staging / "lock", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            set_mtime(fd, upload.expires_at)
+        finally:
+            os.close(fd)
+        with (staging / "info.json").open("w", encoding="utf-8") as out:
+            json.dump(_to_json(upload, expires_in), out)
+            out.flush()
+            os.fsync(out.fileno())
+        fsync_directory(staging)  # the three names in it
         os.rename(staging, self.root / upload_id)
         fsync_directory(self.root)
-        fsync_directory(self.root / _STAGING)
+        self._infos.put(upload_id, (upload, expires_in))
+        self._hashers.put(upload_id, (0, hashlib.sha256()))
         return upload
 
     # -- tus core ----------------------------------------------------------------------
@@ -189,43 +219,64 @@ class UploadStore:
             self._check_not_expired(upload)
             if offset != upload.offset:
                 raise OffsetMismatch(upload.offset, offset)
+            if upload.complete:
+                if stream.read(1):
+                    raise TooLarge("the upload is complete; it takes no more bytes")
+                return upload
             limit = upload.length - upload.offset
             if max_chunk is not None:
                 limit = min(limit, max_chunk)
-            written = self._write_at(upload_id, offset, stream, limit, hasher, checksum)
-            updated = Upload(
+            expires_at = self._clock() + expires_in
+            # Before the data's fsync, which on ext4 and xfs commits this with it.
+            _set_expiry(self._dir(upload_id), expires_at)
+            write = AppendBytes(self._dir(upload_id) / "data", offset)
+            write.sha256 = self._take_hasher(upload_id, offset)
+            try:
+                written = write.run(stream, limit, self._chunk, hasher, checksum)
+            finally:
+                if write.sha256 is not None and write.kept:
+                    self._hashers.put(upload_id, (offset + write.written, write.sha256))
+            return Upload(
                 upload.id,
                 upload.length,
                 offset + written,
                 upload.metadata,
                 upload.created_at,
-                self._clock() + expires_in,
+                expires_at,
             )
-            self._save(updated, expires_in)
-            return updated
 
     # -- tus termination and expiration -----------------------------------------------
 
     def terminate(self, upload_id: str) -> None:
-        """Delete the upload and its bytes (tus DELETE, and after a successful finish)."""
+        """Delete the upload and its bytes (tus DELETE, and after a failed finish)."""
         with self._locked(upload_id):
             shutil.rmtree(self.root / upload_id)
+        self._forget(upload_id)
         fsync_directory(self.root)
 
     def retire(self, upload_id: str, keep_for: timedelta) -> Upload:
         """Delete a finished upload's bytes but keep its state for ``keep_for``: a client
         that lost the answer to its last PATCH asks HEAD and learns it is complete (tus
-        clients resume that way). Purged like any expired upload afterwards."""
+        clients resume that way). Purged like any expired upload afterwards.
+
+        Nothing here is fsynced: should a power cut undo the removal, ``data`` is back at
+        full length, which says "complete" just the same."""
         with self._locked(upload_id) as (upload, _):
             if not upload.complete:
                 raise UploadIncomplete(f"have {upload.offset} of {upload.length} bytes")
-            (self.root / upload_id / "data").unlink(missing_ok=True)
-            kept = Upload(
-                upload.id, upload.length, upload.offset, upload.metadata, upload.created_at,
-                self._clock() + keep_for,
+            directory = self._dir(upload_id)
+            expires_at = self._clock() + keep_for
+            _set_expiry(directory, expires_at)
+            (directory / "data").unlink(missing_ok=True)
+            self._hashers.pop(upload_id)
+            return Upload(
+                upload.id,
+                upload.length,
+                upload.offset,
+                upload.metadata,
+                upload.created_at,
+                expires_at,
             )
-            self._save(kept, keep_for)
-            return kept
 
     def expired(self, now: datetime | None = None) -> list[str]:
         """Ids of uploads whose expiry time has passed at ``now`` (default: the clock)."""
@@ -255,6 +306,7 @@ class UploadStore:
                         continue
                     shutil.rmtree(self.root / upload_id)
                     purged += 1
+                self._forget(upload_id)
             except (UploadLocked, UploadNotFound):
                 continue
         for staged in (self.root / _STAGING).iterdir():
@@ -272,18 +324,21 @@ class UploadStore:
         Raises :class:`UploadIncomplete` if bytes are missing, and :class:`HashMismatch`
         if ``expected_sha256`` (the ``sha256`` the client put in ``Upload-Metadata``) is
         given and differs; the upload is kept either way, the caller decides whether to
-        terminate it. The file stays where it is until :meth:`terminate`.
+        terminate it. The file stays where it is until :meth:`retire` or
+        :meth:`terminate`; the caller must not change it.
         """
         with self._locked(upload_id) as (upload, _):
             self._check_not_expired(upload)
             if not upload.complete:
                 raise UploadIncomplete(f"have {upload.offset} of {upload.length} bytes")
-            path = self.root / upload_id / "data"
-            digest = hashlib.sha256()
-            with path.open("rb") as data:
-                while chunk := data.read(self._chunk):
-                    digest.update(chunk)
-            sha256 = digest.hexdigest()
+            path = self._dir(upload_id) / "data"
+            sha256 = None
+            running = self._hashers.pop(upload_id)
+            if running is not None and running[0] == upload.length:
+                sha256 = running[1].hexdigest()
+            if sha256 is None or (expected_sha256 is not None and sha256 != expected_sha256):
+                # Resumed in another process, or a disagreement: the file decides.
+                sha256 = hash_file(path, self._chunk)
             if expected_sha256 is not None and sha256 != expected_sha256:
                 raise HashMismatch(f"upload hashes to {sha256}, not {expected_sha256}")
             return FinishedUpload(upload, path, sha256)
@@ -297,15 +352,46 @@ class UploadStore:
             raise UploadNotFound(f"malformed upload id {upload_id!r:.80}")
         return self.root / upload_id
 
-    def _load(self, upload_id: str) -> tuple[Upload, timedelta]:
-        try:
-            raw = json.loads((self._dir(upload_id) / "info.json").read_text("utf-8"))
-        except FileNotFoundError:
-            raise UploadNotFound(upload_id) from None
-        return _from_json(raw)
+    def _info(self, upload_id: str) -> tuple[Upload, timedelta]:
+        cached = self._infos.get(upload_id)
+        if cached is None:
+            try:
+                raw = (self._dir(upload_id) / "info.json").read_text("utf-8")
+            except (FileNotFoundError, NotADirectoryError):
+                raise UploadNotFound(upload_id) from None
+            cached = _from_json(json.loads(raw))
+            self._infos.put(upload_id, cached)
+        return cached
 
-    def _save(self, upload: Upload, expires_in: timedelta) -> None:
-        _write_json_durably(self._dir(upload.id) / "info.json", _to_json(upload, expires_in))
+    def _load(self, upload_id: str) -> tuple[Upload, timedelta]:
+        """The upload's state: ``info.json`` (cached), ``data``'s length (none: complete
+        and retired), ``lock``'s mtime (the expiry)."""
+        directory = self._dir(upload_id)
+        info, expires_in = self._info(upload_id)
+        try:
+            expires_ns = os.stat(directory / "lock").st_mtime_ns
+        except FileNotFoundError:
+            self._forget(upload_id)
+            raise UploadNotFound(upload_id) from None
+        try:
+            offset = os.stat(directory / "data").st_size
+        except FileNotFoundError:
+            offset = info.length
+        upload = Upload(
+            info.id, info.length, offset, info.metadata, info.created_at, from_ns(expires_ns)
+        )
+        return upload, expires_in
+
+    def _forget(self, upload_id: str) -> None:
+        self._infos.pop(upload_id)
+        self._hashers.pop(upload_id)
+
+    def _take_hasher(self, upload_id: str, offset: int) -> Any:
+        """This process's running sha256 of the upload if it has reached ``offset``."""
+        running = self._hashers.pop(upload_id)
+        if running is not None and running[0] == offset:
+            return running[1]
+        return hashlib.sha256() if offset == 0 else None
 
     def _check_not_expired(self, upload: Upload) -> None:
         if upload.expires_at <= self._clock():
@@ -331,67 +417,18 @@ class UploadStore:
                     if time.monotonic() >= deadline:
                         raise UploadLocked(upload_id) from None
                     time.sleep(0.01)
-            # Reload under the lock: the holder we waited for may have moved the offset
-            # or terminated the upload.
+            if os.fstat(lock_file.fileno()).st_nlink == 0:
+                # The holder we waited for terminated or purged the upload.
+                self._forget(upload_id)
+                raise UploadNotFound(upload_id)
+            # Reload under the lock: the holder we waited for may have moved the offset.
             yield self._load(upload_id)
             # Closing the file releases the lock.
 
-    def _write_at(
-        self,
-        upload_id: str,
-        offset: int,
-        stream: Readable,
-        limit: int,
-        hasher: Any,
-        checksum: tuple[str, bytes] | None,
-    ) -> int:
-        written = 0
-        with (self._dir(upload_id) / "data").open("r+b") as data:
-            # Drop anything past the durable offset left by a writer that died between
-            # fsyncing data and saving the offset.
-            data.truncate(offset)
-            data.seek(offset)
-            try:
-                while True:
-                    chunk = stream.read(min(self._chunk, limit - written + 1))
-                    if not chunk:
-                        break
-                    if written + len(chunk) > limit:
-                        raise TooLarge(f"PATCH carries more than the {limit} bytes allowed")
-                    if hasher is not None:
-                        hasher.update(chunk)
-                    data.write(chunk)
-                    # Counted only once written, so a failed write never advances the offset.
-                    written += len(chunk)
-            except TooLarge:
-                _discard(data, offset)
-                raise
-            except BaseException:
-                if checksum is not None:
-                    _discard(data, offset)
-                else:
-                    _sync(data)
-                    self._save_offset(upload_id, offset + written)
-                raise
-            if hasher is not None and checksum is not None and hasher.digest() != checksum[1]:
-                _discard(data, offset)
-                raise ChecksumMismatch(f"{checksum[0]} of the PATCH body does not match")
-            _sync(data)
-        return written
 
-    def _save_offset(self, upload_id: str, offset: int) -> None:
-        upload, expires_in = self._load(upload_id)
-        self._save(
-            Upload(
-                upload.id,
-                upload.length,
-                offset,
-                upload.metadata,
-                upload.created_at,
-                self._clock() + expires_in,
-            ),
-            expires_in,
-        )
+def _set_expiry(directory: Path, moment: datetime) -> None:
+    ns = to_ns(moment)
+    os.utime(directory / "lock", ns=(ns, ns))
 
 
 def _checksum_hasher(checksum: tuple[str, bytes] | None) -> Any:
@@ -440,24 +477,3 @@ def _from_json(raw: dict[str, Any]) -> tuple[Upload, timedelta]:
         expires_at=datetime.fromisoformat(raw["expires_at"]),
     )
     return upload, timedelta(seconds=float(raw["expires_in"]))
-
-
-def _write_json_durably(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as out:
-        json.dump(payload, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    fsync_directory(path.parent)
-
-
-def _sync(data: IO[bytes]) -> None:
-    data.flush()
-    os.fsync(data.fileno())
-
-
-def _discard(data: IO[bytes], offset: int) -> None:
-    data.flush()
-    data.truncate(offset)
-    os.fsync(data.fileno())

@@ -13,13 +13,13 @@ Rules every backend keeps:
   verified. A rejected body (wrong hash, empty, too large, the client hung up) leaves
   nothing behind.
 * Blobs are immutable: storing bytes that are already there changes nothing.
-* Names are 64 lowercase hex digits and nothing else, so a name can never address a path
-  or key outside the store.
+* Names are 64 lowercase hex digits and nothing else: never a path or key outside.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -131,6 +131,11 @@ class BlobStore(Protocol):
         Used when a resumable upload completes. The file is neither moved nor changed; the
         caller removes it afterwards. The hash is trusted, not re-checked.
         """
+        ...
+
+    def adopt_file(self, path: str | os.PathLike[str], sha256: str) -> StoredBlob:
+        """:meth:`put_file` of a file the caller will neither change nor keep: the disk
+        backend hard-links it (no copy). The caller removes its own name afterwards."""
         ...
 
     def delete(self, sha256: str) -> bool:
@@ -252,9 +257,7 @@ class DiskBlobStore:
             raise EmptyBody()
         if self.exists(sha256):
             return StoredBlob(sha256, size, created=False)
-        # Copy to our own tmp first: the source may be on another filesystem (no hard
-        # link across devices), and linking the caller's file would let a later write to
-        # it change a stored blob.
+        # A copy: the caller may write to its file later (adopt_file links instead).
         fd, tmp_name = tempfile.mkstemp(dir=self._tmp, prefix="file-")
         tmp = Path(tmp_name)
         try:
@@ -267,6 +270,19 @@ class DiskBlobStore:
         finally:
             tmp.unlink(missing_ok=True)
         return StoredBlob(sha256, size, created)
+
+    def adopt_file(self, path: str | os.PathLike[str], sha256: str) -> StoredBlob:
+        """Hard-link a finished upload's (fsynced) file into place: no copy, no second
+        fsync of its bytes. Copies as :meth:`put_file` across filesystems."""
+        size = Path(path).stat().st_size
+        if size == 0 or self.exists(validate_sha256(sha256)):
+            return self.put_file(path, sha256)  # refuses the empty, answers "not created"
+        try:
+            return StoredBlob(sha256, size, self._link_into_place(Path(path), sha256))
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            return self.put_file(path, sha256)
 
     def delete(self, sha256: str) -> bool:
         path = self.path_of(sha256)
@@ -301,8 +317,7 @@ class DiskBlobStore:
             os.link(tmp, final)
         except FileExistsError:
             return False
-        # A file is durable only once the directory entry naming it is; new fan-out
-        # directories need their own parents synced too.
+        # Durable once the entry naming it is (new fan-out directories: their parents too).
         fsync_directory(final.parent)
         for directory in new_dirs:
             fsync_directory(directory.parent)
@@ -406,6 +421,8 @@ class S3BlobStore:
         # the upload completes, so writing to the final key directly is safe.
         self.client.upload_file(os.fspath(path), self.bucket, key)
         return StoredBlob(sha256, size, created=True)
+
+    adopt_file = put_file  # an object store takes a copy either way
 
     def delete(self, sha256: str) -> bool:
         key = self.key_of(sha256)

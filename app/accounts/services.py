@@ -7,8 +7,9 @@ import datetime as dt
 from collections.abc import Mapping
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
+from app.accounts import token_cache
 from app.accounts.models import (
     DUTY_VALUES,
     ROLE_ORG_KINDS,
@@ -289,9 +290,18 @@ def login(
 
 
 def authenticate(session: Session, token: str) -> tuple[User, Device]:
-    """Resolve a bearer token to its user and device; 401 if unknown, revoked or expired."""
-    device = session.scalar(sa.select(Device).where(Device.token_hash == token_digest(token)))
+    """Resolve a bearer token to its user and device; 401 if unknown, revoked or expired.
+
+    A token resolved in the last few seconds is answered from memory (``token_cache``)."""
+    digest = token_digest(token)
     now = utcnow()
+    known = token_cache.recall(session, digest)
+    if known is not None and (known[1].expires_at is None or known[1].expires_at > now):
+        return known
+    # One query for the device and its user (not a second lazy load).
+    device = session.scalar(
+        sa.select(Device).options(joinedload(Device.user)).where(Device.token_hash == digest)
+    )
     if device is None or device.revoked_at is not None:
         raise Unauthorized("the token is unknown or revoked; log in again")
     if device.expires_at is not None and device.expires_at <= now:
@@ -303,6 +313,7 @@ def authenticate(session: Session, token: str) -> tuple[User, Device]:
     if device.last_seen_at is None or now - device.last_seen_at > dt.timedelta(minutes=1):
         with transaction(session):
             device.last_seen_at = now
+    token_cache.remember(digest, user, device)
     return user, device
 
 

@@ -14,6 +14,7 @@ from app.core.inbound import Blueprint
 from app.extensions import db
 from app.photos import services, tus
 from app.photos.backends import media
+from app.photos.body import socket_body
 from app.photos.schemas import (
     BlobSchema,
     FailedJobSchema,
@@ -192,8 +193,9 @@ class UploadView(MethodView):
         offset = tus.parse_int_header(request.headers, "Upload-Offset")
         checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
         _raise_body_limit()
+        body = socket_body(request.environ) or request.stream
         upload = services.append_upload(
-            db.session, media(), current_user(), upload_id, offset, request.stream, checksum
+            db.session, media(), current_user(), upload_id, offset, body, checksum
         )
         headers = {
             **tus.base_headers(),

@@ -317,3 +317,30 @@ def test_a_completion_the_server_fails_is_not_left_complete_for_the_client(
     ).path
     assert client.patch(again, data=data, headers=patch).status_code == 204
     assert store.exists(_sha(data))
+
+
+def test_a_finished_upload_is_linked_into_the_blob_store_and_a_twin_leaves_one_copy(
+    client, auth, app
+):
+    """Completion hard-links the upload's fsynced file into the content-addressed tree
+    (no copy); a second upload of the same bytes finds the blob there and leaves nothing
+    of its own behind: one file, one link."""
+    headers = auth("inspector")
+    tus = {**headers, "Tus-Resumable": "1.0.0"}
+    patch = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    data = _photo_bytes(8)
+    store, uploads = app.extensions["media"].store, app.extensions["media"].uploads
+    ids = []
+    for _ in range(2):
+        path = urllib.parse.urlsplit(
+            _create(client, headers, len(data), _sha(data)).headers["Location"]
+        ).path
+        ids.append(path.rsplit("/", 1)[1])
+        answer = client.patch(path, data=data, headers=patch)
+        assert answer.status_code == 204, answer.get_json()
+        assert client.head(path, headers=tus).headers["Upload-Offset"] == str(len(data))
+    blob = store.path_of(_sha(data))
+    assert blob.read_bytes() == data
+    assert blob.stat().st_nlink == 1
+    assert not any((uploads.root / upload_id / "data").exists() for upload_id in ids)
+    assert not list(store.root.joinpath("tmp").iterdir())

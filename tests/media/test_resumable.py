@@ -155,17 +155,77 @@ def test_a_dropped_connection_keeps_what_arrived_and_the_upload_resumes(uploads)
     assert uploads.finish(upload.id).sha256 == sha256(PHOTO)
 
 
-def test_bytes_past_the_durable_offset_are_cut_off_by_the_next_append(uploads):
+def test_bytes_a_killed_writer_left_count_and_are_verified_at_the_end(uploads):
+    """The offset is the data file's length: bytes a writer got onto disk before it was
+    killed (no fsync, no answer) are the client's bytes and count. Whatever they are,
+    the whole file's sha256 is checked at completion, so wrong ones never become a photo."""
     upload = uploads.create(len(PHOTO), {}, HOUR)
     uploads.append(upload.id, 0, io.BytesIO(PHOTO[:5000]))
-    # A writer that died after writing but before saving its offset left junk behind.
     with (uploads.root / upload.id / "data").open("ab") as data:
+        data.write(PHOTO[5000:9000])  # as a worker killed mid-PATCH leaves them
+
+    assert uploads.get(upload.id).offset == 9000
+    uploads.append(upload.id, 9000, io.BytesIO(PHOTO[9000:]))
+    assert uploads.finish(upload.id, expected_sha256=sha256(PHOTO)).path.read_bytes() == PHOTO
+
+    other = uploads.create(len(PHOTO), {}, HOUR)
+    uploads.append(other.id, 0, io.BytesIO(PHOTO[:5000]))
+    with (uploads.root / other.id / "data").open("ab") as data:
         data.write(b"junk" * 1000)
+    uploads.append(other.id, 9000, io.BytesIO(PHOTO[9000:]))
+    with pytest.raises(HashMismatch):
+        uploads.finish(other.id, expected_sha256=sha256(PHOTO))
 
-    assert uploads.get(upload.id).offset == 5000
-    uploads.append(upload.id, 5000, io.BytesIO(PHOTO[5000:]))
 
-    assert uploads.finish(upload.id).path.read_bytes() == PHOTO
+def test_a_resume_in_a_new_process_without_the_running_hash_gets_the_right_sha256(tmp_path, clock):
+    first = UploadStore(tmp_path, clock=clock)
+    upload = first.create(len(PHOTO), {}, HOUR)
+    first.append(upload.id, 0, io.BytesIO(PHOTO[:100_000]))
+    # A restarted server (or another host on the shared directory): no caches at all.
+    second = UploadStore(tmp_path, clock=clock)
+    assert second.get(upload.id).offset == 100_000
+    second.append(upload.id, 100_000, io.BytesIO(PHOTO[100_000:200_000]))
+    # Back to the first process, whose running hash stopped at 100_000.
+    first.append(upload.id, 200_000, io.BytesIO(PHOTO[200_000:]))
+
+    assert first.finish(upload.id, expected_sha256=sha256(PHOTO)).sha256 == sha256(PHOTO)
+
+
+def test_the_running_hash_survives_a_refused_patch(uploads):
+    upload = uploads.create(len(PHOTO), {}, HOUR)
+    uploads.append(upload.id, 0, io.BytesIO(PHOTO[:1000]))
+    with pytest.raises(ChecksumMismatch):
+        uploads.append(upload.id, 1000, io.BytesIO(b"x" * 500), checksum=("sha1", b"0" * 20))
+    with pytest.raises(ConnectionResetError):
+        uploads.append(upload.id, 1000, BrokenStream(PHOTO[1000:50_000]))
+    offset = uploads.get(upload.id).offset
+    uploads.append(upload.id, offset, io.BytesIO(PHOTO[offset:]))
+
+    assert uploads.finish(upload.id, expected_sha256=sha256(PHOTO)).sha256 == sha256(PHOTO)
+
+
+def test_a_patch_acknowledged_is_on_disk_with_its_expiry(uploads, clock, monkeypatch):
+    """A PATCH answers only after one fsync of the data file; that file alone is the state
+    (length = offset, mtime = expiry), so a crash right after the fsync, before the answer,
+    loses nothing the client was told and nothing it was not told is claimed."""
+    upload = uploads.create(len(PHOTO), {}, HOUR)
+    clock.advance(timedelta(minutes=10))
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.fstat(fd).st_size)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    state = uploads.append(upload.id, 0, io.BytesIO(PHOTO[:70_000]))
+    monkeypatch.undo()
+    assert synced == [70_000]
+    data = os.stat(uploads.root / upload.id / "data")
+    assert data.st_size == state.offset == 70_000
+    # What a fresh process would read back after a crash before the answer went out.
+    again = UploadStore(uploads.root, clock=clock).get(upload.id)
+    assert (again.offset, again.expires_at) == (70_000, clock.now + HOUR)
 
 
 def test_an_append_at_the_wrong_offset_is_refused(uploads):

@@ -216,6 +216,38 @@ def test_put_file_stores_a_completed_upload_and_leaves_the_source_alone(backend,
     assert backend.everything() == {backend.blob_entry(sha(LARGE))}
 
 
+def test_adopt_file_stores_a_finished_upload_once(backend, tmp_path):
+    source = tmp_path / "upload.data"
+    source.write_bytes(LARGE)
+    twin = tmp_path / "twin.data"
+    twin.write_bytes(LARGE)
+
+    first = backend.store.adopt_file(source, sha(LARGE))
+    second = backend.store.adopt_file(twin, sha(LARGE))
+
+    assert first == StoredBlob(sha(LARGE), len(LARGE), created=True)
+    assert second.created is False
+    with backend.store.open(sha(LARGE)) as blob:
+        assert blob.read() == LARGE
+    assert backend.everything() == {backend.blob_entry(sha(LARGE))}
+
+
+def test_adopt_file_on_disk_links_instead_of_copying(tmp_path):
+    from media.storage import DiskBlobStore
+
+    store = DiskBlobStore(tmp_path / "blobs")
+    source = tmp_path / "upload.data"
+    source.write_bytes(SMALL)
+
+    store.adopt_file(source, sha(SMALL))
+
+    assert os.stat(store.path_of(sha(SMALL))).st_ino == source.stat().st_ino
+    source.unlink()  # what retiring the upload does
+    assert store.path_of(sha(SMALL)).stat().st_nlink == 1
+    assert store.path_of(sha(SMALL)).read_bytes() == SMALL
+    assert not list((tmp_path / "blobs" / "tmp").iterdir())
+
+
 def test_concurrent_puts_of_the_same_bytes_store_one_blob(backend):
     threads = 8
     barrier = threading.Barrier(threads)
