@@ -10,14 +10,13 @@ log in), so the flow log says honestly that no person filed or dispatched it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import hmac
-import secrets
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
+from app.accounts.tokens import new_token, token_digest
 from app.cameras.models import MODES, Camera, CameraCategorySetting, CameraEvent, CameraSystem
 from app.cases.services import resolve_category
 from app.core.clock import utcnow
@@ -48,10 +47,6 @@ class EventDefaults:
     window_minutes: int = 30
 
 
-def _hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 # -- systems and keys -------------------------------------------------------------------------
 
 
@@ -59,9 +54,11 @@ def create_system(session: Session, name: str) -> IssuedKey:
     name = (name or "").strip()
     if not name:
         raise ValidationFailed("name the camera system", {"name": ["required"]})
-    key = "cam_" + secrets.token_urlsafe(32)
+    key = "cam_" + new_token()
     with transaction(session):
-        system = CameraSystem(name=name, key_hash=_hash(key), key_prefix=key[:KEY_PREFIX_LENGTH])
+        system = CameraSystem(
+            name=name, key_hash=token_digest(key), key_prefix=key[:KEY_PREFIX_LENGTH]
+        )
         session.add(system)
     return IssuedKey(system, key)
 
@@ -79,7 +76,7 @@ def authenticate(session: Session, api_key: str | None) -> CameraSystem:
     """The active system whose key this is (401 for a missing, unknown or revoked key)."""
     if not api_key:
         raise Unauthorized("send the camera system's key in X-Api-Key")
-    digest = _hash(api_key)
+    digest = token_digest(api_key)
     system = session.scalar(sa.select(CameraSystem).where(CameraSystem.key_hash == digest))
     if system is None or not hmac.compare_digest(system.key_hash, digest):
         raise Unauthorized("unknown camera system key")
