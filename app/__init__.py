@@ -12,6 +12,7 @@ from app.core.docs import register_docs_assets
 from app.core.errors import register_error_handlers
 from app.core.inbound import init_inbound
 from app.core.logging import init_request_logging
+from app.core.metrics import METRICS, init_metrics
 from app.extensions import api, db
 from app.feed import capture
 from app.feed.registry import FEED
@@ -55,6 +56,9 @@ REACTIONS = (
     "hotline.callbacks",
     "cases.subscribers",
 )
+# Each of these offers `metrics.register(gauges)`: the gauges it lends /metrics, read when
+# scraped (queue depth and age, photo processing lag, feed lag).
+METRICS_SOURCES = ("photos", "notifications", "feed")
 CLI_MODULES = (
     "accounts",
     "orgunits",
@@ -81,6 +85,7 @@ def create_app(config: dict | None = None) -> Flask:
     register_authentication(app)
     register_feeds(app)
     register_reactions(app)
+    register_metrics(app)
     register_blueprints(app)
     register_console(app)
     register_error_handlers(app)
@@ -91,6 +96,7 @@ def create_app(config: dict | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     init_request_logging(app)
     init_inbound(app)
+    init_metrics(app)
     db.init_app(app)
     init_media(app)
     api.init_app(app)
@@ -115,6 +121,13 @@ def register_reactions(app: Flask) -> None:
     that run when photos reach a case. Process-wide and idempotent."""
     for name in REACTIONS:
         importlib.import_module(f"app.{name}").register()
+
+
+def register_metrics(app: Flask) -> None:
+    """Enroll each domain's scrape-time gauges with the metrics. Process-wide and
+    idempotent, as the feed registry."""
+    for name in METRICS_SOURCES:
+        importlib.import_module(f"app.{name}.metrics").register(METRICS)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -64,8 +64,6 @@ def from_environment() -> dict:
         "LOGIN_MAX_FAILURES": _int("LOGIN_MAX_FAILURES", 5),
         "LOGIN_MAX_FAILURES_PER_IP": _int("LOGIN_MAX_FAILURES_PER_IP", 30),
         "LOGIN_FAILURE_WINDOW_SECONDS": _int("LOGIN_FAILURE_WINDOW_SECONDS", 900),
-        # Reverse proxies in front of the service whose X-Forwarded-For is believed.
-        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         "TOKEN_TTL_DAYS": _int("TOKEN_TTL_DAYS", 180),
         "GRID_BOUNDARY_BUFFER_M": _float("GRID_BOUNDARY_BUFFER_M", 15.0),
         "ROAD_DEFAULT_BUFFER_M": _float("ROAD_DEFAULT_BUFFER_M", 20.0),
@@ -106,6 +104,16 @@ def from_environment() -> dict:
         # is shown as quiet on the device health page (the page's default filter).
         "CONSOLE_QUIET_HOURS": _int("CONSOLE_QUIET_HOURS", 24),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # --- ops: proxies, readiness, metrics (docs/deploy.md) ---
+        # The reverse proxies (IPs or CIDRs, comma list) whose X-Forwarded-For/-Proto/-Host
+        # and X-Request-Id are believed, when one of them is the direct peer; empty: never.
+        "TRUSTED_PROXIES": os.environ.get("TRUSTED_PROXIES", ""),
+        # Each /readyz check (database, job queue, blob store) gives up after this long.
+        "READY_TIMEOUT_SECONDS": _float("READY_TIMEOUT_SECONDS", 2.0),
+        # /metrics: with a token, only `Authorization: Bearer <token>`; without, only
+        # from a loopback client (a Prometheus on the same host; through a trusted proxy,
+        # the client is the address it forwards, so the proxy does not open it to all).
+        "METRICS_TOKEN": os.environ.get("METRICS_TOKEN", ""),
         "API_TITLE": "城管 field backend",
         "API_VERSION": "v1",
         "OPENAPI_VERSION": "3.0.3",

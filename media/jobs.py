@@ -17,6 +17,9 @@ failed jobs with its error. A failed job never deletes anything: processing can 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import datetime as dt
 import heapq
 import itertools
 import json
@@ -26,13 +29,43 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
 JobFunction = Callable[[dict[str, Any]], object]
+
+# The id of the request that queued the job being run in this context (thread or work
+# horse), so the job's log lines can be told apart and traced back to the request.
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "job_request_id", default=None
+)
+
+
+def current_request_id() -> str | None:
+    """The request id the running job was queued with (None outside a job, or untagged)."""
+    return _request_id.get()
+
+
+@contextlib.contextmanager
+def running_for(request_id: str | None) -> Iterator[None]:
+    """Run the block as a job queued by request ``request_id``."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """How far behind a queue is: jobs waiting (retries included) and the oldest's wait,
+    read at scrape time by the metrics."""
+
+    depth: int
+    oldest_age_seconds: float
 
 
 class UnknownJob(LookupError):
@@ -106,8 +139,15 @@ class JobRegistry:
 class JobQueue(Protocol):
     """Where use cases put work for later."""
 
-    def enqueue(self, name: str, payload: Mapping[str, Any]) -> str:
-        """Queue job ``name`` with ``payload`` (JSON-serialisable); return the job id."""
+    def enqueue(
+        self, name: str, payload: Mapping[str, Any], *, request_id: str | None = None
+    ) -> str:
+        """Queue job ``name`` with ``payload`` (JSON-serialisable); return the job id.
+        ``request_id`` (the queuing request's) is kept with the job, not in the payload."""
+        ...
+
+    def stats(self) -> QueueStats:
+        """Jobs waiting and the age of the oldest."""
         ...
 
     def failed(self) -> list[FailedJob]:
@@ -134,6 +174,8 @@ class _Pending:
     name: str = ""
     payload: dict[str, Any] | None = None
     attempts: int = 0
+    request_id: str | None = None
+    queued_at: float = 0.0  # wall clock, for the age of the oldest job
 
 
 class InProcessQueue:
@@ -182,10 +224,14 @@ class InProcessQueue:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def enqueue(self, name: str, payload: Mapping[str, Any]) -> str:
+    def enqueue(
+        self, name: str, payload: Mapping[str, Any], *, request_id: str | None = None
+    ) -> str:
         self.registry.get(name)
         job = _Pending(self._clock(), next(self._sequence), uuid.uuid4().hex, name)
         job.payload = _json_payload(payload)
+        job.request_id = request_id
+        job.queued_at = time.time()
         with self._changed:
             heapq.heappush(self._pending, job)
             self._changed.notify_all()
@@ -196,6 +242,12 @@ class InProcessQueue:
     def failed(self) -> list[FailedJob]:
         with self._changed:
             return list(self._failed)
+
+    def stats(self) -> QueueStats:
+        with self._changed:
+            oldest = min((job.queued_at for job in self._pending), default=None)
+            depth = len(self._pending)
+        return QueueStats(depth, 0.0 if oldest is None else max(0.0, time.time() - oldest))
 
     def join(self, timeout: float) -> bool:
         """Wait until nothing is pending or running (retries included); False on timeout."""
@@ -237,19 +289,30 @@ class InProcessQueue:
     def _run(self, job: _Pending) -> None:
         assert job.payload is not None
         job.attempts += 1
+        with running_for(job.request_id):
+            self._attempt(job)
+
+    def _attempt(self, job: _Pending) -> None:
+        assert job.payload is not None
         try:
             self.registry.get(job.name)(dict(job.payload))
         except Exception as error:
             delays = self.backoff.delays()
             if job.attempts <= len(delays):
                 delay = delays[job.attempts - 1]
-                log.warning("job %s %s failed, retry in %.1fs: %s", job.name, job.id, delay, error)
+                log.warning(
+                    "job %s %s (request %s) failed, retry in %.1fs: %s",
+                    job.name, job.id, job.request_id, delay, error,
+                )
                 job.ready_at = self._clock() + delay
                 job.sequence = next(self._sequence)
                 with self._changed:
                     heapq.heappush(self._pending, job)
                 return
-            log.error("job %s %s failed for good: %s", job.name, job.id, error)
+            log.error(
+                "job %s %s (request %s) failed for good: %s",
+                job.name, job.id, job.request_id, error,
+            )
             with self._changed:
                 self._failed.append(
                     FailedJob(job.id, job.name, job.payload, _describe(error), job.attempts)
@@ -287,7 +350,9 @@ class RedisQueue:
         self.connection = connection
         self.queue = Queue(name, connection=connection, serializer=JSONSerializer)
 
-    def enqueue(self, name: str, payload: Mapping[str, Any]) -> str:
+    def enqueue(
+        self, name: str, payload: Mapping[str, Any], *, request_id: str | None = None
+    ) -> str:
         from rq import Retry
 
         path = self.registry.import_path(name)
@@ -299,7 +364,7 @@ class RedisQueue:
             job_timeout=self.job_timeout,
             failure_ttl=self.failed_ttl,
             retry=Retry(max=len(delays), interval=delays) if delays else None,
-            meta={"name": name},
+            meta={"name": name, "request_id": request_id},
         )
         return str(job.id)
 
@@ -328,11 +393,41 @@ class RedisQueue:
             )
         return failed
 
+    def stats(self) -> QueueStats:
+        from rq.job import Job
+
+        depth = self.queue.count
+        oldest = 0.0
+        first = self.queue.get_job_ids(0, 0)
+        if first:
+            job = Job.fetch(first[0], connection=self.connection, serializer=self.queue.serializer)
+            if job.enqueued_at is not None:
+                queued = job.enqueued_at.replace(tzinfo=job.enqueued_at.tzinfo or dt.UTC)
+                oldest = max(0.0, (dt.datetime.now(dt.UTC) - queued).total_seconds())
+        return QueueStats(depth, oldest)
+
     def requeue_failed(self, job_id: str) -> None:
         """Put a failed job back in the queue (after fixing what made it fail)."""
         from rq.registry import FailedJobRegistry
 
         FailedJobRegistry(queue=self.queue).requeue(job_id)
+
+
+class _Tagging:
+    """Runs each job inside :func:`running_for` its queuing request (in the work horse)."""
+
+    def perform_job(self, job: Any, queue: Any) -> bool:
+        with running_for(job.meta.get("request_id")):
+            return bool(super().perform_job(job, queue))  # type: ignore[misc]
+
+
+def _worker_classes() -> tuple[type, type]:
+    from rq import SimpleWorker, Worker
+
+    return (
+        type("TaggingWorker", (_Tagging, Worker), {}),
+        type("TaggingSimpleWorker", (_Tagging, SimpleWorker), {}),
+    )
 
 
 def run_worker(
@@ -349,11 +444,12 @@ def run_worker(
     same :class:`JobRegistry` as the web process does that). ``fork=False`` runs jobs in
     this process, which tests use; production keeps the default.
     """
-    from rq import Queue, SimpleWorker, Worker
+    from rq import Queue
     from rq.serializers import JSONSerializer
 
     queue = Queue(queue_name, connection=connection, serializer=JSONSerializer)
-    worker_class = Worker if fork else SimpleWorker
+    forking, simple = _worker_classes()
+    worker_class = forking if fork else simple
     worker = worker_class(
         [queue],
         connection=connection,

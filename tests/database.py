@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from app.core.db import SESSION_MAKER
 from app.feed import capture
 from app.models import metadata
-from media.jobs import Backoff, FailedJob, JobRegistry
+from media.jobs import Backoff, FailedJob, JobRegistry, QueueStats
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,9 @@ class InlineQueue:
         self.backoff = backoff
         self._failed: list[FailedJob] = []
 
-    def enqueue(self, name: str, payload: Mapping[str, Any]) -> str:
+    def enqueue(
+        self, name: str, payload: Mapping[str, Any], *, request_id: str | None = None
+    ) -> str:
         function = self.registry.get(name)
         job_id = uuid.uuid4().hex
         copy = json.loads(json.dumps(dict(payload)))  # as both real queues do
@@ -158,6 +160,9 @@ class InlineQueue:
 
     def failed(self) -> list[FailedJob]:
         return list(self._failed)
+
+    def stats(self) -> QueueStats:
+        return QueueStats(0, 0.0)  # nothing ever waits
 
     def join(self, timeout: float) -> bool:
         return True

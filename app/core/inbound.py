@@ -16,8 +16,9 @@ from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter, UnicodeConverter
+
+from app.core.proxies import TrustedProxies, parse_networks
 
 # PostgreSQL ``integer``: the widest id a URL names.
 MAX_URL_INT = 2**31 - 1
@@ -108,13 +109,13 @@ class TextConverter(UnicodeConverter):
 def init_inbound(app: Flask) -> None:
     """Install the decoder and the URL converters; before any blueprint is registered.
 
-    With ``TRUSTED_PROXIES`` = N > 0 (the reverse proxies in front of the service), the
-    client's address is taken from the N-th last ``X-Forwarded-For`` entry; with 0 the
-    header is ignored, so nobody can choose the address the login throttle counts.
+    ``X-Forwarded-*`` is believed only from a direct peer in ``TRUSTED_PROXIES`` (the
+    reverse proxies' addresses, ``app.core.proxies``); empty, the headers are ignored, so
+    nobody can choose the address the login throttle counts.
     """
-    proxies = app.config.get("TRUSTED_PROXIES", 0)
-    if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=0)
+    networks = parse_networks(app.config.get("TRUSTED_PROXIES", ""))
+    if networks:
+        app.wsgi_app = TrustedProxies(app.wsgi_app, networks)
     app.json = JSONProvider(app)
     app.request_class = BoundedRequest
     app.url_map.converters["int"] = BoundedIntegerConverter

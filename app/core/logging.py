@@ -1,4 +1,10 @@
-"""Structured request logging: one JSON line per request, tagged with a request id."""
+"""Structured request logging: one JSON line per request, tagged with a request id.
+
+The id is the ``X-Request-Id`` a trusted reverse proxy sent (``TRUSTED_PROXIES``, so the
+proxy's access log and ours share it) when well formed, else a new one; it is echoed in
+the response, and jobs queued while serving the request carry it (``media.jobs``): every
+line logged by such a job names the request too.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,9 @@ import time
 import uuid
 
 from flask import Flask, g, has_app_context, request
+
+from app.core.proxies import TRUSTED_PEER
+from media.jobs import current_request_id
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 logger = logging.getLogger("chengguan.request")
@@ -24,9 +33,14 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
         }
         entry.update(getattr(record, "fields", {}))
-        if "request_id" not in entry and has_app_context() and g.get("request_id"):
-            # Every line logged while serving a request carries its id, tracebacks too.
-            entry["request_id"] = g.request_id
+        if "request_id" not in entry:
+            # Every line logged while serving a request carries its id, tracebacks too, and
+            # so does every line of a job that request queued.
+            request_id = (g.get("request_id") if has_app_context() else None) or (
+                current_request_id()
+            )
+            if request_id:
+                entry["request_id"] = request_id
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
@@ -56,7 +70,8 @@ def init_request_logging(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         supplied = request.headers.get("X-Request-ID", "")
-        g.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        trusted = request.environ.get(TRUSTED_PEER) and _REQUEST_ID.match(supplied)
+        g.request_id = supplied if trusted else uuid.uuid4().hex
         g.request_started = time.perf_counter()
 
     @app.after_request

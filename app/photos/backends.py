@@ -7,12 +7,22 @@ import dataclasses
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_app_context
 
-from media.jobs import Backoff, InProcessQueue, JobQueue, JobRegistry, RedisQueue
+from media.jobs import (
+    Backoff,
+    FailedJob,
+    InProcessQueue,
+    JobQueue,
+    JobRegistry,
+    QueueStats,
+    RedisQueue,
+    current_request_id,
+)
 from media.resumable import UploadStore
 from media.storage import BlobStore, DiskBlobStore, S3BlobStore
 
@@ -52,6 +62,30 @@ def _blob_store(config: dict) -> BlobStore:
     return DiskBlobStore(Path(config["MEDIA_ROOT"]) / "blobs")
 
 
+class RequestTaggedQueue:
+    """The job queue as use cases see it: a job queued while serving a request (or by a
+    job that one queued) carries that request's id, so the worker's log lines for it name
+    the request. Everything else is the backend queue's."""
+
+    def __init__(self, inner: JobQueue) -> None:
+        self.inner = inner
+
+    def enqueue(
+        self, name: str, payload: Mapping[str, Any], *, request_id: str | None = None
+    ) -> str:
+        tagged = request_id or (g.get("request_id") if has_app_context() else None)
+        return self.inner.enqueue(name, payload, request_id=tagged or current_request_id())
+
+    def failed(self) -> list[FailedJob]:
+        return self.inner.failed()
+
+    def stats(self) -> QueueStats:
+        return self.inner.stats()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 def _job_queue(config: dict) -> JobQueue:
     backoff = Backoff(retries=config["MEDIA_JOB_RETRIES"], first_delay=config["MEDIA_JOB_DELAY"])
     if config["JOB_QUEUE"] == "redis":
@@ -76,7 +110,7 @@ def init_media(app: Flask) -> None:
     app.extensions["media"] = Media(
         store=_blob_store(config),
         uploads=UploadStore(Path(config["UPLOADS_ROOT"]), max_length=config["PHOTO_MAX_BYTES"]),
-        queue=_job_queue(config),
+        queue=RequestTaggedQueue(_job_queue(config)),
         app_token=token,
         max_bytes=config["PHOTO_MAX_BYTES"],
         max_pixels=config["MAX_IMAGE_PIXELS"],

@@ -13,7 +13,7 @@ from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
 from app.extensions import db
 from app.photos.backends import media
-from app.sync_api import conflicts, devices, pull_routes, rejects, services
+from app.sync_api import conflicts, devices, metrics, pull_routes, rejects, services
 from app.sync_api.resolution import Resolution, resolve_conflict
 from app.sync_api.schemas import (
     ConflictQuerySchema,
@@ -67,6 +67,7 @@ class PushView(MethodView):
             limits=_limits(),
             batch=current_app.config.get("SYNC_BATCH_APPLY", True),
         )
+        metrics.count_push_outcomes(result.results)
         return result.as_json()
 
 

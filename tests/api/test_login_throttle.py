@@ -42,7 +42,7 @@ def proxied(app, committing, database_url, tmp_path):
             "SQLALCHEMY_DATABASE_URL": database_url,
             "MEDIA_ROOT": str(tmp_path / "media"),
             "UPLOADS_ROOT": str(tmp_path / "uploads"),
-            "TRUSTED_PROXIES": 1,
+            "TRUSTED_PROXIES": "127.0.0.1",
         }
     ).test_client()
 

@@ -55,13 +55,13 @@ def test_health_reports_the_database(client):
     assert body["database"]["ok"] is True
 
 
-def test_request_id_is_echoed_or_made(client):
+def test_request_id_is_made_unless_a_trusted_proxy_gave_one(client):
     made = client.get("/healthz")
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["X-Request-ID"])
-    echoed = client.get("/healthz", headers={"X-Request-ID": "phone-abc.123"})
-    assert echoed.headers["X-Request-ID"] == "phone-abc.123"
-    hostile = client.get("/healthz", headers={"X-Request-ID": "x\u202e; drop table"})
-    assert hostile.headers["X-Request-ID"] != "x\u202e; drop table"
+    # No trusted proxy configured: a client's own id is not taken (tests/api/test_ops.py
+    # has the proxy that is believed).
+    supplied = client.get("/healthz", headers={"X-Request-ID": "phone-abc.123"})
+    assert re.fullmatch(r"[0-9a-f]{32}", supplied.headers["X-Request-ID"])
 
 
 def test_unknown_path_and_method_answer_in_the_error_body(client):
