@@ -1,4 +1,4 @@
-"""Builds the app once. Production: ``gunicorn -w 4 -b 127.0.0.1:8000 wsgi:app``."""
+"""Builds the app once. Production: ``gunicorn -c gunicorn.conf.py wsgi:app`` (docs/deploy.md)."""
 
 from app import create_app
 
