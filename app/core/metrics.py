@@ -59,6 +59,9 @@ HTTP_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+# Any other method a client makes up is counted as "other": labels stay a bounded set.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
 # A reader returns the gauge's value, or several values by label values; None: no sample.
 Reading = float | int | None | Iterable[tuple[tuple[str, ...], float]]
 
@@ -174,9 +177,10 @@ def init_metrics(app: Flask) -> None:
         started = g.get("metrics_started")
         # The rule, never the raw path: one series per route, whatever ids a client sends.
         route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        method = request.method if request.method in METHODS else "other"
+        HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
         if started is not None:
-            HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+            HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
         return response
 
     app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])

@@ -121,7 +121,10 @@ def test_requests_are_counted_by_url_rule_and_status(client, app):
     assert not any(photo_id in text for photo_id in ids)
     client.get("/api/v1/nowhere/12345")
     assert sample(client, "chengguan_http_requests_total", route="unmatched", status="404")
-    assert "12345" not in client.get("/metrics").get_data(as_text=True)
+    client.open("/api/v1/nowhere", method="BREW")
+    assert sample(client, "chengguan_http_requests_total", method="other", route="unmatched")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "12345" not in text and "BREW" not in text
 
 
 def test_metrics_are_closed_to_other_clients_and_open_with_the_token(database_url, tmp_path,
