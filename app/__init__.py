@@ -124,8 +124,9 @@ def register_reactions(app: Flask) -> None:
 
 
 def register_metrics(app: Flask) -> None:
-    """Enroll each domain's scrape-time gauges with the metrics. Process-wide and
-    idempotent, as the feed registry."""
+    """Enroll each domain's scrape-time gauges with the metrics, each read in a savepoint of
+    its own. Process-wide and idempotent, as the feed registry."""
+    METRICS.isolate_reads_with(lambda: db.session.begin_nested())
     for name in METRICS_SOURCES:
         importlib.import_module(f"app.{name}.metrics").register(METRICS)
 

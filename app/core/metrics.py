@@ -21,6 +21,7 @@ loopback client.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hmac
 import ipaddress
@@ -81,6 +82,12 @@ class ScrapeGauges:
 
     def __init__(self) -> None:
         self._gauges: dict[str, ScrapeGauge] = {}
+        self.isolate: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+
+    def isolate_reads_with(self, isolate: Callable[[], contextlib.AbstractContextManager]) -> None:
+        """Run each reader inside ``isolate()`` (the app gives a savepoint), so one that
+        fails in the database leaves the others a usable transaction."""
+        self.isolate = isolate
 
     def gauge(
         self,
@@ -123,7 +130,8 @@ class _ScrapeCollector:
             family = GaugeMetricFamily(gauge.name, gauge.documentation, labels=gauge.labels)
             for read in gauge.readers:
                 try:
-                    value = read()
+                    with self.gauges.isolate():
+                        value = read()
                 except Exception:
                     log.exception("metric %s could not be read", gauge.name)
                     continue

@@ -318,3 +318,20 @@ def test_the_login_throttle_counts_the_real_address_not_a_spoofed_one(proxied, s
         sa.select(LoginAttempt.remote_addr).order_by(LoginAttempt.id)
     ).all()
     assert addresses == ["198.51.100.4", "203.0.113.50"]
+
+
+def test_a_gauge_that_fails_leaves_the_others_their_reads(app, session, caplog):
+    from app.core.metrics import ScrapeGauges, exposition
+    from app.extensions import db
+
+    gauges = ScrapeGauges()
+    gauges.isolate_reads_with(lambda: db.session.begin_nested())
+    gauges.gauge("ops_broken", "reads a table that is not there",
+                 lambda: db.session.scalar(sa.text("SELECT count(*) FROM no_such_table")))
+    gauges.gauge("ops_fine", "reads after it", lambda: db.session.scalar(sa.text("SELECT 7")))
+    with app.test_request_context():
+        text = exposition(gauges).decode()
+    samples = [line for line in text.splitlines() if not line.startswith("#")]
+    assert "chengguan_ops_fine 7.0" in samples
+    assert not [line for line in samples if line.startswith("chengguan_ops_broken")]
+    assert "metric chengguan_ops_broken could not be read" in caplog.text
