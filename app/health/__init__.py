@@ -1,1 +1,1 @@
-"""Liveness and database health."""
+"""Liveness (`/healthz`) and readiness (`/readyz`: database, job queue, blob store)."""
