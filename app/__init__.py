@@ -12,6 +12,7 @@ from app.core.docs import register_docs_assets
 from app.core.errors import register_error_handlers
 from app.core.inbound import init_inbound
 from app.core.logging import init_request_logging
+from app.core.replica import init_replica
 from app.extensions import api, db
 from app.feed import capture
 from app.feed.registry import FEED
@@ -92,6 +93,7 @@ def register_extensions(app: Flask) -> None:
     init_request_logging(app)
     init_inbound(app)
     db.init_app(app)
+    init_replica(app)
     init_media(app)
     api.init_app(app)
 
