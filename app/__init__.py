@@ -13,6 +13,7 @@ from app.core.errors import register_error_handlers
 from app.core.inbound import init_inbound
 from app.core.logging import init_request_logging
 from app.core.metrics import METRICS, init_metrics
+from app.core.replica import init_replica
 from app.extensions import api, db
 from app.feed import capture
 from app.feed.registry import FEED
@@ -98,6 +99,7 @@ def register_extensions(app: Flask) -> None:
     init_inbound(app)
     init_metrics(app)
     db.init_app(app)
+    init_replica(app)
     init_media(app)
     api.init_app(app)
 

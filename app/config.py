@@ -83,6 +83,17 @@ def from_environment() -> dict:
         "SYNC_RETENTION_DAYS": _int("SYNC_RETENTION_DAYS", 90),
         "SYNC_MAX_BATCH": _int("SYNC_MAX_BATCH", 500),
         "SYNC_MAX_ATTEMPTS": _int("SYNC_MAX_ATTEMPTS", 5),
+        # Seconds a push may spend deciding new mutations before it answers the decided
+        # prefix (``complete: false``); well under gunicorn's ``timeout`` (gunicorn.conf.py),
+        # which must also cover the commit and the after-commit work. 0: no budget.
+        "SYNC_PUSH_BUDGET_SECONDS": _float("SYNC_PUSH_BUDGET_SECONDS", 20.0),
+        # --- reads off the primary (app/core/replica.py, docs/deploy.md) ---
+        # A read replica for pulls, case and task lists and ledger pages ("" = none); a
+        # user's reads stay on the primary for REPLICA_STICKY_SECONDS after their own write,
+        # and nobody reads a replica more than REPLICA_MAX_LAG_SECONDS behind.
+        "DATABASE_REPLICA_URL": os.environ.get("DATABASE_REPLICA_URL", ""),
+        "REPLICA_STICKY_SECONDS": _float("REPLICA_STICKY_SECONDS", 10.0),
+        "REPLICA_MAX_LAG_SECONDS": _float("REPLICA_MAX_LAG_SECONDS", 5.0),
         # Runs of new reports in a push are taken in together (app.cases.bulk_intake); 0
         # turns that off and every mutation goes one by one (same outcomes, slower).
         "SYNC_BATCH_APPLY": _int("SYNC_BATCH_APPLY", 1) == 1,

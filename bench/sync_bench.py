@@ -15,8 +15,13 @@ services write), is read back, deleted, and inserted again with Core ``insert()`
 executemany, table by table, one transaction per push's worth of rows. The ratio says what
 the services, the engine and the savepoints cost over the bare writes (target ≤ 5×).
 
+``--mix`` makes the pushes mixed, as a walk with follow-ups is: of every ten mutations
+four are ``report.create``, three ``comment.add`` and three ``photo.attach`` on cases this
+phone reported earlier (in an earlier push or earlier in the same one). Task moves are not
+in the mix: they need dispatched cases with tasks assigned to the pushing user.
+
     .venv/bin/python bench/sync_bench.py [--db sqlite|postgresql|both] [--url URL]
-        [--mutations 1000] [--batch 200] [--photos 1] [--rounds 1] [--one-by-one]
+        [--mutations 1000] [--batch 200] [--photos 1] [--rounds 1] [--one-by-one] [--mix]
 
 ``--url`` names the PostgreSQL database; its ``public`` schema is dropped and re-created.
 """
@@ -89,6 +94,39 @@ def report(mid: int, rng: random.Random, photos: int) -> dict:
         },
         "client_ts": taken.isoformat(),
     }
+
+
+def mixed(count: int, rng: random.Random, photos: int) -> list[dict]:
+    """``count`` mutations: reports, and comments and photos on the reports before them."""
+    mutations: list[dict] = []
+    reported: list[str] = []
+    for mid in range(1, count + 1):
+        slot = (mid - 1) % 10
+        taken = T0 + dt.timedelta(minutes=mid)
+        if slot < 4 or not reported:
+            mutation = report(mid, rng, photos)
+            reported.append(mutation["entity_id"])
+            mutations.append(mutation)
+            continue
+        case_id = rng.choice(reported)
+        if slot < 7:
+            entity = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            kind, args = "comment.add", {"case_id": case_id, "text": f"第{mid}条：已现场复核"}
+        else:
+            photo = _photo(rng, taken)
+            entity = photo.pop("photo_id")
+            kind, args = "photo.attach", {"case_id": case_id, **photo}
+        mutations.append(
+            {
+                "mid": mid,
+                "type": kind,
+                "entity_id": entity,
+                "base_version": None,
+                "args": args,
+                "client_ts": taken.isoformat(),
+            }
+        )
+    return mutations
 
 
 # -- the database --------------------------------------------------------------------------
@@ -279,7 +317,10 @@ def run(url: str, label: str, args: argparse.Namespace, folder: Path) -> dict:
     rounds = []
     for round_ in range(args.rounds):
         device_id = f"bench-{round_}"
-        mutations = [report(mid, rng, args.photos) for mid in range(1, args.mutations + 1)]
+        if args.mix:
+            mutations = mixed(args.mutations, rng, args.photos)
+        else:
+            mutations = [report(mid, rng, args.photos) for mid in range(1, args.mutations + 1)]
         pushes: list[float] = []
         batches: list[dict[str, list[dict]]] = []
         for start in range(0, len(mutations), args.batch):
@@ -327,12 +368,17 @@ def report_run(figures: dict, args: argparse.Namespace) -> None:
     written = figures["written"]
     rows = sum(written.values())
     how = "one by one" if args.one_by_one else "runs taken together"
+    what = (
+        "mixed mutations (4 reports : 3 comments : 3 photo.attach)"
+        if args.mix
+        else ("report.create")
+    )
     print(
-        f"\n{figures['label']}: {n:,} report.create ({args.photos} photo each, pending) "
+        f"\n{figures['label']}: {n:,} {what} ({args.photos} photo per report, pending) "
         f"in pushes of {args.batch}, {how}"
     )
     print(
-        f"  rows one applied report.create inserts (last round: {rows / n:.2f} in "
+        f"  rows one applied mutation inserts (last round: {rows / n:.2f} in "
         f"{len(written)} tables):"
     )
     for table, count in sorted(written.items(), key=lambda item: (-item[1], item[0])):
@@ -379,6 +425,9 @@ def main() -> None:
         "--one-by-one",
         action="store_true",
         help="every mutation in a savepoint of its own (SYNC_BATCH_APPLY=0), for comparison",
+    )
+    parser.add_argument(
+        "--mix", action="store_true", help="reports, comments and photo.attach mixed"
     )
     args = parser.parse_args()
     if args.db != "sqlite" and not args.url:

@@ -35,12 +35,21 @@ plain ``applied`` mutations and returns their outcomes; the mutation it stopped 
 goes the one-by-one way, which decides it as above. If the batch raises, its savepoint
 rolls back and the whole run goes one by one: the batch is only ever a faster way to the
 outcomes the one-by-one path would reach, never a different one.
+
+**A time budget** (``Limits.budget``, seconds) bounds a push well under the web worker's
+timeout. Before each new mutation (or run of them) the engine looks at the clock; once the
+budget is spent, and at least one new mutation has been decided in this push, it stops and
+answers the decided prefix: ``PushResult.complete`` is false and the mutations after it
+have no result. They are undecided, not refused: the phone sends them again (the reference
+client's push loop already does, as it sends whatever has no answer yet). Answers that
+need no work (a ``duplicate``, a ``gap``) are not held back by the budget.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -81,6 +90,7 @@ log = logging.getLogger(__name__)
 class Limits:
     max_batch: int = DEFAULT_MAX_BATCH
     max_attempts: int = DEFAULT_MAX_ATTEMPTS  # failed pushes of one mid before apply_failed
+    budget: float | None = None  # seconds of deciding new mutations per push; None: no limit
 
 
 class PushInterrupted(Exception):
@@ -103,6 +113,7 @@ def push(
     *,
     limits: Limits = Limits(),
     apply_many: BatchApply | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> PushResult:
     """Decide every mutation of one push body from the device ``device_id`` of ``user``.
 
@@ -125,6 +136,8 @@ def push(
         # decide one user's mutation against another's counter.
         raise RuntimeError(f"the store handed out user {state.owner_id}'s queue to {user.id}")
     last_mid = state.last_mid
+    first_new = last_mid + 1
+    spent = _budget_watch(limits.budget, clock)
     results: list[Result] = []
     items = batch.items
     one_by_one_until = 0  # items before this position skip the batch path
@@ -139,6 +152,9 @@ def push(
             results.append(_decided_before(store, device_id, item, last_mid))
             position += 1
             continue
+        if last_mid >= first_new and spent():
+            # Out of time, with something new decided: the rest waits for the next push.
+            return PushResult(last_mid, tuple(results), complete=False)
         if apply_many is not None and position >= one_by_one_until:
             run = _run(items, position, apply_many)
             done = _apply_run(store, device_id, run, apply_many) if run else []
@@ -160,6 +176,14 @@ def push(
         results.append(Result.decided(item.mid, outcome))
         position += 1
     return PushResult(last_mid, tuple(results))
+
+
+def _budget_watch(budget: float | None, clock: Callable[[], float]) -> Callable[[], bool]:
+    """A check of whether ``budget`` seconds have passed since now, by ``clock``."""
+    if budget is None:
+        return lambda: False
+    deadline = clock() + budget
+    return lambda: clock() >= deadline
 
 
 def _run(items: Sequence[Item], start: int, apply_many: BatchApply) -> list[Mutation]:

@@ -118,8 +118,16 @@ def gap_reason(expected_mid: int) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class PushResult:
+    """``complete`` is false when the push's time budget ran out: ``results`` answer a
+    prefix of the mutations sent, and the rest are undecided (send them again)."""
+
     last_mid: int
     results: tuple[Result, ...]
+    complete: bool = True
 
     def as_json(self) -> dict[str, Any]:
-        return {"last_mid": self.last_mid, "results": [r.as_json() for r in self.results]}
+        return {
+            "last_mid": self.last_mid,
+            "results": [r.as_json() for r in self.results],
+            "complete": self.complete,
+        }

@@ -52,6 +52,7 @@ from app.core.auth import current_device, current_user, require_login, require_r
 from app.core.clock import utcnow
 from app.core.inbound import Blueprint
 from app.core.pagination import paginate_select
+from app.core.replica import reader
 from app.core.schemas import Schema
 from app.extensions import db
 from app.photos.backends import media
@@ -124,12 +125,14 @@ class CasesView(MethodView):
     @blp.alt_response(422, description="Too many cases to light for a green/yellow filter")
     @blp.paginate()
     def get(self, query, pagination_parameters):
-        """List the cases the caller may see, filtered as a command centre needs."""
+        """List the cases the caller may see, filtered as a command centre needs (from the
+        read replica when one is configured: ``app.core.replica``)."""
         now = utcnow()
+        source = reader(db.session, current_user().id)
         stmt = queries.cases_query(current_user(), queries.CaseFilters(**query), now)
-        stmt = reading.refine_light(db.session, stmt, query.get("traffic_light"), now)
-        page = paginate_select(db.session, stmt, pagination_parameters)
-        return reading.summaries(db.session, page, now)
+        stmt = reading.refine_light(source, stmt, query.get("traffic_light"), now)
+        page = paginate_select(source, stmt, pagination_parameters)
+        return reading.summaries(source, page, now)
 
 
 @blp.route("/cases/<uuid:case_id>")
@@ -336,10 +339,11 @@ class TasksView(MethodView):
     def get(self, query, pagination_parameters):
         """The caller's tasks (a handler: their department's), newest first."""
         now = utcnow()
+        source = reader(db.session, current_user().id)
         page = paginate_select(
-            db.session, tasks.tasks_query(current_user(), **query), pagination_parameters
+            source, tasks.tasks_query(current_user(), **query), pagination_parameters
         )
-        return tasks.task_views(db.session, page, now)
+        return tasks.task_views(source, page, now)
 
 
 @tasks_blp.route("/tasks/<uuid:task_id>")

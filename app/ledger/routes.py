@@ -12,6 +12,7 @@ from app.core.auth import current_user, require_roles
 from app.core.clock import utcnow
 from app.core.errors import Conflict
 from app.core.inbound import Blueprint
+from app.core.replica import reader
 from app.extensions import db
 from app.ledger import queries, render, services
 from app.ledger.schemas import (
@@ -88,7 +89,7 @@ def _row_view(row: queries.LedgerRow, size: int, workday_seconds: float) -> dict
     return view
 
 
-def _download(query: services.LedgerQuery, fmt: str, rows: int) -> Response:
+def _download(source, query: services.LedgerQuery, fmt: str, rows: int) -> Response:
     settings = _settings()
     if rows > settings.sync_max_rows:
         raise Conflict(
@@ -96,7 +97,7 @@ def _download(query: services.LedgerQuery, fmt: str, rows: int) -> Response:
             {"rows": [f"{rows} rows, at most {settings.sync_max_rows} answered at once"]},
             headers={"Link": '</api/v1/exports>; rel="alternate"'},
         )
-    written = services.written_file(db.session, media(), query, fmt, settings)
+    written = services.written_file(source, media(), query, fmt, settings)
     response = Response(stream_with_context(written.chunks()), mimetype=MEDIA_TYPES[fmt])
     response.content_length = written.size
     response.headers["Content-Disposition"] = render.content_disposition(
@@ -117,21 +118,22 @@ class LedgerView(MethodView):
         """两图一表: every case closed (销号) in the period and scope, as JSON pages or, with
         ``format=xlsx|pdf``, a file (up to LEDGER_SYNC_MAX_ROWS rows; else 409: export)."""
         fmt = query.pop("format")
-        ledger = services.ask(db.session, current_user(), query, utcnow())
-        rows = queries.count_rows(db.session, ledger.period, ledger.scope)
+        source = reader(db.session, current_user().id)  # the read replica, if any
+        ledger = services.ask(source, current_user(), query, utcnow())
+        rows = queries.count_rows(source, ledger.period, ledger.scope)
         pagination_parameters.item_count = rows
         if fmt in MEDIA_TYPES:
-            return _download(ledger, fmt, rows)
+            return _download(source, ledger, fmt, rows)
         size = _settings().thumbnail_size
         rows = queries.page_rows(
-            db.session,
+            source,
             ledger.period,
             ledger.scope,
             pagination_parameters.first_item,
             pagination_parameters.page_size,
             size,
         )
-        workday = get_calendar(db.session).workday_seconds
+        workday = get_calendar(source).workday_seconds
         return {
             "scope": ledger.scope.echo(),
             "period": {

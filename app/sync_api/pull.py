@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.core.clock import utcnow
+from app.feed.capture import head
 from app.feed.services import DEFAULT_LIMIT, Page, page_after
 from app.sync_api.models import SyncDevice
+from sync import feed
 
 
 def pull(
@@ -26,14 +28,38 @@ def pull(
     cursor: str | None,
     limit: int = DEFAULT_LIMIT,
     now: dt.datetime | None = None,
+    replica: Session | None = None,
 ) -> Page:
     """The next page of ``user``'s feed after ``cursor`` on their phone ``device_id``, with
-    the last mid decided for that phone's queue; the queue's last pull is noted."""
+    the last mid decided for that phone's queue; the queue's last pull is noted.
+
+    ``replica``: a read replica's session. The page is read there only when the replica
+    has this phone's own writes (its queue's ``last_mid`` is the primary's) and its feed
+    has reached the phone's cursor; else on the primary (``app.core.replica``)."""
     now = now or utcnow()
     last_mid = _last_mid(session, user, device_id)
-    page = page_after(session, user, cursor, limit, last_mid, now)
+    reading = session
+    if replica is not None and _caught_up(replica, user, device_id, last_mid, cursor):
+        reading = replica
+    page = page_after(reading, user, cursor, limit, last_mid, now)
+    if reading is replica:
+        replica.rollback()  # end its read transaction: the next page sees newer changes
     _seen(session, user, device_id, now)
     return page
+
+
+def _caught_up(replica: Session, user: User, device_id: str, last_mid: int, cursor) -> bool:
+    """Whether ``replica`` holds this phone's queue as far as the primary and its feed has
+    reached the phone's cursor (a cursor the primary handed out may be ahead of it)."""
+    try:
+        if _last_mid(replica, user, device_id) != last_mid:
+            return False
+        position = feed.parse_cursor(cursor)
+        top, _floor = head(replica.connection())
+    except Exception:  # unreadable replica or cursor: the primary answers (and says why)
+        replica.rollback()
+        return False
+    return position is None or position.seq <= top
 
 
 def _last_mid(session: Session, user: User, device_id: str) -> int:

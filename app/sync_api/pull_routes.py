@@ -7,6 +7,7 @@ from flask.views import MethodView
 
 from app.core.auth import current_device, current_user, require_login
 from app.core.inbound import Blueprint
+from app.core.replica import replica_session
 from app.extensions import db
 from app.sync_api import pull
 from app.sync_api.pull_schemas import PageSchema, PullArgsSchema
@@ -23,6 +24,13 @@ class PullView(MethodView):
     @blp.alt_response(422, description="Not a cursor of this server, or a bad limit")
     def get(self, cursor: str, limit: int):
         """The changes in the caller's scope after ``cursor``: upsert, revoke or delete."""
-        page = pull.pull(db.session, current_user(), current_device().device_id, cursor, limit)
+        page = pull.pull(
+            db.session,
+            current_user(),
+            current_device().device_id,
+            cursor,
+            limit,
+            replica=replica_session(),
+        )
         # Encoded once, here: the page is built as plain JSON values (see bench/).
         return Response(json.dumps(page.as_json()), mimetype="application/json")

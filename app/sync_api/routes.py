@@ -43,6 +43,7 @@ def _limits() -> Limits:
     return Limits(
         max_batch=config.get("SYNC_MAX_BATCH", Limits.max_batch),
         max_attempts=config.get("SYNC_MAX_ATTEMPTS", Limits.max_attempts),
+        budget=config.get("SYNC_PUSH_BUDGET_SECONDS") or None,
     )
 
 
@@ -56,7 +57,8 @@ class PushView(MethodView):
     @blp.alt_response(413, description="More mutations than one batch may hold")
     @blp.alt_response(503, description="Interrupted: the decided prefix is kept; send again")
     def post(self):
-        """Apply a device's queued mutations in mid order, each once; one result each."""
+        """Apply a device's queued mutations in mid order, each once; one result each, or
+        for a prefix of them when the time budget ran out (``complete`` false)."""
         result = services.push(
             db.session,
             media(),

@@ -46,6 +46,12 @@ class PushItemResultSchema(Schema):
 class PushResultSchema(Schema):
     last_mid = ma.fields.Integer()
     results = ma.fields.List(ma.fields.Nested(PushItemResultSchema))
+    complete = ma.fields.Boolean(
+        metadata={
+            "description": "false when the push's time budget ran out: the results answer a"
+            " prefix of the mutations sent and the rest are undecided; send them again"
+        }
+    )
 
 
 class SyncUserSchema(Schema):

@@ -16,7 +16,8 @@ from app.core.errors import DomainError
 from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, Road, UnitGrid
 from app.orgunits.models import OrgUnit
 from app.photos.backends import Media
-from app.sync_api.apply import Applier, ReportBatch
+from app.sync_api.apply import Applier
+from app.sync_api.batches import FieldBatch
 from app.sync_api.store import SqlSyncStore, begin_push
 from sync import engine
 from sync.envelope import EnvelopeError
@@ -92,7 +93,7 @@ def push(
                     body,
                     applier,
                     limits=limits,
-                    apply_many=ReportBatch(applier) if batch else None,
+                    apply_many=FieldBatch(applier, store) if batch else None,
                 )
                 interrupted = None
             except engine.PushInterrupted as error:

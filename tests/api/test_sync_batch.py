@@ -1,5 +1,6 @@
-"""A push's runs of new reports go in together (``app.cases.bulk_intake``), and that changes
-nothing but the speed: the same pushes, with the batch path on and off, leave the same
+"""A push's runs of new reports go in together (``app.cases.bulk_intake``), and the
+follow-ups between them (comments, photos) in one savepoint (``app.sync_api.batches``), and
+that changes nothing but the speed: the same pushes, with the batch path on and off, leave the same
 rows in every table they touch and get the same answers, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 from app.cases import bulk_intake
 from app.models import metadata
+from app.sync_api import batches
 from tests import case_factories as cf
 from tests import factories, grid_data
 from tests.evidence_factories import jpeg
@@ -24,6 +26,7 @@ WRITTEN = (
     "routing_gaps",
     "case_flow",
     "case_photos",
+    "case_comments",
     "case_reporters",
     "evidence_flags",
     "sync_mutations",
@@ -79,6 +82,16 @@ def _report(mid: int, case: int, location: dict, *photos: dict, **args) -> dict:
     return mutation(mid, "report.create", _id(case), body)
 
 
+def _comment(mid: int, comment: int, case: int, text: str) -> dict:
+    return mutation(mid, "comment.add", _id(comment), {"case_id": _id(case), "text": text})
+
+
+def _attach(mid: int, photo: int, case: int) -> dict:
+    ref = _photo(photo)
+    del ref["photo_id"]
+    return mutation(mid, "photo.attach", _id(photo), {"case_id": _id(case), **ref})
+
+
 def _walks(uploaded: str) -> dict[str, list[dict]]:
     """Two phones' pushes that touch every branch of taking in a report."""
     lat, _ = grid_data.cell_centre(0, 0)
@@ -98,6 +111,18 @@ def _walks(uploaded: str) -> dict[str, list[dict]]:
         _report(11, 11, cf.cell(0, 2)),
         _report(12, 12, cf.cell(0, 1), _photo(12), _photo(13)),
         _report(13, 2, cf.cell(1, 1)),  # the id of mid 2 with other content: rejected
+        # Follow-ups between and after the reports: they go together in one savepoint, up
+        # to the first the one-by-one path would not answer ``applied``.
+        _comment(14, 40, 1, "已现场核实"),
+        _attach(15, 41, 2),
+        _comment(16, 42, 999, "看不见的案件"),  # no such case: rejected
+        _comment(17, 43, 2, "   "),  # rejected
+        _attach(18, 41, 2),  # the photo of mid 15 again: stored once, applied
+        _comment(19, 40, 1, "另一条"),  # the id of mid 14 with other text: rejected
+        _comment(20, 44, 5, "复核"),
+        _attach(21, 45, 6),
+        _report(22, 30, cf.cell(2, 1), _photo(30)),
+        _comment(23, 46, 30, "新上报的案件"),
     ]
     merchant = [
         _report(1, 21, cf.cell(1, 1), _photo(21)),  # at the shop: the case has its shop
@@ -116,7 +141,15 @@ def _run(app, client, cw, session, together: bool, uploaded: str):
         taken.append(len(result))
         return result
 
+    real_follow_ups = batches.FieldBatch._one_after_another
+
+    def follow_ups(self, stretch):
+        result = real_follow_ups(self, stretch)
+        taken.append(len(result))
+        return result
+
     bulk_intake.report_cases = counted
+    batches.FieldBatch._one_after_another = follow_ups
     try:
         rest = cf.report(
             client,
@@ -131,6 +164,7 @@ def _run(app, client, cw, session, together: bool, uploaded: str):
             answers[role] = push(client, headers, role, *walk)
     finally:
         bulk_intake.report_cases = real
+        batches.FieldBatch._one_after_another = real_follow_ups
     assert rest["id"] == _id(100)
     return answers, _snapshot(session), sum(taken)
 
@@ -188,12 +222,25 @@ def test_runs_of_reports_taken_together_write_what_one_by_one_writes(
     assert together == one_by_one
     statuses = [(r["mid"], r["status"], r["reason"]) for r in together["inspector"]["results"]]
     assert statuses[6:8] == [(7, "applied", None), (8, "rejected", "validation")]
-    assert statuses[-1] == (13, "rejected", "id_reused")
-    assert taken >= 10, "most of the reports went in together"
+    assert statuses[12] == (13, "rejected", "id_reused")
+    assert [status[1:] for status in statuses[13:]] == [
+        ("applied", None),
+        ("applied", None),
+        ("rejected", "not_found"),
+        ("rejected", "validation"),
+        ("applied", None),
+        ("rejected", "id_reused"),
+        ("applied", None),
+        ("applied", None),
+        ("applied", None),
+        ("applied", None),
+    ]
+    assert taken >= 10 + 5, "most of the reports and follow-ups went in together"
     for name in WRITTEN:
         assert rows_together.get(name) == rows_one_by_one.get(name), name
     cases = rows_together["cases"]
-    assert len(cases) == 1 + 10 + 2, statuses
+    assert len(cases) == 1 + 11 + 2, statuses
+    assert len(rows_together["case_comments"]) == 3
     assert len(rows_together["case_duplicates"]) >= 3
     assert len(rows_together["routing_gaps"]) >= 2
     assert any("'available'" in row for row in rows_together["photos"])

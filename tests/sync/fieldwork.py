@@ -263,6 +263,7 @@ class Server:
         *mutations: dict,
         limits: Limits = Limits(),
         together: bool = False,
+        clock=None,
     ) -> PushResult:
         """One push in one transaction; an interrupted push commits its prefix and
         returns it (the HTTP layer answers 503 and the phone re-sends). ``together``:
@@ -277,6 +278,7 @@ class Server:
                     self.work.apply_for(user, device_id),
                     limits=limits,
                     apply_many=Reports(self.work, user, device_id) if together else None,
+                    **({"clock": clock} if clock is not None else {}),
                 )
             except PushInterrupted as interrupted:
                 return interrupted.result

@@ -67,12 +67,63 @@ def test_the_response_has_the_shape_of_the_api(server):
                 "reason": None,
             }
         ],
+        "complete": True,
     }
 
 
 def test_an_empty_push_tells_the_phone_its_last_mid(server):
     server.push(ALICE, PHONE, report(1), comment(2))
-    assert server.push(ALICE, PHONE).as_json() == {"last_mid": 2, "results": []}
+    assert server.push(ALICE, PHONE).as_json() == {
+        "last_mid": 2,
+        "results": [],
+        "complete": True,
+    }
+
+
+class Ticks:
+    """A clock that moves one second each time it is read."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_a_push_past_its_budget_answers_the_decided_prefix_and_the_resend_finishes(server):
+    batch = [report(1)] + [comment(mid, text=f"第{mid}条") for mid in range(2, 9)]
+    limits = Limits(budget=2.5)
+    first = server.push(ALICE, PHONE, *batch, limits=limits, clock=Ticks())
+    assert not first.complete and first.as_json()["complete"] is False
+    assert 1 <= len(first.results) < len(batch)
+    assert statuses(first) == ["applied"] * len(first.results)
+    assert first.last_mid == first.results[-1].mid
+    # The phone sends what had no answer (or the whole batch again): nothing twice.
+    second = server.push(ALICE, PHONE, *batch, limits=Limits(), clock=Ticks())
+    assert second.complete and second.last_mid == 8
+    assert statuses(second)[: len(first.results)] == ["duplicate"] * len(first.results)
+    assert server.work.applied == [(PHONE, mid) for mid in range(1, 9)]
+
+
+def test_a_spent_budget_still_decides_one_new_mutation_so_the_queue_moves(server):
+    batch = [report(1), comment(2), comment(3, text="再")]
+    result = server.push(ALICE, PHONE, *batch, limits=Limits(budget=0.0), clock=Ticks())
+    assert (statuses(result), result.last_mid, result.complete) == (["applied"], 1, False)
+    # Answers that need no work come back in full, however spent the budget is.
+    again = server.push(ALICE, PHONE, *batch, limits=Limits(budget=0.0), clock=Ticks())
+    assert statuses(again) == ["duplicate", "applied"] and not again.complete
+
+
+def test_runs_of_reports_are_stopped_between_runs_not_inside_one(server):
+    batch = [report(1, case=ident(11)), report(2, case=ident(12)), comment(3, case=ident(12))]
+    batch += [report(4, case=ident(14)), report(5, case=ident(15))]
+    result = server.push(
+        ALICE, PHONE, *batch, limits=Limits(budget=0.5), together=True, clock=Ticks()
+    )
+    assert statuses(result) == ["applied", "applied"] and not result.complete
+    rest = server.push(ALICE, PHONE, *batch, together=True)
+    assert statuses(rest) == ["duplicate"] * 2 + ["applied"] * 3 and rest.complete
 
 
 def test_a_whole_batch_sent_again_is_duplicates_with_the_first_results(server):
