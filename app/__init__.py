@@ -8,6 +8,7 @@ from flask import Flask
 
 from app import config as app_config
 from app.accounts import auth as accounts_auth
+from app.core import outbox
 from app.core.docs import register_docs_assets
 from app.core.errors import register_error_handlers
 from app.core.inbound import init_inbound
@@ -92,6 +93,7 @@ def register_extensions(app: Flask) -> None:
     init_request_logging(app)
     init_inbound(app)
     db.init_app(app)
+    outbox.install(db.new_session)
     init_media(app)
     api.init_app(app)
 

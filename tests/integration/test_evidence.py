@@ -9,7 +9,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from app.cases.events import case_photos_added
+from app.cases.services import publish_photos_added
 from app.evidence import services
 from app.evidence.models import EvidenceFlag
 from app.photos.events import blob_processed, photos_available
@@ -312,7 +312,14 @@ def test_phash_distance_limits(
 # -- the subscribers ----------------------------------------------------------------------
 
 
-def test_photos_added_to_a_case_are_checked_by_the_signal(
+def photos_added(app, session, case, photo_ids, kind) -> None:
+    """What a move or an attach does: the outbox row in its transaction, run on commit."""
+    with app.app_context():
+        publish_photos_added(session, case.id, photo_ids, kind)
+        session.commit()
+
+
+def test_photos_added_to_a_case_are_checked_through_the_outbox(
     app, session, new_case, inspector_id, handler_id
 ):
     case = new_case()
@@ -320,8 +327,7 @@ def test_photos_added_to_a_case_are_checked_by_the_signal(
     ef.attach(session, case, "problem", inspector_id, data=picture)
     closure = ef.attach(session, case, "closure", handler_id, data=picture)
 
-    with app.app_context():
-        case_photos_added.send(None, case_id=case.id, photo_ids=[closure.id], kind="closure")
+    photos_added(app, session, case, [closure.id], "closure")
 
     assert kinds(session, case) == {(closure.id, "same_as_problem")}
 
@@ -332,13 +338,11 @@ def test_a_problem_photo_added_later_rechecks_the_closure_photos(
     case = new_case()
     picture = ef.jpeg(seed=17, gps=HERE)
     closure = ef.attach(session, case, "closure", handler_id, data=picture)
-    with app.app_context():
-        case_photos_added.send(None, case_id=case.id, photo_ids=[closure.id], kind="closure")
+    photos_added(app, session, case, [closure.id], "closure")
     assert flags(session) == []
 
     problem = ef.attach(session, case, "problem", inspector_id, data=picture)
-    with app.app_context():
-        case_photos_added.send(None, case_id=case.id, photo_ids=[problem.id], kind="problem")
+    photos_added(app, session, case, [problem.id], "problem")
 
     assert kinds(session, case) == {(closure.id, "same_as_problem")}
 
@@ -347,8 +351,7 @@ def test_bytes_arriving_after_the_photo_run_the_exif_checks(app, session, new_ca
     case = new_case()
     picture = ef.jpeg(seed=18, gps=ONE_KM_AWAY, taken_at=AFTER)
     closure = ef.attach(session, case, "closure", handler_id, data=picture, available=False)
-    with app.app_context():
-        case_photos_added.send(None, case_id=case.id, photo_ids=[closure.id], kind="closure")
+    photos_added(app, session, case, [closure.id], "closure")
     assert flags(session) == []
 
     blob = ef.make_blob(session, picture, processed=False)
@@ -385,6 +388,10 @@ def test_a_late_problem_phash_finds_the_closure_photos_that_copied_it(
 
 def test_a_failing_check_never_raises_into_the_sender(app, session, caplog):
     with app.app_context():
-        case_photos_added.send(None, case_id=uuid.uuid4(), photo_ids=[uuid.uuid4()], kind="check")
+        (row,) = publish_photos_added(session, uuid.uuid4(), [uuid.uuid4()], "check")
+        session.commit()  # stands: the failing check is the outbox row's, retried later
         blob_processed.send(None, sha256="0" * 64)
-    assert "evidence check failed" in caplog.text
+    session.refresh(row)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "does not exist" in row.last_error
+    assert "evidence.check_photos) failed" in caplog.text
