@@ -69,6 +69,8 @@ CLI_MODULES = (
     "sync_api",
     "notifications",
     "hotline",
+    "evidence",
+    "scheduler",
 )
 
 
@@ -139,4 +141,5 @@ def register_console(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     for name in CLI_MODULES:
         cli = importlib.import_module(f"app.{name}.cli")
-        app.cli.add_command(cli.group)
+        for group in getattr(cli, "groups", (cli.group,)):
+            app.cli.add_command(group)

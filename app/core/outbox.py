@@ -266,6 +266,11 @@ def retry(session: Session, row_id: int) -> OutboxMessage | None:
     return row
 
 
+def failed_rows(session: Session, limit: int = 100) -> list[OutboxMessage]:
+    stmt = sa.select(OutboxMessage).where(OutboxMessage.status == "failed")
+    return list(session.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(limit)))
+
+
 def counts(session: Session) -> dict[tuple[str, str], int]:
     """How many rows of each (kind, status): what ``flask outbox status`` shows."""
     rows = session.execute(
