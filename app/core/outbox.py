@@ -157,7 +157,9 @@ def _after_soft_rollback(session: Session, previous) -> None:
 
 
 def _on_committed(_sender, ids: list[int]) -> None:
-    if not _session_factory:
+    # Outside an app (a script's session) there is no configuration to run handlers with:
+    # the rows wait for the relay.
+    if not _session_factory or not has_app_context():
         return
     try:
         dispatch(_session_factory[0], ids)
@@ -206,14 +208,18 @@ def _run(new_session: SessionFactory, row: OutboxMessage) -> str | None:
 
 
 def _settle(
-    session: Session, row_id: int, error: str | None, settings: OutboxSettings
+    session: Session,
+    row_id: int,
+    error: str | None,
+    settings: OutboxSettings,
+    now: dt.datetime | None = None,
 ) -> str | None:
     """Record the outcome of one attempt: ``done``, ``retrying`` or ``failed``."""
     with transaction(session):
         row = session.get(OutboxMessage, row_id, with_for_update=_pg(session))
         if row is None or row.status != "pending":
             return None
-        now = utcnow()
+        now = now or utcnow()
         if error is None:
             row.status, row.done_at, row.last_error = "done", now, None
             return "done"
@@ -245,7 +251,7 @@ def dispatch(
         while True:
             batch = _claim(session, wanted, now or utcnow(), settings)
             for row in batch:
-                report.add(_settle(session, row.id, _run(new_session, row), settings))
+                report.add(_settle(session, row.id, _run(new_session, row), settings, now))
             if wanted is not None or len(batch) < settings.batch_size:
                 return report
 
