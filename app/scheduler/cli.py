@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from app.core import outbox
 from app.extensions import db
-from app.scheduler import services
+from app.scheduler import runner
 from app.scheduler.jobs import JOBS
 
 group = AppGroup("schedule", help="The city's periodic jobs, run once whichever hosts run them.")
@@ -19,7 +19,7 @@ outbox_group = AppGroup("outbox", help="The transactional outbox of after-effect
 groups = (group, outbox_group)
 
 
-def _echo(outcomes: list[services.Outcome]) -> None:
+def _echo(outcomes: list[runner.Outcome]) -> None:
     for outcome in outcomes:
         click.echo(
             f"{outcome.job}: {outcome.status}" + (f" — {outcome.summary}" * bool(outcome.summary))
@@ -37,10 +37,10 @@ def run(mode: str, tick: float, only: tuple[str, ...]):
     app = current_app._get_current_object()
     jobs = {name: JOBS[name] for name in only} if only else None
     if mode == "once":
-        _echo(services.run_due(app, jobs))
+        _echo(runner.run_due(app, jobs))
         return
     while True:
-        _echo(services.run_due(app, jobs))
+        _echo(runner.run_due(app, jobs))
         time.sleep(tick)
 
 
@@ -48,7 +48,7 @@ def run(mode: str, tick: float, only: tuple[str, ...]):
 def status():
     """When each job last ran, where, and how it went."""
     with db.engine.connect() as connection:
-        rows = {row.job: row for row in services.status(connection)}
+        rows = {row.job: row for row in runner.status(connection)}
     intervals = current_app.config["SCHEDULE_INTERVALS"]
     for name in JOBS:
         row = rows.get(name)

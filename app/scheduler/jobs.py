@@ -1,6 +1,6 @@
 """The city's periodic jobs: each calls the function its own command runs (``flask pressing
 run``, ``flask sync prune`` …) and returns a one-line summary. The intervals are settings
-(``SCHEDULE_INTERVALS``); the scheduler (``services``) makes each run once per due time."""
+(``SCHEDULE_INTERVALS``); the scheduler (``runner``) makes each run once per due time."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.scheduler import services
+from app.scheduler import runner
 from app.scheduler.jobs import JOBS
 from app.scheduler.models import ScheduledRun
 
@@ -38,8 +38,8 @@ def test_a_due_job_runs_once_and_is_recorded_until_its_interval_passes(
     jobs = {"tick": lambda _app: ran.append(1) or "ticked", "broken": lambda _app: 1 / 0}
     monkeypatch.setitem(app.config, "SCHEDULE_INTERVALS", {"tick": 60, "broken": 60})
     with app.app_context():
-        first = services.run_due(app, jobs)
-        again = services.run_due(app, jobs)
+        first = runner.run_due(app, jobs)
+        again = runner.run_due(app, jobs)
     assert [(o.job, o.status) for o in first] == [("tick", "ran"), ("broken", "error")]
     assert "ZeroDivisionError" in first[1].summary
     assert [o.status for o in again] == ["not_due", "not_due"]
@@ -56,17 +56,17 @@ def test_a_due_job_runs_once_and_is_recorded_until_its_interval_passes(
 def test_an_interval_of_zero_turns_a_job_off(app, committing, session, lock_dir, monkeypatch):
     monkeypatch.setitem(app.config, "SCHEDULE_INTERVALS", {"tick": 0})
     with app.app_context():
-        [outcome] = services.run_due(app, {"tick": lambda _app: "ticked"})
+        [outcome] = runner.run_due(app, {"tick": lambda _app: "ticked"})
     assert outcome.status == "off" and recorded(session) == {}
 
 
 def test_a_job_another_runner_holds_is_skipped(app, committing, session, lock_dir):
     with app.app_context():
-        with services.exclusive(db.engine, "tick", str(lock_dir)) as held:
+        with runner.exclusive(db.engine, "tick", str(lock_dir)) as held:
             assert held is not None
-            outcome = services.run_job(app, "tick", lambda _app: "ticked", 60)
+            outcome = runner.run_job(app, "tick", lambda _app: "ticked", 60)
         assert outcome.status == "busy"
-        assert services.run_job(app, "tick", lambda _app: "ticked", 60).status == "ran"
+        assert runner.run_job(app, "tick", lambda _app: "ticked", 60).status == "ran"
     assert recorded(session)["tick"].runs == 1
 
 
