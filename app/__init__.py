@@ -52,7 +52,6 @@ REACTIONS = (
     "evidence.subscribers",
     "ledger.jobs",
     "cases.notices",
-    "pressing.notices",
     "hotline.callbacks",
     "cases.subscribers",
 )

@@ -12,6 +12,7 @@ from app.core import outbox
 from app.core.models import OutboxMessage
 from app.extensions import db
 from app.notifications.models import Delivery
+from app.pressing import services as pressing_services
 from tests import case_factories as cf
 
 
@@ -79,3 +80,24 @@ def test_a_closing_move_writes_its_outbox_rows_and_other_moves_none(app, client,
     assert [(row.topic, row.kind, row.status) for row in rows] == [
         ("case.ended", "hotline.callback", "done")
     ]
+
+
+def test_a_pressing_notice_survives_a_process_dying_right_after_the_pressing_commits(
+    app, client, auth, cw, session, monkeypatch
+):
+    case = registered(client, auth, cw)
+    cf.act(client, auth("dispatcher"), case["id"], "dispatch", department_id=cw.world.department.id)
+
+    class Died:
+        @staticmethod
+        def send(*_args, **_kwargs) -> None:
+            raise SystemExit("the worker was killed after the commit")
+
+    monkeypatch.setattr(pressing_services, "events", Died)
+    with pytest.raises(SystemExit):
+        client.post(
+            f"/api/v1/cases/{case['id']}/press", json={"note": "尽快"}, headers=auth("dispatcher")
+        )
+    [notice] = notices(session, "case_pressed")
+    assert notice.recipient_user_id == cw.users["handler"].id
+    assert notice.payload["automatic"] is False
