@@ -53,7 +53,7 @@ REACTIONS = (
     "ledger.jobs",
     "cases.notices",
     "hotline.callbacks",
-    "cases.subscribers",
+    "cases.selfcheck_cases",
 )
 CLI_MODULES = (
     "accounts",
