@@ -193,6 +193,8 @@ def from_environment() -> dict:
         "OUTBOX_BACKOFF_SECONDS": _float("OUTBOX_BACKOFF_SECONDS", 30.0),
         "OUTBOX_LEASE_SECONDS": _float("OUTBOX_LEASE_SECONDS", 300.0),
         "OUTBOX_BATCH_SIZE": _int("OUTBOX_BATCH_SIZE", 100),
+        # Done rows are kept this many days (the scheduler's relay job prunes them).
+        "OUTBOX_KEEP_DAYS": _int("OUTBOX_KEEP_DAYS", 7),
         # The scheduler's jobs and their intervals in seconds ("job=seconds,…" overrides
         # some; "job=0" turns one off), and where SQLite's per-job lock files go.
         "SCHEDULE_INTERVALS": _intervals(os.environ.get("SCHEDULE_INTERVALS", "")),

@@ -172,28 +172,40 @@ def _on_committed(_sender, ids: list[int]) -> None:
 
 def _claim(
     session: Session, ids: Iterable[int] | None, now: dt.datetime, settings: OutboxSettings
-) -> list[OutboxMessage]:
+) -> list[sa.Row]:
     """Take the due pending rows (of ``ids``, or any) for ``lease`` seconds, committed:
-    another dispatcher skips them until the lease runs out."""
-    stmt = (
-        sa.select(OutboxMessage)
+    another dispatcher skips them until the lease runs out.
+
+    One ``UPDATE … WHERE id IN (SELECT … LIMIT n) RETURNING``: on PostgreSQL the select is
+    ``FOR UPDATE SKIP LOCKED`` (two claimers take disjoint rows, neither waits); on SQLite
+    the statement is a write from its start, so a second claimer waits for the first's
+    commit (busy timeout) instead of failing to upgrade a read."""
+    due = (
+        sa.select(OutboxMessage.id)
         .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
         .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(settings.batch_size)
     )
     if ids is not None:
-        stmt = stmt.where(OutboxMessage.id.in_(list(ids)))
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
+        due = due.where(OutboxMessage.id.in_(list(ids)))
+    if _pg(session):
+        due = due.with_for_update(skip_locked=True)
+    claim = (
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id.in_(due.scalar_subquery()))
+        .values(
+            attempts=OutboxMessage.attempts + 1,
+            next_attempt_at=now + dt.timedelta(seconds=settings.lease_seconds),
+        )
+        .returning(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.payload)
+        .execution_options(synchronize_session=False)
+    )
     with transaction(session):
-        rows = list(session.scalars(stmt))
-        for row in rows:
-            row.attempts += 1
-            row.next_attempt_at = now + dt.timedelta(seconds=settings.lease_seconds)
-    return rows
+        rows = session.execute(claim).all()
+    return sorted(rows, key=lambda row: row.id)
 
 
-def _run(new_session: SessionFactory, row: OutboxMessage) -> str | None:
+def _run(new_session: SessionFactory, row: sa.Row) -> str | None:
     """Run the row's handler; the error text if it raised."""
     handler = _handlers.get(row.kind)
     if handler is None:
@@ -270,6 +282,27 @@ def retry(session: Session, row_id: int) -> OutboxMessage | None:
             return None
         row.status, row.attempts, row.next_attempt_at = "pending", 0, utcnow()
     return row
+
+
+def prune_done(session: Session, before: dt.datetime, batch_size: int = 1000) -> int:
+    """Forget the rows done before ``before``, a batch per transaction (failed and pending
+    rows stay: they are work, or someone's to look at)."""
+    pruned = 0
+    while True:
+        batch = (
+            sa.select(OutboxMessage.id)
+            .where(OutboxMessage.status == "done", OutboxMessage.done_at < before)
+            .limit(batch_size)
+        )
+        with transaction(session):
+            deleted = session.execute(
+                sa.delete(OutboxMessage)
+                .where(OutboxMessage.id.in_(batch.scalar_subquery()))
+                .execution_options(synchronize_session=False)
+            ).rowcount
+        pruned += deleted
+        if deleted < batch_size:
+            return pruned
 
 
 def failed_rows(session: Session, limit: int = 100) -> list[OutboxMessage]:

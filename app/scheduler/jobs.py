@@ -28,7 +28,12 @@ Job = Callable[[Flask], str]
 
 def relay_outbox(app: Flask) -> str:
     report = outbox.relay(db.new_session, outbox.OutboxSettings.from_config(app.config))
-    return f"outbox: {report.done} done, {report.retrying} retrying, {report.failed} failed"
+    keep = dt.timedelta(days=app.config["OUTBOX_KEEP_DAYS"])
+    pruned = outbox.prune_done(db.session, utcnow() - keep)
+    return (
+        f"outbox: {report.done} done, {report.retrying} retrying, {report.failed} failed; "
+        f"{pruned} done rows pruned"
+    )
 
 
 def deliver_notifications(app: Flask) -> str:

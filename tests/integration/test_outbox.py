@@ -216,3 +216,18 @@ def test_two_relays_skip_each_others_rows(app, committing, session, handler, dat
     statuses = {row.id: row.status for row in rows(session)}
     assert statuses.pop(held_id) == "pending"
     assert set(statuses.values()) == {"done"}
+
+
+def test_done_rows_are_pruned_after_their_keep_failed_and_pending_ones_stay(
+    app, session, handler, monkeypatch
+):
+    with app.app_context():
+        outbox.publish(session, TOPIC, {"n": "done"})
+        session.commit()
+        handler.failing = True
+        outbox.publish(session, TOPIC, {"n": "pending"})
+        session.commit()
+        now = utcnow()
+        assert outbox.prune_done(session, now - dt.timedelta(days=7)) == 0
+        assert outbox.prune_done(session, now + dt.timedelta(seconds=1)) == 1
+    assert [row.payload["n"] for row in rows(session)] == ["pending"]
