@@ -197,7 +197,9 @@ def _claim(
             attempts=OutboxMessage.attempts + 1,
             next_attempt_at=now + dt.timedelta(seconds=settings.lease_seconds),
         )
-        .returning(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.payload)
+        .returning(
+            OutboxMessage.id, OutboxMessage.kind, OutboxMessage.payload, OutboxMessage.attempts
+        )
         .execution_options(synchronize_session=False)
     )
     with transaction(session):
@@ -221,27 +223,30 @@ def _run(new_session: SessionFactory, row: sa.Row) -> str | None:
 
 def _settle(
     session: Session,
-    row_id: int,
+    row: sa.Row,
     error: str | None,
     settings: OutboxSettings,
     now: dt.datetime | None = None,
 ) -> str | None:
-    """Record the outcome of one attempt: ``done``, ``retrying`` or ``failed``."""
+    """Record the outcome of the attempt ``row`` was claimed for (one UPDATE): ``done``,
+    ``retrying`` or ``failed``; None if the row was settled meanwhile."""
+    now = now or utcnow()
+    if error is None:
+        outcome, values = "done", {"status": "done", "done_at": now, "last_error": None}
+    elif row.attempts >= settings.max_attempts:
+        outcome, values = "failed", {"status": "failed", "last_error": error}
+        log.error("outbox %s (%s) failed for good: %s", row.id, row.kind, error)
+    else:
+        next_at = now + settings.backoff(row.attempts)
+        outcome, values = "retrying", {"next_attempt_at": next_at, "last_error": error}
     with transaction(session):
-        row = session.get(OutboxMessage, row_id, with_for_update=_pg(session))
-        if row is None or row.status != "pending":
-            return None
-        now = now or utcnow()
-        if error is None:
-            row.status, row.done_at, row.last_error = "done", now, None
-            return "done"
-        row.last_error = error
-        if row.attempts >= settings.max_attempts:
-            row.status = "failed"
-            log.error("outbox %s (%s) failed for good: %s", row.id, row.kind, error)
-            return "failed"
-        row.next_attempt_at = now + settings.backoff(row.attempts)
-        return "retrying"
+        settled = session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == row.id, OutboxMessage.status == "pending")
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    return outcome if settled.rowcount else None
 
 
 def _pg(session: Session) -> bool:
@@ -263,7 +268,7 @@ def dispatch(
         while True:
             batch = _claim(session, wanted, now or utcnow(), settings)
             for row in batch:
-                report.add(_settle(session, row.id, _run(new_session, row), settings, now))
+                report.add(_settle(session, row, _run(new_session, row), settings, now))
             if wanted is not None or len(batch) < settings.batch_size:
                 return report
 
