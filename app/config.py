@@ -24,6 +24,7 @@ SCHEDULE_DEFAULTS = {
     "evidence_recheck": 3600,
     "purge_uploads": 3600,
     "sync_prune": 86400,
+    "hotline_anonymise": 86400,
 }
 
 

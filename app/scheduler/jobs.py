@@ -15,6 +15,7 @@ from app.core.clock import utcnow
 from app.evidence.cli import recheck_all
 from app.extensions import db
 from app.feed import services as feed
+from app.hotline import services as hotline
 from app.notifications import services as notifications
 from app.photos.backends import media
 from app.photos.services import purge_expired_uploads
@@ -67,6 +68,11 @@ def prune_sync(app: Flask) -> str:
     return f"sync: {pruned.mutations} outcomes and {changes} feed changes pruned"
 
 
+def anonymise_callers(app: Flask) -> str:
+    count = hotline.anonymise(db.session, app.config["HOTLINE_PII_RETENTION_DAYS"])
+    return f"hotline: {count} orders' callers forgotten"
+
+
 #: Every job the scheduler knows, by the name its interval setting uses. Monthly
 #: assessment publishing is not here: it is a person's act (a user publishes a month).
 JOBS: dict[str, Job] = {
@@ -76,4 +82,5 @@ JOBS: dict[str, Job] = {
     "evidence_recheck": recheck_evidence,
     "purge_uploads": purge_uploads,
     "sync_prune": prune_sync,
+    "hotline_anonymise": anonymise_callers,
 }
