@@ -1,7 +1,7 @@
 """The transactional outbox: after-effects that must not be lost, written in the same
 transaction as the change that causes them, run after it commits.
 
-A domain *publishes* a topic (``publish(session, "case.moved", payload)``) inside its own
+A domain *publishes* a topic (``publish(session, "case.ended", payload)``) inside its own
 transaction; every handler *subscribed* to the topic gets an ``outbox`` row of its own
 (``kind`` = the handler's name), so one failing handler retries alone. The rows share the
 change's fate: inside an offline-sync push they live in the mutation's savepoint, and a
