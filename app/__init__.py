@@ -8,6 +8,7 @@ from flask import Flask
 
 from app import config as app_config
 from app.accounts import auth as accounts_auth
+from app.core import outbox
 from app.core.docs import register_docs_assets
 from app.core.errors import register_error_handlers
 from app.core.inbound import init_inbound
@@ -53,9 +54,8 @@ REACTIONS = (
     "evidence.subscribers",
     "ledger.jobs",
     "cases.notices",
-    "pressing.notices",
     "hotline.callbacks",
-    "cases.subscribers",
+    "cases.selfcheck_cases",
 )
 # Each of these offers `metrics.register(gauges)`: the gauges it lends /metrics, read when
 # scraped (queue depth and age, photo processing lag, feed lag).
@@ -73,6 +73,8 @@ CLI_MODULES = (
     "sync_api",
     "notifications",
     "hotline",
+    "evidence",
+    "scheduler",
 )
 
 
@@ -100,6 +102,7 @@ def register_extensions(app: Flask) -> None:
     init_metrics(app)
     db.init_app(app)
     init_replica(app)
+    outbox.install(db.new_session)
     init_media(app)
     api.init_app(app)
 
@@ -153,4 +156,5 @@ def register_console(app: Flask) -> None:
 def register_commands(app: Flask) -> None:
     for name in CLI_MODULES:
         cli = importlib.import_module(f"app.{name}.cli")
-        app.cli.add_command(cli.group)
+        for group in getattr(cli, "groups", (cli.group,)):
+            app.cli.add_command(group)

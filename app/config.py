@@ -16,6 +16,29 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+# --- durable: the scheduler's jobs and how often each runs (seconds) ---
+SCHEDULE_DEFAULTS = {
+    "outbox_relay": 60,
+    "notifications": 60,
+    "pressing": 300,
+    "evidence_recheck": 3600,
+    "purge_uploads": 3600,
+    "sync_prune": 86400,
+    "hotline_anonymise": 86400,
+}
+
+
+def _intervals(text: str) -> dict[str, int]:
+    """``SCHEDULE_DEFAULTS`` with the ``job=seconds`` pairs of ``text`` over them."""
+    intervals = dict(SCHEDULE_DEFAULTS)
+    for pair in filter(None, (part.strip() for part in text.split(","))):
+        job, _, seconds = pair.partition("=")
+        if job.strip() not in SCHEDULE_DEFAULTS or not seconds.strip().isdigit():
+            raise ValueError(f"SCHEDULE_INTERVALS: {pair!r} is not job=seconds of a known job")
+        intervals[job.strip()] = int(seconds)
+    return intervals
+
+
 def from_environment() -> dict:
     """Build the app configuration from environment variables with safe defaults."""
     return {
@@ -182,6 +205,20 @@ def from_environment() -> dict:
         # … and the public and 门前三包: a merchant's report within this many metres of their
         # own shop is bound to it; farther it is flagged far_from_own_shop.
         "FRONTAGE_MERCHANT_NEAR_M": float(os.environ.get("FRONTAGE_MERCHANT_NEAR_M", "100")),
+        # --- durable: the transactional outbox and the scheduler (docs/scheduler.md) ---
+        # An outbox row is tried this many times, waiting base, 2×base … seconds between
+        # tries; a claimed row is left to its dispatcher this many seconds (then the relay
+        # takes it again: the process died); rows per claimed batch.
+        "OUTBOX_MAX_ATTEMPTS": _int("OUTBOX_MAX_ATTEMPTS", 8),
+        "OUTBOX_BACKOFF_SECONDS": _float("OUTBOX_BACKOFF_SECONDS", 30.0),
+        "OUTBOX_LEASE_SECONDS": _float("OUTBOX_LEASE_SECONDS", 300.0),
+        "OUTBOX_BATCH_SIZE": _int("OUTBOX_BATCH_SIZE", 100),
+        # Done rows are kept this many days (the scheduler's relay job prunes them).
+        "OUTBOX_KEEP_DAYS": _int("OUTBOX_KEEP_DAYS", 7),
+        # The scheduler's jobs and their intervals in seconds ("job=seconds,…" overrides
+        # some; "job=0" turns one off), and where SQLite's per-job lock files go.
+        "SCHEDULE_INTERVALS": _intervals(os.environ.get("SCHEDULE_INTERVALS", "")),
+        "SCHEDULE_LOCK_DIR": os.environ.get("SCHEDULE_LOCK_DIR", str(INSTANCE_DIR)),
         # The category of the case a self-check with an issue opens, by its first issue.
         "SELFCHECK_ISSUE_CATEGORIES": {
             "sanitation": {"kind": "event", "edition": "cjt214", "code": "0102"},  # 暴露垃圾

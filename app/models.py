@@ -5,6 +5,7 @@ from app.assessment import models as assessment_models
 from app.cameras import models as cameras_models
 from app.cases import models as cases_models
 from app.categories import models as categories_models
+from app.core import models as core_models
 from app.core.db import Base
 from app.evidence import models as evidence_models
 from app.feed import models as feed_models
@@ -17,6 +18,7 @@ from app.open311 import models as open311_models
 from app.orgunits import models as orgunits_models
 from app.photos import models as photos_models
 from app.pressing import models as pressing_models
+from app.scheduler import models as scheduler_models
 from app.sync_api import models as sync_api_models
 from app.workcalendar import models as workcalendar_models
 
@@ -28,6 +30,7 @@ __all__ = [
     "cameras_models",
     "cases_models",
     "categories_models",
+    "core_models",
     "evidence_models",
     "feed_models",
     "grids_models",
@@ -40,6 +43,7 @@ __all__ = [
     "orgunits_models",
     "photos_models",
     "pressing_models",
+    "scheduler_models",
     "sync_api_models",
     "workcalendar_models",
 ]

@@ -21,6 +21,7 @@ from app.cases.services import (
     get_case,
     moving,
     opinion_text,
+    publish_photos_added,
 )
 from app.cases.workflow import Action
 from app.core import events
@@ -92,6 +93,8 @@ def _copy_photos(session: Session, source: Case, target: Case, now) -> list[uuid
                 )
             )
             copied.append(photo.photo_id)
+    if copied:
+        publish_photos_added(session, target.id, copied, None)
     return copied
 
 

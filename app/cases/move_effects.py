@@ -52,6 +52,7 @@ class CaseMove:
     now: dt.datetime
     action: Action | None = None
     data: dict = dataclasses.field(default_factory=dict)
+    opened: list[Task] = dataclasses.field(default_factory=list)
 
     @property
     def opinion(self) -> str | None:
@@ -64,6 +65,7 @@ class CaseMove:
         """A new task of ``kind`` on the case, logged in the flow data by its id."""
         task = new_task(self.session, self.case, kind, self.user, deadline, self.now, **assignee)
         self.data["task_id"] = str(task.id)
+        self.opened.append(task)
         return task
 
     def inspection_deadline(self, hours: float) -> dt.datetime:

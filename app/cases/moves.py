@@ -17,6 +17,7 @@ from app.cases import bounds, step_clocks, workflow
 from app.cases.events import case_moved, case_photos_added
 from app.cases.models import Case, CasePhoto, CaseRequest, Task
 from app.cases.move_effects import EFFECTS, CaseMove, department, rectifying_shop
+from app.cases.notices import add_task_notices
 from app.cases.services import (
     CasePolicy,
     MoveArgs,
@@ -32,8 +33,9 @@ from app.cases.services import (
     unique_photo_refs,
 )
 from app.cases.tasks import open_tasks_of, rectify_task
+from app.cases.topics import CASE_ENDED
 from app.cases.workflow import Action, Evidence
-from app.core import events
+from app.core import events, outbox
 from app.core.clock import utcnow
 from app.core.errors import Forbidden, ValidationFailed
 from app.photos.backends import Media
@@ -194,6 +196,20 @@ def apply_move(
         photo_ids=[ref.photo_id for ref in args.photos],
         data=move.data,
     )
+    # What must not be lost goes in this transaction: the notices of the tasks it opened
+    # (no session of their own), and the outbox rows of an ended case's after-effects.
+    add_task_notices(session, case, move.opened)
+    if case.state in workflow.TERMINAL and before not in workflow.TERMINAL:
+        outbox.publish(
+            session,
+            CASE_ENDED,
+            {
+                "case_id": str(case.id),
+                "action": action.value,
+                "from_state": before,
+                "to_state": case.state,
+            },
+        )
     kinds = {ref.kind for ref in args.photos}
     return Moved(
         case.id,

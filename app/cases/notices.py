@@ -1,8 +1,12 @@
 """What the case workflow tells people through the notifications outbox: a task given to
 them (a merchant's rectify task is a rectify order, 整改通知), and a deadline turning
-yellow (a periodic scan, once per case and handling round). ``register`` connects them;
-``create_app`` calls it. Each works in a session of its own and never raises into the move
-that triggered it."""
+yellow (a periodic scan, once per case and handling round). ``register`` adds the scan;
+``create_app`` calls it.
+
+The task notices are written by the move (or the reassignment) itself, in its own
+transaction (``add_task_notices``): the notification rows commit with the tasks or not at
+all, so a process dying after the move's commit loses none, and the push path opens no
+second session per move. The outbox's dedupe key (task and person) keeps them once."""
 
 from __future__ import annotations
 
@@ -16,11 +20,9 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
 from app.cases import deadlines
-from app.cases.events import case_moved, task_assigned
 from app.cases.models import RUNNING_STATES, Case, CasePause, Task
 from app.categories.models import Category
 from app.core.db import transaction
-from app.extensions import db
 from app.notifications.services import add_scanner, enqueue
 from app.workcalendar.services import get_calendar
 
@@ -61,25 +63,32 @@ def _people_of_tasks(session: Session, tasks: list[Task]) -> dict[uuid.UUID, lis
     }
 
 
+def add_task_notices(session: Session, case: Case, tasks: list[Task]) -> int:
+    """Tell whoever each of ``tasks`` (just opened on ``case``) is for, in the caller's
+    transaction (the caller commits), once per task and person."""
+    if not tasks:
+        return 0
+    people = _people_of_tasks(session, tasks)
+    added = 0
+    for task in tasks:
+        kind, payload = _task_notice(task, case)
+        for user_id in people[task.id]:
+            key = f"task:{task.id}:{user_id}"
+            added += enqueue(session, kind, payload, user_id=user_id, dedupe_key=key) is not None
+    return added
+
+
 def notify_new_tasks(session: Session, case_id: uuid.UUID) -> int:
-    """Tell whoever each open task of the case is for, once per task and person."""
+    """Tell whoever each open task of the case is for, once per task and person, in a
+    transaction of its own (a repair: the moves write their notices themselves)."""
     case = session.get(Case, case_id)
     if case is None:
         return 0
     tasks = list(
         session.scalars(sa.select(Task).where(Task.case_id == case_id, Task.state == "open"))
     )
-    people = _people_of_tasks(session, tasks)
-    added = 0
     with transaction(session):
-        for task in tasks:
-            kind, payload = _task_notice(task, case)
-            for user_id in people[task.id]:
-                key = f"task:{task.id}:{user_id}"
-                added += (
-                    enqueue(session, kind, payload, user_id=user_id, dedupe_key=key) is not None
-                )
-    return added
+        return add_task_notices(session, case, tasks)
 
 
 def assignees_of(session: Session, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, set[int]]:
@@ -145,23 +154,5 @@ def scan_yellow(session: Session, now: dt.datetime) -> int:
     return added
 
 
-def on_case_moved(_sender, case_id: uuid.UUID, **_kwargs) -> None:
-    _guarded(notify_new_tasks, case_id)
-
-
-def on_task_assigned(_sender, case_id: uuid.UUID, **_kwargs) -> None:
-    _guarded(notify_new_tasks, case_id)
-
-
-def _guarded(work, *args) -> None:
-    try:
-        with db.new_session() as session:
-            work(session, *args)
-    except Exception:
-        log.exception("notifications of %s not enqueued", args)
-
-
 def register() -> None:
-    case_moved.connect(on_case_moved)
-    task_assigned.connect(on_task_assigned)
     add_scanner("deadline_yellow", scan_yellow)

@@ -5,6 +5,10 @@ The case is the merchant's report (source ``merchant``) at their shop, bound to 
 department; its category is the one configured for the first mark with an ``issue``
 (``SELFCHECK_ISSUE_CATEGORIES``). The case id follows from the self-check's, so a
 self-check opens one case however often it is announced.
+
+``register`` subscribes it to the merchants' outbox topic ``merchants.selfcheck_issue``,
+written in the self-check's transaction: the case is opened after the commit, retried if
+it fails, and by the relay if the process died in between. ``create_app`` calls it.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.cases.intake import Reported, report_case
 from app.cases.reports import NewReport
 from app.cases.services import CasePolicy
+from app.core import outbox
 from app.merchants.models import SelfCheck, Shop
-from app.photos.backends import Media
+from app.merchants.topics import SELFCHECK_ISSUE
+from app.photos.backends import Media, media
 
 MARKS = ("sanitation", "order", "greenery")
 MARK_NAMES = {"sanitation": "市容环境卫生", "order": "秩序", "greenery": "绿化"}
@@ -61,3 +68,19 @@ def open_selfcheck_case(
         source="merchant",
         policy=policy,
     )
+
+
+def on_selfcheck_issue(session: Session, payload: dict) -> None:
+    """The outbox handler of ``merchants.selfcheck_issue``: raises, so its row is retried."""
+    config = current_app.config
+    open_selfcheck_case(
+        session,
+        media(),
+        uuid.UUID(payload["selfcheck_id"]),
+        config["SELFCHECK_ISSUE_CATEGORIES"],
+        CasePolicy.from_config(config),
+    )
+
+
+def register() -> None:
+    outbox.subscribe(SELFCHECK_ISSUE, "cases.selfcheck_case", on_selfcheck_issue)

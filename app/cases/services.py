@@ -33,9 +33,10 @@ from app.accounts.models import User
 from app.cases import deadlines, queries, workflow
 from app.cases.events import case_photos_added
 from app.cases.models import Case, CasePhoto, FlowEntry
+from app.cases.topics import PHOTOS_ADDED
 from app.categories.models import Category
 from app.categories.services import find_category, get_category
-from app.core import events
+from app.core import events, outbox
 from app.core.clock import utcnow
 from app.core.db import transaction
 from app.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -209,7 +210,22 @@ def add_case_photos(
             continue
         session.add(CasePhoto(**case_photo_row(case.id, ref, user, now)))
         added.append(ref.photo_id)
+    by_kind: dict[str | None, list[uuid.UUID]] = {}
+    for ref in refs:
+        if ref.photo_id in added:
+            by_kind.setdefault(ref.kind, []).append(ref.photo_id)
+    for kind, ids in by_kind.items():
+        publish_photos_added(session, case.id, ids, kind)
     return added
+
+
+def publish_photos_added(
+    session: Session, case_id: uuid.UUID, photo_ids: Sequence[uuid.UUID], kind: str | None
+) -> list:
+    """The outbox row of photos newly on a case (``kind`` None: mixed kinds, as a merge
+    copies them), in the caller's transaction: their evidence checks are not lost."""
+    payload = {"case_id": str(case_id), "photo_ids": [str(i) for i in photo_ids], "kind": kind}
+    return outbox.publish(session, PHOTOS_ADDED, payload)
 
 
 def attach_photos(

@@ -20,6 +20,7 @@ from app.accounts.models import Role, User
 from app.cases import deadlines, queries
 from app.cases.events import task_assigned
 from app.cases.models import Case, Task
+from app.cases.notices import add_task_notices
 from app.cases.reading import pauses_of
 from app.cases.services import Stamp, append_flow, moving
 from app.categories.models import Category
@@ -203,6 +204,7 @@ def _replace_task(
             department_id=task.department_id,
         )
         session.flush()
+        add_task_notices(session, case, [replacement])
         task.state = "reassigned"
         task.replaced_by_id = replacement.id
         data.update(replaced_by=str(replacement.id), to=assignee_id)

@@ -34,3 +34,17 @@ class EvidenceFlag(Base):
     reviewed_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     reviewed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
     review_note: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class EvidenceCheck(Base):
+    """That a closure or check photo of a case was checked, and whether its perceptual hash
+    was there yet (``phash_checked``): the result a check leaves even when it flags
+    nothing, so ``flask evidence recheck`` can find the photos whose check never ran, or
+    ran before the picture comparisons could."""
+
+    __tablename__ = "evidence_checks"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("cases.id"), primary_key=True)
+    photo_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("photos.id"), primary_key=True)
+    phash_checked: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -35,7 +35,7 @@ from app.cases.models import Case, CasePhoto
 from app.core.clock import utcnow
 from app.core.db import transaction
 from app.core.errors import Conflict, NotFound
-from app.evidence.models import EvidenceFlag
+from app.evidence.models import EvidenceCheck, EvidenceFlag
 from app.grids import geo
 from app.photos.models import Blob, Photo, PhotoKind, PhotoStatus, phash_bands
 from media.images import phash_distance as hamming
@@ -91,6 +91,7 @@ def check_case_photos(
         for photo_id, blob in session.execute(stmt):
             findings += place_and_time_findings(case, photo_id, blob, max_distance_m)
             findings += _picture_findings(session, case, photo_id, blob, phash_distance)
+            _mark_checked(session, case.id, photo_id, blob.phash is not None)
         created_ids = [
             flag_id
             for finding in findings
@@ -295,6 +296,21 @@ def _insert_if_absent(session: Session, case_id: uuid.UUID, finding: Finding) ->
         .returning(EvidenceFlag.id)
     )
     return session.execute(stmt).scalar()
+
+
+def _mark_checked(session: Session, case_id: uuid.UUID, photo_id: uuid.UUID, phash: bool) -> None:
+    """Leave the check's result marker (an upsert: two checks of a photo at once agree)."""
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    stmt = insert(EvidenceCheck).values(
+        case_id=case_id, photo_id=photo_id, phash_checked=phash, checked_at=utcnow()
+    )
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["case_id", "photo_id"],
+            set_={"phash_checked": stmt.excluded.phash_checked, "checked_at": utcnow()},
+        )
+    )
 
 
 # -- reading and reviewing --------------------------------------------------------------

@@ -1,9 +1,16 @@
 """Run the evidence checks when photos reach a case, when their bytes arrive and when their
 perceptual hash is made. ``register`` connects them; ``create_app`` calls it.
 
-Each subscriber works in a session of its own, so the sender's session is left as it was,
-and never raises into the sender: an evidence check that fails is logged, and the photo
-or move that triggered it stands.
+Photos reaching a case (a closure, a check, a merge) is an outbox topic
+(``case.photos_added``, written in the move's transaction): its check must not be lost, so
+it is retried until it ran, and the relay runs it if the process died after the move
+committed. The bytes arriving and the pHash being made stay in-process signals of the
+photo pipeline (best effort): a check they miss is found by ``flask evidence recheck``
+(its result marker is missing, or was left before the pHash existed).
+
+Each works in a session of its own, so the sender's session is left as it was. The signal
+subscribers never raise into the sender; the outbox handler raises, so that its row is
+tried again.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from contextlib import contextmanager
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from app.cases.events import case_photos_added
+from app.cases.topics import PHOTOS_ADDED
+from app.core import outbox
 from app.evidence import services
 from app.extensions import db
 from app.photos.events import blob_processed, photos_available
@@ -50,15 +58,18 @@ def _never_raise(subscriber: Callable) -> Callable:
     return guarded
 
 
-@_never_raise
-def on_case_photos_added(case_id: uuid.UUID, photo_ids: list[uuid.UUID], kind: str | None) -> None:
+def check_added_photos(session: Session, payload: dict) -> None:
     """Closure and check photos are checked at once. Other photos (problem photos, or the
     mixed kinds a merge copies over, ``kind`` None) re-check the case's closure and check
-    photos against them."""
-    with _own_session() as session:
-        services.check_case_photos(
-            session, case_id, photo_ids if kind in services.CHECKED_KINDS else None, **_limits()
-        )
+    photos against them. The outbox handler of ``case.photos_added``."""
+    kind = payload.get("kind")
+    photo_ids = [uuid.UUID(value) for value in payload["photo_ids"]]
+    services.check_case_photos(
+        session,
+        uuid.UUID(payload["case_id"]),
+        photo_ids if kind in services.CHECKED_KINDS else None,
+        **_limits(),
+    )
 
 
 @_never_raise
@@ -78,6 +89,6 @@ def on_blob_processed(sha256: str) -> None:
 
 def register() -> None:
     """Connect the checks to the signals (blinker keeps one connection per receiver)."""
-    case_photos_added.connect(on_case_photos_added)
+    outbox.subscribe(PHOTOS_ADDED, "evidence.check_photos", check_added_photos)
     photos_available.connect(on_photos_available)
     blob_processed.connect(on_blob_processed)

@@ -1,6 +1,8 @@
 """The callback to the 12345 system when a hotline case closes or is rejected: a webhook
 delivery in the notifications outbox (retried, and listed as failed if it never gets
-through). ``register`` connects it to the case workflow's signal; ``create_app`` calls it."""
+through). ``register`` subscribes it to the case workflow's outbox topic ``case.ended``,
+written in the closing move's transaction: a callback is not lost if the process dies
+after the move commits. ``create_app`` calls it."""
 
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from app.cases.events import case_moved
 from app.cases.models import Case, CasePhoto, FlowEntry
+from app.cases.topics import CASE_ENDED
 from app.cases.workflow import CLOSED_STATES, State
+from app.core import outbox
 from app.core.db import transaction
-from app.extensions import db
 from app.hotline.models import HotlineOrder
 from app.notifications.services import enqueue
 
@@ -80,13 +82,10 @@ def call_back(session: Session, case_id: uuid.UUID, to_state: str) -> None:
         )
 
 
-def on_case_moved(_sender, case_id: uuid.UUID, to_state: str, **_kwargs) -> None:
-    try:
-        with db.new_session() as session:
-            call_back(session, case_id, to_state)
-    except Exception:
-        log.exception("hotline callback of case %s not enqueued", case_id)
+def on_case_ended(session: Session, payload: dict) -> None:
+    """The outbox handler of ``case.ended``: raises, so that its row is tried again."""
+    call_back(session, uuid.UUID(payload["case_id"]), payload["to_state"])
 
 
 def register() -> None:
-    case_moved.connect(on_case_moved)
+    outbox.subscribe(CASE_ENDED, "hotline.callback", on_case_ended)

@@ -21,12 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
-from app.core import events
+from app.core import events, outbox
 from app.core.clock import utcnow
 from app.core.db import transaction
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.merchants.events import selfcheck_issue_found
 from app.merchants.models import SELFCHECK_MARKS, SelfCheck, Shop
+from app.merchants.topics import SELFCHECK_ISSUE
 from app.orgunits.models import OrgUnit
 from app.photos.backends import Media
 from app.photos.models import Photo, PhotoKind
@@ -106,6 +107,8 @@ def create_selfcheck(  # noqa: PLR0913
     try:
         with transaction(session):
             session.add(selfcheck)
+            if selfcheck.has_issue:  # its case must not be lost: an outbox row
+                outbox.publish(session, SELFCHECK_ISSUE, {"selfcheck_id": str(selfcheck.id)})
     except sa.exc.IntegrityError:
         # The same check from another phone won the primary key: answer as its retry.
         existing = session.get(SelfCheck, selfcheck_id)

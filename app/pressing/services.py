@@ -35,6 +35,7 @@ from app.core.errors import Conflict, Forbidden, NotFound
 from app.feed import capture as feed
 from app.pressing.events import case_pressed
 from app.pressing.models import LEVELS, Pressing
+from app.pressing.notices import add_pressed_notices
 from app.workcalendar.worktime import WorkCalendar
 
 BATCH_SIZE = 500
@@ -150,6 +151,7 @@ def _escalate_batch(
                     continue
                 pressing_id = _record_automatic(session, case_id, step, round_, now, fraction)
                 if pressing_id is not None:
+                    add_pressed_notices(session, case_id, step, True, pressing_id)
                     report.pressed[step] += 1
                     recorded_now.append((case_id, step, pressing_id))
             raised = session.execute(
@@ -238,6 +240,8 @@ def press_case(session: Session, user: User, case_id: uuid.UUID, note: str | Non
             at=utcnow(),
         )
         session.add(pressing)
+        session.flush()
+        add_pressed_notices(session, case.id, pressing.level, False, pressing.id)
     events.send(
         case_pressed,
         case_id=case.id,

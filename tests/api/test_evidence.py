@@ -117,7 +117,7 @@ def test_a_closure_photo_uploaded_through_the_pipeline_is_flagged(
     app, client, auth, session, world, category
 ):
     """The bytes arrive (EXIF checks), then the job makes the pHash (picture checks)."""
-    from app.cases.events import case_photos_added
+    from app.cases.services import publish_photos_added
 
     case = ef.make_case(session, world, category, reported_at=REPORTED)
     before = ef.jpeg(seed=23, gps=(ef.CASE_LAT, ef.CASE_LON), size=(320, 240), quality=60)
@@ -140,9 +140,9 @@ def test_a_closure_photo_uploaded_through_the_pipeline_is_flagged(
             case_id=case.id, photo_id=photo_id, kind="closure", added_by=world.users["handler"].id
         )
     )
-    session.commit()
-    with app.app_context():
-        case_photos_added.send(None, case_id=case.id, photo_ids=[photo_id], kind="closure")
+    with app.app_context():  # as an attach does: the outbox row in its transaction
+        publish_photos_added(session, case.id, [photo_id], "closure")
+        session.commit()
 
     stored = client.put(
         f"/api/v1/blobs/{sha256}", data=picture, headers=handler, content_type="image/jpeg"

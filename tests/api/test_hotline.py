@@ -360,3 +360,20 @@ def test_the_console_case_page_shows_the_caller_to_dispatchers_only(client, brid
     sign_in(other, bridge.users["street_chief"].username)
     shown = other.get(page)
     assert PHONE not in shown.get_data(as_text=True)
+
+
+def test_a_rejection_whose_process_died_after_the_commit_is_called_back_by_the_relay(
+    client, auth, bridge, hotline, app, session, monkeypatch
+):
+    from app.core import outbox as after_effects
+
+    filed = send(client, order()).get_json()
+    monkeypatch.setattr(after_effects, "_session_factory", [])  # dies before the dispatch
+    cf.act(client, auth("dispatcher"), filed["case_id"], "reject", opinion="不属于城管职责")
+    session.expire_all()
+    assert session.scalars(sa.select(Delivery)).all() == []  # no callback enqueued yet
+    with app.app_context():
+        assert after_effects.relay(db.new_session).done == 1  # the scheduler's relay job
+    assert deliver(app, utcnow() + dt.timedelta(seconds=1)).sent == 1
+    [(_headers, payload, _raw)] = hotline.received
+    assert payload["order_number"] == filed["order_number"] and payload["result"] == "rejected"

@@ -9,8 +9,8 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from app.cases.events import case_photos_added
-from app.evidence import services
+from app.cases.services import publish_photos_added
+from app.evidence import recheck, services
 from app.evidence.models import EvidenceFlag
 from app.photos.events import blob_processed, photos_available
 from tests import evidence_factories as ef
@@ -312,7 +312,14 @@ def test_phash_distance_limits(
 # -- the subscribers ----------------------------------------------------------------------
 
 
-def test_photos_added_to_a_case_are_checked_by_the_signal(
+def photos_added(app, session, case, photo_ids, kind) -> None:
+    """What a move or an attach does: the outbox row in its transaction, run on commit."""
+    with app.app_context():
+        publish_photos_added(session, case.id, photo_ids, kind)
+        session.commit()
+
+
+def test_photos_added_to_a_case_are_checked_through_the_outbox(
     app, session, new_case, inspector_id, handler_id
 ):
     case = new_case()
@@ -320,8 +327,7 @@ def test_photos_added_to_a_case_are_checked_by_the_signal(
     ef.attach(session, case, "problem", inspector_id, data=picture)
     closure = ef.attach(session, case, "closure", handler_id, data=picture)
 
-    with app.app_context():
-        case_photos_added.send(None, case_id=case.id, photo_ids=[closure.id], kind="closure")
+    photos_added(app, session, case, [closure.id], "closure")
 
     assert kinds(session, case) == {(closure.id, "same_as_problem")}
 
@@ -332,13 +338,11 @@ def test_a_problem_photo_added_later_rechecks_the_closure_photos(
     case = new_case()
     picture = ef.jpeg(seed=17, gps=HERE)
     closure = ef.attach(session, case, "closure", handler_id, data=picture)
-    with app.app_context():
-        case_photos_added.send(None, case_id=case.id, photo_ids=[closure.id], kind="closure")
+    photos_added(app, session, case, [closure.id], "closure")
     assert flags(session) == []
 
     problem = ef.attach(session, case, "problem", inspector_id, data=picture)
-    with app.app_context():
-        case_photos_added.send(None, case_id=case.id, photo_ids=[problem.id], kind="problem")
+    photos_added(app, session, case, [problem.id], "problem")
 
     assert kinds(session, case) == {(closure.id, "same_as_problem")}
 
@@ -347,8 +351,7 @@ def test_bytes_arriving_after_the_photo_run_the_exif_checks(app, session, new_ca
     case = new_case()
     picture = ef.jpeg(seed=18, gps=ONE_KM_AWAY, taken_at=AFTER)
     closure = ef.attach(session, case, "closure", handler_id, data=picture, available=False)
-    with app.app_context():
-        case_photos_added.send(None, case_id=case.id, photo_ids=[closure.id], kind="closure")
+    photos_added(app, session, case, [closure.id], "closure")
     assert flags(session) == []
 
     blob = ef.make_blob(session, picture, processed=False)
@@ -385,6 +388,65 @@ def test_a_late_problem_phash_finds_the_closure_photos_that_copied_it(
 
 def test_a_failing_check_never_raises_into_the_sender(app, session, caplog):
     with app.app_context():
-        case_photos_added.send(None, case_id=uuid.uuid4(), photo_ids=[uuid.uuid4()], kind="check")
+        (row,) = publish_photos_added(session, uuid.uuid4(), [uuid.uuid4()], "check")
+        session.commit()  # stands: the failing check is the outbox row's, retried later
         blob_processed.send(None, sha256="0" * 64)
-    assert "evidence check failed" in caplog.text
+    session.refresh(row)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert "does not exist" in row.last_error
+    assert "evidence.check_photos) failed" in caplog.text
+
+
+# -- the repair: flask evidence recheck --------------------------------------------------
+
+
+def test_recheck_finds_and_runs_a_check_that_never_ran_once(
+    app, session, new_case, inspector_id, handler_id
+):
+    # The closure photo reached the case, but its check never ran (the process died).
+    case = new_case(state="closed")
+    picture = ef.jpeg(seed=31, gps=HERE)
+    ef.attach(session, case, "problem", inspector_id, data=picture)
+    closure = ef.attach(session, case, "closure", handler_id, data=picture)
+    checked = new_case()
+    done = ef.attach(session, checked, "closure", handler_id, data=ef.jpeg(seed=32, gps=HERE))
+    check(session, checked)  # this one ran: its marker is there
+    assert recheck.missed(session) == {case.id: [closure.id]}
+
+    report = recheck.recheck(session, max_distance_m=200, phash_distance=6)
+
+    assert (report.cases, report.photos, report.flags, report.failed) == (1, 1, 1, [])
+    assert kinds(session, case) == {(closure.id, "same_as_problem")}
+    assert recheck.missed(session) == {}
+    again = recheck.recheck(session, max_distance_m=200, phash_distance=6)
+    assert (again.cases, again.flags) == (0, 0)
+    assert done.id not in {flag.photo_id for flag in flags(session)}
+
+
+def test_recheck_runs_again_a_check_made_before_the_phash_existed(
+    app, session, new_case, handler_id
+):
+    case = new_case()
+    closure = ef.attach(
+        session, case, "closure", handler_id, data=ef.jpeg(seed=33), processed=False
+    )
+    check(session, case)  # the EXIF checks ran; the picture ones could not yet
+    assert recheck.missed(session) == {}
+    ef.process(session, ef.jpeg(seed=33))  # the pHash is made, its signal lost
+    assert recheck.missed(session) == {case.id: [closure.id]}
+    recheck.recheck(session, max_distance_m=200, phash_distance=6)
+    assert recheck.missed(session) == {}
+
+
+def test_the_recheck_command_prints_what_it_found_and_did(
+    app, session, new_case, inspector_id, handler_id
+):
+    case = new_case()
+    picture = ef.jpeg(seed=34, gps=HERE)
+    ef.attach(session, case, "problem", inspector_id, data=picture)
+    ef.attach(session, case, "closure", handler_id, data=picture)
+    result = app.test_cli_runner().invoke(args=["evidence", "recheck"])
+    assert result.exit_code == 0, result.output
+    assert "photos with a missed evidence check: 1 on 1 cases" in result.output
+    assert f"[1/1] case {case.id}: 1 new flags" in result.output
+    assert "rechecked 1 photos on 1 cases: 1 new flags; 0 cases failed" in result.output

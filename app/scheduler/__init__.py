@@ -1,0 +1,1 @@
+"""The city's periodic work, run once per due time whichever app servers start it."""
