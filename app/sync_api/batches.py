@@ -7,6 +7,8 @@ them can instead be decided together, in one savepoint with one record and one a
 
 * consecutive ``report.create`` go to ``ReportBatch`` (``app.cases.bulk_intake``: set-wise
   statements), which takes the longest prefix it can;
+* consecutive ``comment.add`` go to ``app.cases.comments.add_comments`` (set-wise too: one
+  query for the cases the user may see, one for the ids already used, one ``INSERT``);
 * every other mutation (comments, photos, task moves, edits, self-handling, self-checks)
   goes through the same ``Applier`` as the one-by-one path, one after another inside one
   savepoint for the stretch, with no savepoint, record or counter write of its own.
@@ -24,9 +26,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
+from app.cases import comments
 from app.sync_api.apply import Applier, ReportBatch
 from sync.envelope import Mutation
 from sync.mutation_types import MutationType
@@ -61,23 +65,41 @@ class FieldBatch:
 
     def __call__(self, mutations: Sequence[Mutation]) -> list[Outcome]:
         """The outcomes of the longest prefix of ``mutations`` applied together."""
-        reports = ReportBatch(self.applier)
+        ways = {
+            MutationType.REPORT_CREATE: ReportBatch(self.applier),
+            MutationType.COMMENT_ADD: self._comments,
+        }
         outcomes: list[Outcome] = []
         position = 0
         while position < len(mutations):
-            is_report = mutations[position].type is MutationType.REPORT_CREATE
-            end = position
-            while end < len(mutations) and (
-                (mutations[end].type is MutationType.REPORT_CREATE) is is_report
-            ):
+            way = ways.get(mutations[position].type)
+            end = position + 1
+            while end < len(mutations) and ways.get(mutations[end].type) is way:
                 end += 1
             stretch = mutations[position:end]
-            done = reports(stretch) if is_report else self._one_after_another(stretch)
+            done = (way or self._one_after_another)(stretch)
             outcomes.extend(done)
             if len(done) < len(stretch):
                 break
             position = end
         return outcomes
+
+    def _comments(self, stretch: Sequence[Mutation]) -> list[Outcome]:
+        """A stretch of ``comment.add`` set-wise, up to the first it cannot simply store."""
+        wanted: list[comments.NewComment] = []
+        for mutation in stretch:
+            args = mutation.args
+            try:
+                case_id = uuid.UUID(str(args["case_id"]))
+            except (KeyError, TypeError, ValueError):
+                break
+            text = args.get("text")
+            wanted.append(
+                comments.NewComment(mutation.entity_id, case_id, text, mutation.client_ts)
+            )
+        applier = self.applier
+        taken = comments.add_comments(applier.session, applier.user, applier.device_id, wanted)
+        return [Outcome(Status.APPLIED, "comment", item.comment_id) for item in wanted[:taken]]
 
     def _one_after_another(self, stretch: Sequence[Mutation]) -> list[Outcome]:
         try:

@@ -183,6 +183,20 @@ def test_a_comment_sent_again_under_new_mids_is_stored_once(client, phone, repor
     assert stored(session) == 1
 
 
+def test_comments_pushed_together_list_in_the_order_sent(client, auth, phone, reported):
+    headers, device = phone
+    texts = ["第一条", "第二条", "第三条", "第四条", "第五条"]
+    sent = [
+        pf.mutation(mid, "comment.add", uuid.uuid4(), {"case_id": reported["id"], "text": text})
+        for mid, text in enumerate(texts, start=1)
+    ]
+    answer = pf.push(client, headers, device, *sent)
+    assert pf.outcomes(answer) == [("applied", None)] * 5
+    listed = client.get(comment_url(reported["id"]), headers=auth("dispatcher")).get_json()
+    assert [c["text"] for c in listed] == texts
+    assert [c["id"] for c in listed] == [m["entity_id"] for m in sent]
+
+
 def test_a_comment_uuid_reused_for_other_text_is_rejected_id_reused(
     client, phone, reported, session
 ):
