@@ -50,7 +50,30 @@ def discard_since(mark: int) -> None:
         del queue[mark:]
 
 
+_MERGED: dict[Signal, str] = {}
+
+
+def merge_sends(signal: Signal, list_argument: str) -> None:
+    """Let ``release`` send ``signal`` once for a whole push: its held sends, whose only
+    argument is the list ``list_argument``, become one send with the lists joined (at the
+    place of the first). For a receiver that does one thing per list (the outbox claims
+    its rows in one statement), not one per send; only for receivers that look up what
+    the list names, since a list may then name rows a rolled-back savepoint took away."""
+    _MERGED[signal] = list_argument
+
+
 def release(queue: list[tuple[Signal, dict]]) -> None:
+    sends: list[tuple[Signal, dict]] = []
+    joined: dict[Signal, list] = {}
     for signal, kwargs in queue:
-        signal.send(None, **kwargs)
+        name = _MERGED.get(signal)
+        if name is None or set(kwargs) != {name}:
+            sends.append((signal, kwargs))
+        elif signal in joined:
+            joined[signal].extend(kwargs[name])
+        else:
+            joined[signal] = list(kwargs[name])
+            sends.append((signal, {name: joined[signal]}))
     queue.clear()
+    for signal, kwargs in sends:
+        signal.send(None, **kwargs)

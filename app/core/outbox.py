@@ -116,6 +116,8 @@ def install(new_session: SessionFactory) -> None:
         sa.event.listen(Session, "after_commit", _after_commit)
         sa.event.listen(Session, "after_soft_rollback", _after_soft_rollback)
         committed.connect(_on_committed)
+        # A push's many commits dispatch together, after the push's own commit: one claim.
+        events.merge_sends(committed, "ids")
 
 
 # -- publishing --------------------------------------------------------------------------
@@ -269,7 +271,7 @@ def dispatch(
             batch = _claim(session, wanted, now or utcnow(), settings)
             for row in batch:
                 report.add(_settle(session, row, _run(new_session, row), settings, now))
-            if wanted is not None or len(batch) < settings.batch_size:
+            if len(batch) < settings.batch_size:  # claimed rows are not due again
                 return report
 
 
