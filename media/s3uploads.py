@@ -97,14 +97,16 @@ class S3UploadParts:
                 if hasher is not None:
                     hasher.update(chunk)
                 buffer += chunk
-                if len(buffer) >= self.piece_size:
-                    self._put(folder, offset, written, buffer)
+                while len(buffer) >= self.piece_size:
+                    self._put(folder, offset, written, buffer[: self.piece_size])
+                    del buffer[: self.piece_size]
             if body.error is not None and checksum is not None:
                 raise body.error  # partial bytes cannot be verified: keep none
             if hasher is not None and checksum is not None and hasher.digest() != checksum[1]:
                 raise ChecksumMismatch(f"{checksum[0]} of the PATCH body does not match")
             if buffer:
                 self._put(folder, offset, written, buffer)
+                buffer.clear()
         except BaseException:
             self.delete_pieces(written.pieces)
             raise
@@ -134,12 +136,11 @@ class S3UploadParts:
         self.delete_pieces(found)
         return len(found)
 
-    def _put(self, folder: str, offset: int, written: Written, buffer: bytearray) -> None:
+    def _put(self, folder: str, offset: int, written: Written, piece: bytearray) -> None:
         key = f"{folder}{offset + written.size:012d}-{secrets.token_hex(4)}"
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(buffer))
-        written.pieces.append([key, len(buffer)])
-        written.size += len(buffer)
-        buffer.clear()
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(piece))
+        written.pieces.append([key, len(piece)])
+        written.size += len(piece)
 
 
 class _Body:
