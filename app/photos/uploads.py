@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import secrets
 
 import sqlalchemy as sa
@@ -40,6 +41,7 @@ from media.errors import MediaError, OffsetMismatch, TooLarge, UploadExpired, Up
 from media.resumable import Upload, _validate_metadata
 from media.storage import StoredBlob, validate_sha256
 
+log = logging.getLogger(__name__)
 OWNER_METADATA_KEY = services.OWNER_METADATA_KEY
 # How long a completed upload still answers HEAD with its final offset (then purged).
 COMPLETED_UPLOAD_KEPT = dt.timedelta(hours=24)
@@ -188,6 +190,9 @@ def _append_s3(
                 raise OffsetMismatch(row.upload_offset, offset)
             row.upload_offset = offset + written.size
             row.state = {"pieces": [*row.state.get("pieces", []), *written.pieces]}
+            if row.upload_offset == row.length:
+                # This request now finishes it; a finish that dies is redone by purge.
+                row.state = {**row.state, "finishing": utcnow().isoformat()}
             if written.size:
                 row.expires_at = utcnow() + dt.timedelta(seconds=row.expires_in_seconds)
             upload = _upload(row)
@@ -283,6 +288,8 @@ def purge_uploads(session: Session, media: Media, now: dt.datetime | None = None
     if media.parts is None:
         purged += media.uploads.purge_expired(now)  # (None: by the store's own clock)
     now = now or utcnow()
+    if media.parts is not None:
+        finish_stalled_uploads(session, media, now)
     while True:
         with transaction(session):
             rows = session.scalars(
@@ -325,3 +332,51 @@ def _purge_row(media: Media, row: TusUpload, now: dt.datetime) -> bool:
         return True
     row.expires_at = max(alive.expires_at, now + dt.timedelta(seconds=1))
     return False
+
+
+#: A finish older than this is taken to have died with its host (a 30 MB photo's finish
+#: takes seconds).
+STALLED_FINISH = dt.timedelta(minutes=10)
+
+
+def finish_stalled_uploads(session: Session, media: Media, now: dt.datetime | None = None) -> int:
+    """Finish S3 uploads whose bytes all arrived but whose completing request died (its
+    host was killed, or the store failed it) more than :data:`STALLED_FINISH` ago. The
+    client was told, or will learn from HEAD, that every byte is here, and will not send
+    them again: the server owes it the blob. Called by :func:`purge_uploads`; each upload
+    is claimed under its row lock (``SKIP LOCKED``), so two hosts never finish one twice.
+    Returns how many became blobs."""
+    assert media.parts is not None
+    now = now or utcnow()
+    with transaction(session):
+        candidates = session.scalars(
+            sa.select(TusUpload.id).where(
+                TusUpload.backend == "s3",
+                TusUpload.upload_offset == TusUpload.length,
+                TusUpload.completed_sha256.is_(None),
+            )
+        ).all()
+    finished = 0
+    for upload_id in candidates:
+        with transaction(session):
+            row = session.scalars(
+                sa.select(TusUpload)
+                .where(TusUpload.id == upload_id, TusUpload.completed_sha256.is_(None))
+                .with_for_update(skip_locked=True)
+                .execution_options(populate_existing=True)
+            ).first()
+            if row is None or not _stalled(row, now):
+                continue
+            row.state = {**row.state, "finishing": now.isoformat()}
+            upload, owner_id = _upload(row), row.owner_id
+        try:
+            _complete_upload(session, media, session.get(User, owner_id), upload)
+            finished += 1
+        except Exception:  # bad bytes (the upload is dropped) or the store is down
+            log.warning("finishing stalled upload %s failed", upload_id, exc_info=True)
+    return finished
+
+
+def _stalled(row: TusUpload, now: dt.datetime) -> bool:
+    since = row.state.get("finishing")
+    return since is None or dt.datetime.fromisoformat(since) <= now - STALLED_FINISH

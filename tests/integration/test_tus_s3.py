@@ -258,3 +258,42 @@ def test_purge_removes_expired_uploads_and_pieces_once_from_any_host(hosts, sess
     assert len(_pieces(bucket)) == 1
     result = hosts[1].test_cli_runner().invoke(args=["photos", "purge-uploads"])
     assert result.exit_code == 0 and "purged 0" in result.output, result.output
+
+
+def test_a_finish_that_died_is_done_by_the_next_purge(hosts, session, bucket, monkeypatch):
+    """The store fails the completing PATCH after every byte arrived (as if its host were
+    killed there): HEAD says complete, so the client sends nothing more; the next purge
+    past STALLED_FINISH, on another host, makes the blob and the photo available."""
+    make_world(session)
+    host_a, host_b = hosts
+    a = host_a.test_client()
+    headers = login_headers(a, "t_inspector")
+    data = _photo(seed=17)
+    photo_id = "6f1c7a52-0d0b-4a8e-9d6e-3b2f7f0c9a11"
+    body = {"id": photo_id, "sha256": _sha(data), "kind": "problem"}
+    assert a.post("/api/v1/photos", json=body, headers=headers).status_code == 201
+    path = _create(a, headers, data)
+
+    def store_down(*_args, **_kwargs):
+        raise ConnectionError("the object store went away")
+
+    monkeypatch.setattr(host_a.extensions["media"].store, "put_stream", store_down)
+    assert _patch(a, headers, path, 0, data).status_code == 500
+    monkeypatch.undo()
+    assert a.head(path, headers=_tus(headers)).headers["Upload-Offset"] == str(len(data))
+    assert a.get(f"/api/v1/photos/{photo_id}", headers=headers).get_json()["status"] == "pending"
+
+    with host_b.app_context():
+        from app.extensions import db
+
+        media = host_b.extensions["media"]
+        assert uploads.finish_stalled_uploads(db.session, media) == 0  # not stalled yet
+        later = dt.datetime.now(dt.UTC) + uploads.STALLED_FINISH
+        assert uploads.purge_uploads(db.session, media, now=later) == 0
+        assert uploads.finish_stalled_uploads(db.session, media, now=later) == 0  # done
+
+    assert a.get(f"/api/v1/photos/{photo_id}", headers=headers).get_json()["status"] == "available"
+    row = session.scalars(sa.select(TusUpload)).one()
+    session.refresh(row)
+    assert row.completed_sha256 == _sha(data) and "finishing" not in row.state
+    assert _pieces(bucket) == set()
