@@ -66,6 +66,9 @@ def from_environment() -> dict:
             int(size) for size in os.environ.get("THUMBNAIL_SIZES", "320,1024").split(",")
         ],
         "UPLOAD_EXPIRES_HOURS": _int("UPLOAD_EXPIRES_HOURS", 7 * 24),
+        # --- uploads: partial tus uploads any host can continue (docs/photos.md) ---
+        # With MEDIA_BACKEND=s3 their pieces are objects under this prefix of S3_BUCKET.
+        "S3_UPLOADS_PREFIX": os.environ.get("S3_UPLOADS_PREFIX", "uploads/"),
         # inprocess (a worker thread; nothing else to run) or redis (run `flask photos worker`).
         "JOB_QUEUE": os.environ.get("JOB_QUEUE", "inprocess"),
         "JOB_QUEUE_NAME": os.environ.get("JOB_QUEUE_NAME", "media"),

@@ -310,9 +310,11 @@ class UploadStore:
             except (UploadLocked, UploadNotFound):
                 continue
         for staged in (self.root / _STAGING).iterdir():
-            modified = datetime.fromtimestamp(staged.stat().st_mtime, UTC)
-            if now - modified > _STAGING_GRACE:
-                shutil.rmtree(staged, ignore_errors=True)
+            # Another host's purge may remove it first (a shared UPLOADS_ROOT).
+            with contextlib.suppress(FileNotFoundError):
+                modified = datetime.fromtimestamp(staged.stat().st_mtime, UTC)
+                if now - modified > _STAGING_GRACE:
+                    shutil.rmtree(staged, ignore_errors=True)
         fsync_directory(self.root)
         return purged
 

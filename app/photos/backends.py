@@ -24,6 +24,7 @@ from media.jobs import (
     current_request_id,
 )
 from media.resumable import UploadStore
+from media.s3uploads import S3UploadParts
 from media.storage import BlobStore, DiskBlobStore, S3BlobStore
 
 registry = JobRegistry()
@@ -43,6 +44,8 @@ class Media:
     max_pixels: int
     max_lossless_pixels: int
     thumbnail_sizes: tuple[int, ...]
+    # Partial tus uploads in the bucket (MEDIA_BACKEND=s3), else None: in UPLOADS_ROOT.
+    parts: S3UploadParts | None = None
 
 
 def _blob_store(config: dict) -> BlobStore:
@@ -107,8 +110,12 @@ def init_media(app: Flask) -> None:
     config = app.config
     token = uuid.uuid4().hex
     _apps[token] = app
+    store = _blob_store(config)
+    parts = None
+    if isinstance(store, S3BlobStore):
+        parts = S3UploadParts(store.bucket, store.client, prefix=config["S3_UPLOADS_PREFIX"])
     app.extensions["media"] = Media(
-        store=_blob_store(config),
+        store=store,
         uploads=UploadStore(Path(config["UPLOADS_ROOT"]), max_length=config["PHOTO_MAX_BYTES"]),
         queue=RequestTaggedQueue(_job_queue(config)),
         app_token=token,
@@ -116,6 +123,7 @@ def init_media(app: Flask) -> None:
         max_pixels=config["MAX_IMAGE_PIXELS"],
         max_lossless_pixels=config["MAX_LOSSLESS_PIXELS"],
         thumbnail_sizes=tuple(config["THUMBNAIL_SIZES"]),
+        parts=parts,
     )
 
 

@@ -5,7 +5,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.extensions import db
-from app.photos import services
+from app.photos import services, uploads
 from app.photos.backends import media
 
 group = AppGroup("photos", help="Photo pipeline operations.")
@@ -13,8 +13,9 @@ group = AppGroup("photos", help="Photo pipeline operations.")
 
 @group.command("purge-uploads")
 def purge_uploads():
-    """Remove expired partial uploads (run from cron)."""
-    count = services.purge_expired_uploads(media())
+    """Remove expired partial uploads, for the whole city: safe on any host, even on
+    several at once (run it from the scheduler or cron)."""
+    count = uploads.purge_uploads(db.session, media())
     click.echo(f"purged {count} expired partial uploads and temporary files")
 
 

@@ -118,3 +118,33 @@ class Photo(Base):
 def phash_bands(phash: str) -> tuple[int, int, int, int]:
     """The four 16-bit bands of a 64-bit pHash written as 16 hex digits."""
     return tuple(int(phash[i : i + 4], 16) for i in range(0, 16, 4))  # type: ignore[return-value]
+
+
+class TusUpload(Base):
+    """A resumable (tus) upload as every app server sees it (issue 15): who started it,
+    how long it is, and — on the S3 backend — how far it got and where its pieces are.
+
+    With ``backend = 'disk'`` the bytes and the live offset stay in the shared
+    ``UPLOADS_ROOT`` (:mod:`media.resumable`'s fast path); this row is written at creation
+    and completion only, so a PATCH costs no database write. With ``backend = 's3'`` the row
+    *is* the upload's state: ``upload_offset`` advances under the row's lock, and ``state``
+    lists the objects (``{"pieces": [[key, size], ...]}``) that hold the bytes in order.
+    """
+
+    __tablename__ = "tus_uploads"
+    __table_args__ = (sa.CheckConstraint("backend IN ('disk', 's3')", name="backend"),)
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    device_id: Mapped[str | None] = mapped_column(sa.String(128))
+    backend: Mapped[str] = mapped_column(sa.String(8))
+    length: Mapped[int] = mapped_column(sa.BigInteger)
+    upload_offset: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    upload_metadata: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    state: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Pushed forward by each append (S3; the disk store keeps its own, see purge_uploads).
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    expires_in_seconds: Mapped[int] = mapped_column(sa.Integer)
+    completed_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())

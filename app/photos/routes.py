@@ -8,11 +8,11 @@ from flask import Response, current_app, request, stream_with_context
 from flask.views import MethodView
 
 from app.accounts.models import Role
-from app.core.auth import current_user, require_login, require_roles
+from app.core.auth import current_device, current_user, require_login, require_roles
 from app.core.errors import error_body
 from app.core.inbound import Blueprint
 from app.extensions import db
-from app.photos import services, tus
+from app.photos import services, tus, uploads
 from app.photos.backends import media
 from app.photos.body import socket_body
 from app.photos.schemas import (
@@ -144,7 +144,16 @@ class UploadsView(MethodView):
             return _too_large(length)
         metadata = tus.parse_metadata(request.headers.get("Upload-Metadata"))
         expires_in = dt.timedelta(hours=current_app.config["UPLOAD_EXPIRES_HOURS"])
-        upload = services.create_upload(media(), current_user(), length, metadata, expires_in)
+        device = current_device()
+        upload = uploads.create_upload(
+            db.session,
+            media(),
+            current_user(),
+            length,
+            metadata,
+            expires_in,
+            device_id=getattr(device, "device_id", None),
+        )
         headers = {
             **tus.base_headers(),
             "Location": f"{request.url_root.rstrip('/')}/api/v1/uploads/{upload.id}",
@@ -169,8 +178,8 @@ class UploadView(MethodView):
     def head(self, upload_id):
         """Where to resume: the upload's offset, length and expiry."""
         tus.check_version(request.headers)
-        upload = services.get_upload(media(), current_user(), upload_id)
-        metadata = {k: v for k, v in upload.metadata.items() if k != services.OWNER_METADATA_KEY}
+        upload = uploads.get_upload(db.session, media(), current_user(), upload_id)
+        metadata = {k: v for k, v in upload.metadata.items() if k != uploads.OWNER_METADATA_KEY}
         headers = {
             **tus.base_headers(),
             "Upload-Offset": str(upload.offset),
@@ -194,7 +203,7 @@ class UploadView(MethodView):
         checksum = tus.parse_checksum(request.headers.get("Upload-Checksum"))
         _raise_body_limit()
         body = socket_body(request.environ) or request.stream
-        upload = services.append_upload(
+        upload = uploads.append_upload(
             db.session, media(), current_user(), upload_id, offset, body, checksum
         )
         headers = {
@@ -209,7 +218,7 @@ class UploadView(MethodView):
     def delete(self, upload_id):
         """Abandon an upload (tus termination)."""
         tus.check_version(request.headers)
-        services.terminate_upload(media(), current_user(), upload_id)
+        uploads.terminate_upload(db.session, media(), current_user(), upload_id)
         return Response(status=204, headers=tus.base_headers())
 
 

@@ -11,7 +11,6 @@ import datetime as dt
 import functools
 import hashlib
 import io
-import time
 import uuid
 from collections.abc import Callable
 from typing import BinaryIO
@@ -35,8 +34,7 @@ from app.photos.models import (
     phash_bands,
 )
 from media import images
-from media.errors import MediaError, UploadNotFound
-from media.resumable import Upload
+from media.errors import MediaError
 from media.storage import validate_sha256
 
 # Which roles take which kind of photo.
@@ -223,83 +221,6 @@ def find_blob(session: Session, media: Media, user: User, sha256: str) -> Blob |
     return None
 
 
-# -- resumable uploads (tus) ------------------------------------------------------------
-
-
-def create_upload(
-    media: Media, user: User, length: int, metadata: dict[str, str], expires_in: dt.timedelta
-) -> Upload:
-    """Start a resumable upload of a photo whose SHA-256 is in its metadata."""
-    sha256 = metadata.get("sha256", "")
-    try:
-        validate_sha256(sha256)
-    except MediaError:
-        raise ValidationFailed(
-            "Upload-Metadata needs sha256: the photo's SHA-256 as 64 lowercase hex digits",
-            {"Upload-Metadata": ["sha256 missing or malformed"]},
-        ) from None
-    if length <= 0:
-        raise ValidationFailed("Upload-Length must be positive", {"Upload-Length": ["> 0"]})
-    return media.uploads.create(length, {**metadata, OWNER_METADATA_KEY: str(user.id)}, expires_in)
-
-
-# How long a completed upload still answers HEAD with its final offset (then purged).
-COMPLETED_UPLOAD_KEPT = dt.timedelta(hours=24)
-
-
-def get_upload(media: Media, user: User, upload_id: str) -> Upload:
-    """An upload of the calling user; another user's upload does not exist for them."""
-    upload = media.uploads.get(upload_id)
-    if upload.metadata.get(OWNER_METADATA_KEY) != str(user.id):
-        raise UploadNotFound(upload_id)
-    return upload
-
-
-def append_upload(
-    session: Session,
-    media: Media,
-    user: User,
-    upload_id: str,
-    offset: int,
-    stream: BinaryIO,
-    checksum: tuple[str, bytes] | None,
-) -> Upload:
-    """Append one PATCH's bytes; when the upload is complete, verify and keep the photo."""
-    before = get_upload(media, user, upload_id)
-    if before.complete and offset == before.offset:
-        return before  # the repeat of a last PATCH whose answer was lost
-    upload = media.uploads.append(upload_id, offset, stream, checksum)
-    if upload.complete:
-        _complete_upload(session, media, upload)
-    return upload
-
-
-def _complete_upload(session: Session, media: Media, upload: Upload) -> None:
-    sha256 = upload.metadata["sha256"]
-    try:
-        finished = media.uploads.finish(upload.id, expected_sha256=sha256)
-        stored = media.store.adopt_file(finished.path, sha256)
-        facts = _inspect_or_discard(media, sha256, stored.created)
-    except MediaError:
-        # Bad bytes cannot become good by resuming: drop the upload, keep nothing.
-        media.uploads.terminate(upload.id)
-        raise
-    holder = int(upload.metadata[OWNER_METADATA_KEY])
-    try:
-        _record_or_discard(session, media, sha256, stored, facts, holder)
-    except Exception:
-        # Left complete, the upload would tell a resuming client (HEAD) that it is done,
-        # and the photo would wait for bytes never sent again: the client starts over.
-        media.uploads.terminate(upload.id)
-        raise
-    media.uploads.retire(upload.id, COMPLETED_UPLOAD_KEPT)
-
-
-def terminate_upload(media: Media, user: User, upload_id: str) -> None:
-    get_upload(media, user, upload_id)
-    media.uploads.terminate(upload_id)
-
-
 # -- photo records ----------------------------------------------------------------------
 
 
@@ -452,17 +373,6 @@ def requeue_unprocessed(session: Session, media: Media) -> int:
     for sha256 in waiting:
         media.queue.enqueue("process_blob", {"sha256": sha256, "app": media.app_token})
     return len(waiting)
-
-
-def purge_expired_uploads(media: Media) -> int:
-    """Remove partial uploads that were not resumed before they expired."""
-    purged = media.uploads.purge_expired()
-    store = media.store
-    sweep = getattr(store, "sweep_temporary", None)
-    if sweep is not None:
-        # Debris of puts that died mid-stream (a killed worker); a day is far past any put.
-        purged += sweep(older_than_seconds=24 * 3600, now=time.time())
-    return purged
 
 
 def open_blob(media: Media, sha256: str) -> BinaryIO:
