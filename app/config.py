@@ -22,7 +22,7 @@ SCHEDULE_DEFAULTS = {
     "notifications": 60,
     "pressing": 300,
     "evidence_recheck": 3600,
-    "purge_uploads": 3600,
+    "purge_uploads": 900,  # also finishes stalled S3 uploads (docs/photos.md)
     "sync_prune": 86400,
     "hotline_anonymise": 86400,
 }

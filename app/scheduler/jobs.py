@@ -17,8 +17,8 @@ from app.extensions import db
 from app.feed import services as feed
 from app.hotline import services as hotline
 from app.notifications import services as notifications
+from app.photos import uploads
 from app.photos.backends import media
-from app.photos.services import purge_expired_uploads
 from app.pressing import services as pressing
 from app.sync_api.retention import prune_mutations
 from app.workcalendar.services import get_calendar
@@ -58,7 +58,8 @@ def recheck_evidence(_app: Flask) -> str:
 
 
 def purge_uploads(_app: Flask) -> str:
-    return f"uploads: {purge_expired_uploads(media())} expired partial uploads purged"
+    count = uploads.purge_uploads(db.session, media())
+    return f"uploads: {count} expired partial uploads purged (stalled finishes done on S3)"
 
 
 def prune_sync(app: Flask) -> str:

@@ -2,7 +2,7 @@
 upload another one started (issue 15)
 
 Revision ID: 3f1c0a9d7b21
-Revises: 508d0f4faf18
+Revises: 93162209be12
 Create Date: 2026-12-05 18:30:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 import app.core.db
 
 revision = "3f1c0a9d7b21"
-down_revision = "508d0f4faf18"
+down_revision = "93162209be12"
 branch_labels = None
 depends_on = None
 
