@@ -14,6 +14,8 @@ def test_the_traceback_of_a_500_carries_the_request_id(tmp_path, capsys):
             "SQLALCHEMY_DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}",
             "MEDIA_ROOT": str(tmp_path / "media"),
             "UPLOADS_ROOT": str(tmp_path / "uploads"),
+            # The request id is taken from the header only when a trusted proxy sent it.
+            "TRUSTED_PROXIES": "127.0.0.1",
         }
     )
 
