@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import re
-import re
 import shutil
 import uuid
 
