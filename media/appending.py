@@ -127,6 +127,19 @@ def set_mtime(fd: int, moment: datetime) -> None:
     os.utime(fd, ns=(ns, ns))
 
 
+def hash_range(path: Path, digest: Any, start: int, end: int, chunk_size: int) -> None:
+    """Feed bytes ``start``..``end`` of ``path`` to ``digest`` (a running hash catching up)."""
+    with path.open("rb") as data:
+        data.seek(start)
+        left = end - start
+        while left > 0:
+            chunk = data.read(min(chunk_size, left))
+            if not chunk:
+                raise OSError(f"{path} ends before byte {end}")
+            digest.update(chunk)
+            left -= len(chunk)
+
+
 def hash_file(path: Path, chunk_size: int) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as data:

@@ -120,7 +120,7 @@ def report_cases(
     near_m = policy.merchant_near_m
     bindings = [bind_report(session, user, place.lat, place.lon, near_m) for place in where]
     shas = {ref.sha256.lower() for r in ready for ref in r.checked.refs}
-    available = _available(session, media, user, shas)
+    available = available_hashes(session, media, user, shas)
 
     rows: dict[str, list[dict]] = {name: [] for name in _TABLES}
     for item, place, number, binding in zip(ready, where, numbers, bindings, strict=True):
@@ -209,7 +209,7 @@ def _unused(session: Session, ready: list[_Ready]) -> list[_Ready]:
     return ready
 
 
-def _available(session: Session, media: Media, user: User, shas: set[str]) -> set[str]:
+def available_hashes(session: Session, media: Media, user: User, shas: set[str]) -> set[str]:
     """The hashes whose bytes ``user`` has sent already (``register_photo``'s test for
     many): knowing a hash is not possession."""
     if not shas:
@@ -237,7 +237,7 @@ def _add_rows(
     written = report_rows(
         checked, intake, number=number, binding=binding, device_id=device_id, now=now
     )
-    rows["photos"].extend(_photo_row(ref, intake.reporter, available, now) for ref in checked.refs)
+    rows["photos"].extend(photo_row(ref, intake.reporter, available, now) for ref in checked.refs)
     rows["cases"].append(written.case)
     rows["case_reporters"].append(written.reporter)
     rows["case_photos"].extend(written.photos)
@@ -246,7 +246,7 @@ def _add_rows(
     rows["case_flow"].append(written.flow)
 
 
-def _photo_row(ref: PhotoRef, owner: User, available: set[str], now: dt.datetime) -> dict:
+def photo_row(ref: PhotoRef, owner: User, available: set[str], now: dt.datetime) -> dict:
     sha256 = ref.sha256.lower()
     here = sha256 in available
     return {

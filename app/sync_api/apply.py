@@ -154,7 +154,7 @@ class Applier:
             "photo_id": mutation.entity_id,
             "sha256": args["sha256"],
             "kind": args["kind"],
-            "taken_at": _timestamp(args.get("taken_at")),
+            "taken_at": timestamp(args.get("taken_at")),
             "lat": location.get("lat"),
             "lon": location.get("lon"),
         }
@@ -275,14 +275,14 @@ def photo_refs(raw: Any, default_kind: str | None = None) -> list[dict]:
     for photo in raw or ():
         ref = dict(photo)
         ref["photo_id"] = uuid.UUID(str(photo["photo_id"]))
-        ref["taken_at"] = _timestamp(photo.get("taken_at"))
+        ref["taken_at"] = timestamp(photo.get("taken_at"))
         if default_kind and not ref.get("kind"):
             ref["kind"] = default_kind
         refs.append(ref)
     return refs
 
 
-def _timestamp(value: Any) -> dt.datetime | None:
+def timestamp(value: Any) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 

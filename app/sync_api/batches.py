@@ -30,8 +30,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Protocol
 
-from app.cases import comments
+from app.cases import bulk_photos, comments
+from app.cases.services import PhotoRef
 from app.sync_api.apply import Applier, ReportBatch
+from app.sync_api.apply import timestamp as _timestamp
 from sync.envelope import Mutation
 from sync.mutation_types import MutationType
 from sync.outcomes import Outcome, Status
@@ -68,6 +70,7 @@ class FieldBatch:
         ways = {
             MutationType.REPORT_CREATE: ReportBatch(self.applier),
             MutationType.COMMENT_ADD: self._comments,
+            MutationType.PHOTO_ATTACH: self._photos,
         }
         outcomes: list[Outcome] = []
         position = 0
@@ -100,6 +103,33 @@ class FieldBatch:
         applier = self.applier
         taken = comments.add_comments(applier.session, applier.user, applier.device_id, wanted)
         return [Outcome(Status.APPLIED, "comment", item.comment_id) for item in wanted[:taken]]
+
+    def _photos(self, stretch: Sequence[Mutation]) -> list[Outcome]:
+        """A stretch of ``photo.attach`` on cases set-wise, up to the first it cannot take
+        (a photo on a task, a photo already known, a case out of sight …)."""
+        wanted: list[bulk_photos.NewAttach] = []
+        for mutation in stretch:
+            args = mutation.args
+            try:
+                if args.get("task_id") or not args.get("case_id"):
+                    break
+                location = args.get("location") or {}
+                ref = PhotoRef(
+                    photo_id=mutation.entity_id,
+                    sha256=args["sha256"],
+                    kind=args["kind"],
+                    taken_at=_timestamp(args.get("taken_at")),
+                    lat=location.get("lat"),
+                    lon=location.get("lon"),
+                )
+                wanted.append(bulk_photos.NewAttach(uuid.UUID(str(args["case_id"])), ref))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                break
+        applier = self.applier
+        taken = bulk_photos.attach_photos_in_bulk(
+            applier.session, applier.media, applier.user, applier.device_id, wanted
+        )
+        return [Outcome(Status.APPLIED, "photo", item.ref.photo_id) for item in wanted[:taken]]
 
     def _one_after_another(self, stretch: Sequence[Mutation]) -> list[Outcome]:
         try:

@@ -27,6 +27,7 @@ WRITTEN = (
     "case_flow",
     "case_photos",
     "case_comments",
+    "outbox",
     "case_reporters",
     "evidence_flags",
     "sync_mutations",
@@ -48,8 +49,17 @@ VOLATILE = {
     "available_at",
     "last_push_at",
     "last_pull_at",
+    "done_at",
+    "next_attempt_at",
 }
-SERIAL = {"case_flow", "routing_gaps", "sync_mutations", "sync_devices", "feed_changes"}
+SERIAL = {
+    "case_flow",
+    "routing_gaps",
+    "sync_mutations",
+    "sync_devices",
+    "feed_changes",
+    "outbox",
+}
 
 
 @pytest.fixture
@@ -123,6 +133,11 @@ def _walks(uploaded: str) -> dict[str, list[dict]]:
         _attach(21, 45, 6),
         _report(22, 30, cf.cell(2, 1), _photo(30)),
         _comment(23, 46, 30, "新上报的案件"),
+        _attach(24, 47, 1),  # three photos in a row: one stretch, one case twice
+        _attach(25, 48, 1),
+        _attach(26, 49, 3),
+        _attach(27, 50, 999),  # no such case: rejected
+        _attach(28, 51, 30),
     ]
     merchant = [
         _report(1, 21, cf.cell(1, 1), _photo(21)),  # at the shop: the case has its shop
@@ -141,15 +156,20 @@ def _run(app, client, cw, session, together: bool, uploaded: str):
         taken.append(len(result))
         return result
 
-    real_follow_ups = batches.FieldBatch._one_after_another
+    ways = ("_one_after_another", "_comments", "_photos")
+    real_ways = {name: getattr(batches.FieldBatch, name) for name in ways}
 
-    def follow_ups(self, stretch):
-        result = real_follow_ups(self, stretch)
-        taken.append(len(result))
-        return result
+    def counting(name):
+        def way(self, stretch):
+            result = real_ways[name](self, stretch)
+            taken.append(len(result))
+            return result
+
+        return way
 
     bulk_intake.report_cases = counted
-    batches.FieldBatch._one_after_another = follow_ups
+    for name in ways:
+        setattr(batches.FieldBatch, name, counting(name))
     try:
         rest = cf.report(
             client,
@@ -164,7 +184,8 @@ def _run(app, client, cw, session, together: bool, uploaded: str):
             answers[role] = push(client, headers, role, *walk)
     finally:
         bulk_intake.report_cases = real
-        batches.FieldBatch._one_after_another = real_follow_ups
+        for name, way in real_ways.items():
+            setattr(batches.FieldBatch, name, way)
     assert rest["id"] == _id(100)
     return answers, _snapshot(session), sum(taken)
 
@@ -234,6 +255,11 @@ def test_runs_of_reports_taken_together_write_what_one_by_one_writes(
         ("applied", None),
         ("applied", None),
         ("applied", None),
+        ("applied", None),
+        ("applied", None),
+        ("applied", None),
+        ("rejected", "not_found"),
+        ("applied", None),
     ]
     assert taken >= 10 + 5, "most of the reports and follow-ups went in together"
     for name in WRITTEN:
@@ -246,3 +272,38 @@ def test_runs_of_reports_taken_together_write_what_one_by_one_writes(
     assert any("'available'" in row for row in rows_together["photos"])
     assert sum("'shop_id', None" not in row for row in cases) == 1
     assert sum("'far_from_own_shop'" in row for row in cases) == 1
+
+
+def test_an_edit_after_photos_taken_together_sees_the_case_version_they_made(
+    app, client, cw, session, monkeypatch
+):
+    """The photo run bumps the case's version with Core (by one per photo, as one by one);
+    a later edit of the same case in the same push, an ORM update checked against the
+    version, neither finds it stale nor loses a step: the versions add up."""
+    monkeypatch.setitem(app.config, "SYNC_BATCH_APPLY", True)
+    headers = factories.login_headers(client, cw.users["inspector"].username, device_id="ed")
+    case_id = _id(60)
+    first = push(client, headers, "ed", _report(1, 60, cf.cell(0, 0), _photo(60)))
+    version = first["results"][0]["version"]
+
+    def edit(mid: int, base: str, new: str) -> dict:
+        fields = {"description": {"base": base, "new": new}}
+        return mutation(mid, "case.edit", case_id, {"fields": fields}, base=version)
+
+    answer = push(
+        client,
+        headers,
+        "ed",
+        edit(2, "路边暴露垃圾", "路边暴露垃圾两袋"),  # one by one: the case is now in the session
+        _attach(3, 61, 60),
+        _attach(4, 62, 60),
+        edit(5, "路边暴露垃圾两袋", "路边暴露垃圾三袋"),
+    )
+    # The last edit's base version is older than the photos' (a change it had not seen):
+    # ``merged``, as one by one; never a stale-version refusal (``concurrent_change``).
+    statuses = [(r["status"], r["reason"]) for r in answer["results"]]
+    assert statuses == [("applied", None)] * 3 + [("merged", None)], answer
+    detail = cf.case(client, headers, case_id)
+    assert detail["description"] == "路边暴露垃圾三袋"
+    assert detail["version"] == version + 4
+    assert len(detail["photos"]["problem"]) == 3

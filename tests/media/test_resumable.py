@@ -191,6 +191,28 @@ def test_a_resume_in_a_new_process_without_the_running_hash_gets_the_right_sha25
     assert first.finish(upload.id, expected_sha256=sha256(PHOTO)).sha256 == sha256(PHOTO)
 
 
+def test_patches_spread_over_two_processes_finish_without_reading_the_file_again(
+    tmp_path, clock, monkeypatch
+):
+    """Each process catches its running hash up on the bytes the other appended, as its
+    next PATCH comes: the last PATCH's process has the whole hash, whichever it is."""
+    import media.resumable
+
+    one, two = UploadStore(tmp_path, clock=clock), UploadStore(tmp_path, clock=clock)
+    upload = one.create(len(PHOTO), {}, HOUR)
+    step = len(PHOTO) // 5 + 1
+    for n, start in enumerate(range(0, len(PHOTO), step)):
+        store = (one, two)[n % 2]
+        store.append(upload.id, start, io.BytesIO(PHOTO[start : start + step]))
+
+    def no_rereading(*_args, **_kwargs):
+        raise AssertionError("finish read the whole file again")
+
+    monkeypatch.setattr(media.resumable, "hash_file", no_rereading)
+    last = (one, two)[(len(range(0, len(PHOTO), step)) - 1) % 2]
+    assert last.finish(upload.id, expected_sha256=sha256(PHOTO)).sha256 == sha256(PHOTO)
+
+
 def test_the_running_hash_survives_a_refused_patch(uploads):
     upload = uploads.create(len(PHOTO), {}, HOUR)
     uploads.append(upload.id, 0, io.BytesIO(PHOTO[:1000]))
