@@ -61,15 +61,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from media.appending import (
-    AppendBytes,
-    Bounded,
-    from_ns,
-    hash_file,
-    hash_range,
-    set_mtime,
-    to_ns,
-)
+from media.appending import AppendBytes, Bounded, from_ns, hash_file, hash_range, set_mtime, to_ns
 from media.errors import (
     EmptyBody,
     HashMismatch,
@@ -404,15 +396,9 @@ class UploadStore:
         self._hashers.pop(upload_id)
 
     def _take_hasher(self, upload_id: str, offset: int) -> Any:
-        """This process's running sha256 of the upload, brought up to ``offset``.
-
-        A PATCH that another process (a worker of the same server, another host) appended
-        left this process's hasher behind, or without one: it catches up here by reading
-        the bytes it missed, which are on disk and fsynced (the caller holds the upload's
-        lock). Each PATCH then pays for the bytes it missed, as they come, instead of the
-        last PATCH re-reading the whole file: with PATCHes spread over two workers the
-        bytes hashed are the same, but the answer to the last one no longer waits for a
-        20 MB read (issue 16)."""
+        """This process's running sha256 of the upload, caught up (under the upload's lock)
+        on the bytes other processes appended: each PATCH pays for what it missed, so the
+        last one never re-reads the whole file (issue 16)."""
         running = self._hashers.pop(upload_id)
         if running is not None and running[0] == offset:
             return running[1]
