@@ -23,7 +23,7 @@ from app.cases.edits import FieldEdits, edit_case_fields
 from app.cases.intake import report_case
 from app.cases.reports import NewReport
 from app.cases.requests import ask_self_handling
-from app.cases.services import CasePolicy, attach_photos, get_case
+from app.cases.services import CasePolicy, PhotoRef, attach_photos, get_case
 from app.cases.task_progress import TaskUpdate, update_task
 from app.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from app.merchants import selfchecks
@@ -147,17 +147,8 @@ class Applier:
 
     def photo_attach(self, mutation: Mutation) -> Outcome:
         """A photo on a case, or on a task's case; the bytes may come before or after."""
-        args = mutation.args
-        case_id = _case_of(self, args)
-        location = args.get("location") or {}
-        ref = {
-            "photo_id": mutation.entity_id,
-            "sha256": args["sha256"],
-            "kind": args["kind"],
-            "taken_at": timestamp(args.get("taken_at")),
-            "lat": location.get("lat"),
-            "lon": location.get("lon"),
-        }
+        case_id = _case_of(self, mutation.args)
+        ref = attached_photo(mutation)
         attach_photos(self.session, self.media, self.user, self.device_id, case_id, [ref])
         return _applied("photo", mutation.entity_id, None)
 
@@ -280,6 +271,20 @@ def photo_refs(raw: Any, default_kind: str | None = None) -> list[dict]:
             ref["kind"] = default_kind
         refs.append(ref)
     return refs
+
+
+def attached_photo(mutation: Mutation) -> PhotoRef:
+    """The photo a ``photo.attach`` names (raises KeyError/AttributeError on a bad shape)."""
+    args = mutation.args
+    location = args.get("location") or {}
+    return PhotoRef(
+        photo_id=mutation.entity_id,
+        sha256=args["sha256"],
+        kind=args["kind"],
+        taken_at=timestamp(args.get("taken_at")),
+        lat=location.get("lat"),
+        lon=location.get("lon"),
+    )
 
 
 def timestamp(value: Any) -> dt.datetime | None:

@@ -31,9 +31,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from app.cases import bulk_photos, comments
-from app.cases.services import PhotoRef
-from app.sync_api.apply import Applier, ReportBatch
-from app.sync_api.apply import timestamp as _timestamp
+from app.sync_api.apply import Applier, ReportBatch, attached_photo
 from sync.envelope import Mutation
 from sync.mutation_types import MutationType
 from sync.outcomes import Outcome, Status
@@ -113,15 +111,7 @@ class FieldBatch:
             try:
                 if args.get("task_id") or not args.get("case_id"):
                     break
-                location = args.get("location") or {}
-                ref = PhotoRef(
-                    photo_id=mutation.entity_id,
-                    sha256=args["sha256"],
-                    kind=args["kind"],
-                    taken_at=_timestamp(args.get("taken_at")),
-                    lat=location.get("lat"),
-                    lon=location.get("lon"),
-                )
+                ref = attached_photo(mutation)
                 wanted.append(bulk_photos.NewAttach(uuid.UUID(str(args["case_id"])), ref))
             except (KeyError, TypeError, ValueError, AttributeError):
                 break

@@ -20,7 +20,6 @@ import dataclasses
 import hashlib
 import http.client
 import io
-import json
 import os
 import random
 import signal
@@ -45,7 +44,9 @@ from tests import case_factories as cf
 from tests import factories
 from tests.conftest import PG_URL
 from tests.integration.test_sync_crash import report
+from tests.integration.test_sync_crash import request as call
 from tests.media import photos as pictures
+from tests.redis_support import reachable_redis
 
 pytestmark = pytest.mark.postgres
 
@@ -122,14 +123,7 @@ def s3(monkeypatch) -> Iterator[tuple[str, str, object]]:
 @pytest.fixture
 def queue() -> Iterator[tuple[object, str]]:
     """(Redis connection, a queue name of this test's own); its keys removed after."""
-    redis = pytest.importorskip("redis")
-    connection = redis.Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except redis.exceptions.ConnectionError as error:
-        if os.environ.get("TEST_REDIS_URL"):
-            pytest.fail(f"Redis at TEST_REDIS_URL is unreachable: {error}")
-        pytest.skip("no Redis on 127.0.0.1:6379 and TEST_REDIS_URL not set")
+    connection = reachable_redis(REDIS_URL)
     name = f"multihost-{uuid.uuid4().hex[:8]}"
     yield connection, name
     for key in connection.scan_iter(f"*{name}*"):
@@ -261,20 +255,6 @@ def city(database_url, s3, queue, tmp_path) -> Iterator[City]:
 
 
 # -- HTTP ------------------------------------------------------------------------------------
-
-
-def call(port: int, method: str, path: str, body=None, token=None) -> tuple[int, object]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        payload = json.dumps(body).encode() if body is not None else None
-        connection.request(method, path, body=payload, headers=headers)
-        response = connection.getresponse()
-        return response.status, json.loads(response.read() or b"null")
-    finally:
-        connection.close()
 
 
 def login(port: int, username: str, device_id: str) -> str:

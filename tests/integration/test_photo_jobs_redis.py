@@ -12,20 +12,14 @@ from app import create_app
 from media.jobs import run_worker
 from tests.factories import login_headers, make_world
 from tests.media import photos as pictures
+from tests.redis_support import reachable_redis
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 @pytest.fixture
 def redis_app(app, committing, clean_db, tmp_path):
-    redis = pytest.importorskip("redis")
-    connection = redis.Redis.from_url(REDIS_URL)
-    try:
-        connection.ping()
-    except redis.exceptions.ConnectionError as error:
-        if os.environ.get("TEST_REDIS_URL"):
-            pytest.fail(f"Redis at TEST_REDIS_URL is unreachable: {error}")
-        pytest.skip("no Redis on 127.0.0.1:6379 and TEST_REDIS_URL not set")
+    connection = reachable_redis(REDIS_URL)
     queue_name = f"test-media-{uuid.uuid4().hex[:8]}"
     application = create_app(
         {
