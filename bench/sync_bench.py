@@ -221,6 +221,9 @@ def _by_mutation(batch: dict[str, list[dict]]) -> list[dict[str, list[dict]]]:
             return case_of_photo.get(row["id"])
         if table == "sync_mutations":
             return row["entity_id"]
+        if table == "case_duplicates":  # with the later of its two cases (rows come unordered)
+            pair = (row["case_id"], row["other_case_id"])
+            return max(pair, key=lambda case: order.get(case, -1))
         if "case_id" in row:
             return row["case_id"]
         if "entity_id" in row:  # the change log names cases and photos by id

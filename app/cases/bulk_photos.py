@@ -133,12 +133,16 @@ def _write(
     connection.execute(sa.insert(CasePhoto.__table__), links)
     connection.execute(sa.insert(FlowEntry.__table__), flow)
     table = Case.__table__
-    for case_id, count in Counter(a.case_id for a in taken).items():
-        connection.execute(
-            table.update()
-            .where(table.c.id == case_id)
-            .values(version=table.c.version + count, updated_at=now)
-        )
+    bumps = [
+        {"bumped_id": case_id, "bumped_by": count}
+        for case_id, count in Counter(a.case_id for a in taken).items()
+    ]
+    connection.execute(  # executemany: one round trip for every case bumped
+        table.update()
+        .where(table.c.id == sa.bindparam("bumped_id"))
+        .values(version=table.c.version + sa.bindparam("bumped_by"), updated_at=now),
+        bumps,
+    )
     # The session may hold these cases from an earlier mutation of the push: their version
     # moved under it, so they are read again before anything else changes them.
     for held in list(session.identity_map.values()):

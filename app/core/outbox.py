@@ -9,10 +9,12 @@ rolled-back mutation takes its rows with it. Nothing here knows a domain: the ha
 registered by the domains (``subscribe``, called from ``create_app``).
 
 After the commit the rows are dispatched inline (``events.send``: inside a push, that is
-after the push's own commit), each in three short steps: *claim* it (a lease: its
-``next_attempt_at`` moved ``lease`` ahead, ``attempts`` + 1, committed), run its handler in
-a session of the handler's own, then mark it ``done``, or record the error and when to try
-again (exponential backoff), ``failed`` after ``max_attempts``. A process that dies between
+after the push's own commit), a batch at a time in three short steps: *claim* the rows (a
+lease: their ``next_attempt_at`` moved ``lease`` ahead, ``attempts`` + 1, committed), run
+each row's handler in a session of the handler's own (or, for a kind subscribed with a
+``many`` handler, the batch's rows of that kind in one call), then mark the rows that ran
+``done`` (one UPDATE), and for each that raised record the error and when to try again
+(exponential backoff), ``failed`` after ``max_attempts``. A process that dies between
 the change's commit and the end of the handler leaves a ``pending`` row whose time has
 come (or whose lease runs out): ``relay`` (``flask outbox relay``, also a scheduler job)
 picks those up, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so two relays never claim one
@@ -42,6 +44,8 @@ log = logging.getLogger(__name__)
 
 #: ``handler(session, payload)``: the session is the handler's own; it commits its work.
 Handler = Callable[[Session, dict], None]
+#: ``many(session, payloads)``: the same work for several rows of one kind at once.
+ManyHandler = Callable[[Session, list[dict]], None]
 SessionFactory = Callable[[], Session]
 _NEW = "outbox_new"  # session.info: rows added in its current transaction
 
@@ -89,16 +93,27 @@ class RelayReport:
 # -- registry ----------------------------------------------------------------------------
 
 _handlers: dict[str, Handler] = {}
+_many: dict[str, ManyHandler] = {}
 _topics: dict[str, list[str]] = {}
 _session_factory: list[SessionFactory] = []
 #: ``ids`` — outbox rows committed; sent through ``events`` so a push defers it.
 committed = Signal("outbox-committed")
 
 
-def subscribe(topic: str, kind: str, handler: Handler) -> None:
+def subscribe(topic: str, kind: str, handler: Handler, many: ManyHandler | None = None) -> None:
     """Run ``handler`` for every ``topic`` published from now on, as rows of ``kind``
-    (process-wide; subscribing the same kind again replaces its handler)."""
+    (process-wide; subscribing the same kind again replaces its handler).
+
+    ``many``, if given, does the work of several rows of ``kind`` claimed together in one
+    call (a push's hundred photos: one session and a few set-wise reads instead of a
+    hundred). If it raises, the rows run one by one through ``handler``, each retrying
+    alone, so ``many`` may have done part of the work: as ``handler``, it must be
+    idempotent."""
     _handlers[kind] = handler
+    if many is None:
+        _many.pop(kind, None)
+    else:
+        _many[kind] = many
     kinds = _topics.setdefault(topic, [])
     if kind not in kinds:
         kinds.append(kind)
@@ -209,6 +224,27 @@ def _claim(
     return sorted(rows, key=lambda row: row.id)
 
 
+def _run_all(new_session: SessionFactory, rows: list[sa.Row]) -> dict[int, str | None]:
+    """Run the handlers of ``rows``, kind by kind; each row's error text, None if it ran."""
+    kinds: dict[str, list[sa.Row]] = {}
+    for row in rows:
+        kinds.setdefault(row.kind, []).append(row)
+    errors: dict[int, str | None] = {}
+    for kind, group in kinds.items():
+        many = _many.get(kind)
+        if many is not None and len(group) > 1:
+            try:
+                with new_session() as own:
+                    many(own, [dict(row.payload) for row in group])
+            except Exception:
+                log.warning("outbox: %d rows of %s go one by one", len(group), kind, exc_info=True)
+            else:
+                errors.update((row.id, None) for row in group)
+                continue
+        errors.update((row.id, _run(new_session, row)) for row in group)
+    return errors
+
+
 def _run(new_session: SessionFactory, row: sa.Row) -> str | None:
     """Run the row's handler; the error text if it raised."""
     handler = _handlers.get(row.kind)
@@ -251,6 +287,21 @@ def _settle(
     return outcome if settled.rowcount else None
 
 
+def _settle_done(session: Session, ids: list[int], now: dt.datetime | None = None) -> int:
+    """Mark the claimed rows ``ids`` whose handlers ran ``done``, in one UPDATE; how many
+    were still pending (a row settled meanwhile is left as it is)."""
+    if not ids:
+        return 0
+    with transaction(session):
+        settled = session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "pending")
+            .values(status="done", done_at=now or utcnow(), last_error=None)
+            .execution_options(synchronize_session=False)
+        )
+    return settled.rowcount
+
+
 def _pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
@@ -269,8 +320,11 @@ def dispatch(
     with new_session() as session:
         while True:
             batch = _claim(session, wanted, now or utcnow(), settings)
+            errors = _run_all(new_session, batch)
+            report.done += _settle_done(session, [i for i, e in errors.items() if e is None], now)
             for row in batch:
-                report.add(_settle(session, row, _run(new_session, row), settings, now))
+                if errors[row.id] is not None:
+                    report.add(_settle(session, row, errors[row.id], settings, now))
             if len(batch) < settings.batch_size:  # claimed rows are not due again
                 return report
 

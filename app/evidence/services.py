@@ -101,6 +101,46 @@ def check_case_photos(
     return created
 
 
+def check_many_cases(
+    session: Session,
+    wanted: dict[uuid.UUID, set[uuid.UUID] | None],
+    *,
+    max_distance_m: float,
+    phash_distance: int,
+) -> None:
+    """``check_case_photos`` for each case of ``wanted`` (its photo ids, or None for all), as
+    a push's many photos ask for it: one read finds the cases that have a closure or check
+    photo to check at all; the others, most of them, are done with that read."""
+    if not wanted:
+        return
+    with transaction(session):
+        found = set(session.scalars(sa.select(Case.id).where(Case.id.in_(list(wanted)))))
+        missing = set(wanted) - found
+        if missing:
+            raise NotFound(f"case {sorted(map(str, missing))[0]} does not exist")
+        checkable = set(
+            session.scalars(
+                sa.select(CasePhoto.case_id)
+                .join(Photo, Photo.id == CasePhoto.photo_id)
+                .where(
+                    CasePhoto.case_id.in_(list(wanted)),
+                    CasePhoto.kind.in_(CHECKED_KINDS),
+                    Photo.status == PhotoStatus.AVAILABLE,
+                )
+                .distinct()
+            )
+        )
+    for case_id in [case_id for case_id in wanted if case_id in checkable]:
+        photo_ids = wanted[case_id]
+        check_case_photos(
+            session,
+            case_id,
+            None if photo_ids is None else sorted(photo_ids),
+            max_distance_m=max_distance_m,
+            phash_distance=phash_distance,
+        )
+
+
 def recheck_blob(
     session: Session, sha256: str, *, max_distance_m: float, phash_distance: int
 ) -> list[EvidenceFlag]:

@@ -72,6 +72,21 @@ def check_added_photos(session: Session, payload: dict) -> None:
     )
 
 
+def check_many_added_photos(session: Session, payloads: list[dict]) -> None:
+    """``check_added_photos`` for many rows at once (a push's photos): per case, the union
+    of the photos to check, or all of its closure and check photos if any row asks so."""
+    wanted: dict[uuid.UUID, set[uuid.UUID] | None] = {}
+    for payload in payloads:
+        case_id = uuid.UUID(payload["case_id"])
+        photo_ids = {uuid.UUID(value) for value in payload["photo_ids"]}
+        so_far = wanted.get(case_id, set())
+        if so_far is None or payload.get("kind") not in services.CHECKED_KINDS:
+            wanted[case_id] = None
+        else:
+            wanted[case_id] = so_far | photo_ids
+    services.check_many_cases(session, wanted, **_limits())
+
+
 @_never_raise
 def on_photos_available(photo_ids: list[uuid.UUID], sha256: str) -> None:
     """Bytes arrived after the photo was attached: the EXIF checks can run now."""
@@ -89,6 +104,8 @@ def on_blob_processed(sha256: str) -> None:
 
 def register() -> None:
     """Connect the checks to the signals (blinker keeps one connection per receiver)."""
-    outbox.subscribe(PHOTOS_ADDED, "evidence.check_photos", check_added_photos)
+    outbox.subscribe(
+        PHOTOS_ADDED, "evidence.check_photos", check_added_photos, check_many_added_photos
+    )
     photos_available.connect(on_photos_available)
     blob_processed.connect(on_blob_processed)

@@ -5,20 +5,27 @@ record and advance of ``last_mid``: about a third of a follow-up's statements. A
 them can instead be decided together, in one savepoint with one record and one advance
 (``sync.engine._apply_run``). ``FieldBatch`` takes a run of any types:
 
-* consecutive ``report.create`` go to ``ReportBatch`` (``app.cases.bulk_intake``: set-wise
-  statements), which takes the longest prefix it can;
-* consecutive ``comment.add`` go to ``app.cases.comments.add_comments`` (set-wise too: one
-  query for the cases the user may see, one for the ids already used, one ``INSERT``);
-* every other mutation (comments, photos, task moves, edits, self-handling, self-checks)
-  goes through the same ``Applier`` as the one-by-one path, one after another inside one
-  savepoint for the stretch, with no savepoint, record or counter write of its own.
+* a *segment* of reports, comments, photo attachments and task moves (a walk: reports,
+  follow-ups on the cases just reported, checks of cases sent to check) is applied kind by
+  kind: all its ``report.create`` by ``ReportBatch`` (``app.cases.bulk_intake``), then all
+  its ``comment.add`` by ``app.cases.comments.add_comments``, all its ``photo.attach`` on
+  cases by ``app.cases.bulk_photos`` (each set-wise: a few statements for the kind), then
+  its ``task.update`` through the ``Applier`` one after another. The kinds' alternation
+  (four reports, three comments, three photos, a check …) no longer costs each short
+  stretch its own queries. The segment ends where moving a mutation ahead of those sent
+  before it could change an outcome (``commuting_prefix`` says why the rest commute);
+* every other mutation (edits, self-handling, self-checks) goes through the same
+  ``Applier`` as the one-by-one path, one after another inside one savepoint for the
+  stretch, with no savepoint, record or counter write of its own.
 
 It only ever reaches the outcomes the one-by-one path would: a mutation the batch cannot
 answer ``applied`` (a refusal, a ``merged`` or a ``conflict``, any error) ends the stretch.
 The stretch's savepoint is rolled back and the mutations before that one are applied again
 in a new savepoint (they passed a moment ago, in the same transaction); the batch returns
 them, and the engine decides the one that stopped it the one-by-one way. So a refusal costs
-its stretch twice, which a walk, mostly ``applied``, rarely pays.
+its stretch twice, which a walk, mostly ``applied``, rarely pays. In a segment, a kind that
+stops early may find an earlier kind applied past its stop (a report sent after a refused
+comment): the segment is rolled back and its prefix up to the stop applied again.
 """
 
 from __future__ import annotations
@@ -27,10 +34,13 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+import sqlalchemy as sa
+
 from app.cases import bulk_photos, comments
+from app.cases.models import Task
 from app.sync_api.apply import Applier, ReportBatch, attached_photo
 from sync.envelope import Mutation
 from sync.mutation_types import MutationType
@@ -45,6 +55,75 @@ class Savepoints(Protocol):
     def savepoint(self) -> contextlib.AbstractContextManager[None]: ...
 
     def settle(self) -> None: ...
+
+
+_BUCKETS = frozenset(
+    {
+        MutationType.REPORT_CREATE,
+        MutationType.COMMENT_ADD,
+        MutationType.PHOTO_ATTACH,
+        MutationType.TASK_UPDATE,
+    }
+)
+
+
+def commuting_prefix(segment: Sequence[Mutation], task_cases: Mapping[str, str]) -> int:
+    """How many of ``segment`` may be applied kind by kind (reports, comments, photos, then
+    task moves) and come to what they come to in the order sent.
+
+    What moves ahead of what, and why that is safe where the keys differ:
+
+    * a report moves ahead of every other kind. It reads what none of them writes except
+      the case or photo ids they name: a task move never takes a case into or out of the
+      open states (a field user's moves do not close cases), so the duplicates a report
+      finds are the same. So the prefix ends before a report that makes a case or photo an
+      earlier comment, photo or task move names;
+    * comments and photos on cases commute: neither reads what the other writes (a photo
+      bumps the case's version and adds to its flow; a comment does neither);
+    * comments and photos move ahead of the task moves sent before them, unless the task's
+      case is theirs (a move changes the state a photo's flow entry records, and the cases
+      a user sees) or the photo is one the task move sends.
+
+    ``task_cases``: the case of each task the segment's task moves name (a task not in it
+    is refused one by one, so it names no case). At least one mutation: the first moves
+    ahead of nothing."""
+    named: set[str] = set()  # what the comments, photos and task moves so far name
+    moved: set[str] = set()  # the cases and photos of the task moves so far
+    for position, mutation in enumerate(segment):
+        args = mutation.args if isinstance(mutation.args, dict) else {}
+        kind = mutation.type
+        if kind is MutationType.REPORT_CREATE:
+            if ({_key(mutation.entity_id)} | _photo_keys(args)) & named:
+                return position
+            continue
+        if kind is MutationType.TASK_UPDATE:
+            keys = _photo_keys(args)
+            case = task_cases.get(_key(mutation.entity_id))
+            keys.add(case if case is not None else _key(mutation.entity_id))
+            named.update(keys)
+            moved.update(keys)
+            continue
+        keys = {_key(args.get("case_id"))}
+        if kind is MutationType.PHOTO_ATTACH:
+            keys.add(_key(mutation.entity_id))
+        if keys & moved:
+            return position
+        named.update(keys)
+    return len(segment)
+
+
+def _photo_keys(args: Mapping) -> set[str]:
+    photos = args.get("photos")
+    if not isinstance(photos, list):
+        return set()
+    return {_key(photo.get("photo_id")) for photo in photos if isinstance(photo, dict)}
+
+
+def _key(value: object) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except (TypeError, ValueError, AttributeError):
+        return repr(value)
 
 
 class _Stopped(Exception):
@@ -65,25 +144,82 @@ class FieldBatch:
 
     def __call__(self, mutations: Sequence[Mutation]) -> list[Outcome]:
         """The outcomes of the longest prefix of ``mutations`` applied together."""
-        ways = {
-            MutationType.REPORT_CREATE: ReportBatch(self.applier),
-            MutationType.COMMENT_ADD: self._comments,
-            MutationType.PHOTO_ATTACH: self._photos,
-        }
         outcomes: list[Outcome] = []
         position = 0
         while position < len(mutations):
-            way = ways.get(mutations[position].type)
+            grouped = mutations[position].type in _BUCKETS
             end = position + 1
-            while end < len(mutations) and ways.get(mutations[end].type) is way:
+            while end < len(mutations) and (mutations[end].type in _BUCKETS) == grouped:
                 end += 1
-            stretch = mutations[position:end]
-            done = (way or self._one_after_another)(stretch)
+            if grouped:
+                end = position + commuting_prefix(
+                    mutations[position:end], self._task_cases(mutations[position:end])
+                )
+                done = self._segment(mutations[position:end])
+            else:
+                done = self._one_after_another(mutations[position:end])
             outcomes.extend(done)
-            if len(done) < len(stretch):
+            if len(done) < end - position:
                 break
             position = end
         return outcomes
+
+    def _task_cases(self, stretch: Sequence[Mutation]) -> dict[str, str]:
+        """The case of each task ``stretch``'s task moves name (one query)."""
+        ids = set()
+        for mutation in stretch:
+            if mutation.type is MutationType.TASK_UPDATE:
+                with contextlib.suppress(TypeError, ValueError, AttributeError):
+                    ids.add(uuid.UUID(str(mutation.entity_id)))
+        if not ids:
+            return {}
+        rows = self.applier.session.execute(
+            sa.select(Task.id, Task.case_id).where(Task.id.in_(sorted(ids)))
+        )
+        return {str(task_id): str(case_id) for task_id, case_id in rows}
+
+    def _segment(self, segment: Sequence[Mutation]) -> list[Outcome]:
+        """Reports, comments, photos and task moves, kind by kind: the outcomes of the
+        longest prefix of ``segment`` each kind's batch takes. A kind that stops early (a
+        refusal to come) may leave a kind before it past the stop, or its own stop half
+        done: then the segment is rolled back and its prefix up to the stop applied again."""
+        while segment:
+            try:
+                with self.store.savepoint():
+                    outcomes, overrun = self._by_kind(segment)
+                    if overrun:
+                        raise _Stopped(len(outcomes))
+                return outcomes
+            except _Stopped as stop:
+                segment = segment[: stop.position]
+        return []
+
+    def _by_kind(self, segment: Sequence[Mutation]) -> tuple[list[Outcome], bool]:
+        """Apply ``segment``'s reports, then its comments, its photos and its task moves, each
+        kind up to the first it stops at (and none past where an earlier kind stopped); the
+        outcomes in the order sent up to the first stop, and whether anything past it was
+        applied (or a task move that stopped it wrote something)."""
+        reached = len(segment)
+        applied: dict[int, Outcome] = {}
+        ways = (
+            (MutationType.REPORT_CREATE, ReportBatch(self.applier)),
+            (MutationType.COMMENT_ADD, self._comments),
+            (MutationType.PHOTO_ATTACH, self._photos),
+            (MutationType.TASK_UPDATE, self._moves),
+        )
+        dirty = False
+        for kind, way in ways:
+            positions = [at for at, m in enumerate(segment[:reached]) if m.type is kind]
+            if not positions:
+                continue
+            done = way([segment[at] for at in positions])
+            applied.update(zip(positions, done, strict=False))
+            if len(done) < len(positions):
+                reached = positions[len(done)]
+                # A task move that stopped went through the services: whatever it wrote.
+                dirty = kind is MutationType.TASK_UPDATE
+        outcomes = [applied[at] for at in range(reached)]
+        return outcomes, dirty or len(applied) > reached
 
     def _comments(self, stretch: Sequence[Mutation]) -> list[Outcome]:
         """A stretch of ``comment.add`` set-wise, up to the first it cannot simply store."""
@@ -120,6 +256,22 @@ class FieldBatch:
             applier.session, applier.media, applier.user, applier.device_id, wanted
         )
         return [Outcome(Status.APPLIED, "photo", item.ref.photo_id) for item in wanted[:taken]]
+
+    def _moves(self, stretch: Sequence[Mutation]) -> list[Outcome]:
+        """Task moves one after another through the applier, in the segment's savepoint, up
+        to the first that is not ``applied`` (the segment rolls back what it wrote)."""
+        outcomes: list[Outcome] = []
+        for mutation in stretch:
+            try:
+                outcome = self.applier(mutation)
+                self.store.settle()
+            except Exception as error:
+                log.debug("sync: the segment stops before mid %s: %r", mutation.mid, error)
+                break
+            if not isinstance(outcome, Outcome) or outcome.status is not Status.APPLIED:
+                break
+            outcomes.append(outcome)
+        return outcomes
 
     def _one_after_another(self, stretch: Sequence[Mutation]) -> list[Outcome]:
         try:

@@ -92,14 +92,18 @@ def _report(mid: int, case: int, location: dict, *photos: dict, **args) -> dict:
     return mutation(mid, "report.create", _id(case), body)
 
 
-def _comment(mid: int, comment: int, case: int, text: str) -> dict:
-    return mutation(mid, "comment.add", _id(comment), {"case_id": _id(case), "text": text})
+def _case(case: int | str) -> str:
+    return case if isinstance(case, str) else _id(case)
 
 
-def _attach(mid: int, photo: int, case: int) -> dict:
+def _comment(mid: int, comment: int, case: int | str, text: str) -> dict:
+    return mutation(mid, "comment.add", _id(comment), {"case_id": _case(case), "text": text})
+
+
+def _attach(mid: int, photo: int, case: int | str) -> dict:
     ref = _photo(photo)
     del ref["photo_id"]
-    return mutation(mid, "photo.attach", _id(photo), {"case_id": _id(case), **ref})
+    return mutation(mid, "photo.attach", _id(photo), {"case_id": _case(case), **ref})
 
 
 def _walks(uploaded: str) -> dict[str, list[dict]]:
@@ -138,6 +142,13 @@ def _walks(uploaded: str) -> dict[str, list[dict]]:
         _attach(26, 49, 3),
         _attach(27, 50, 999),  # no such case: rejected
         _attach(28, 51, 30),
+        # Reports move ahead of the comments and photos sent before them, except one that
+        # makes what they name: one by one, they come first.
+        _comment(29, 52, 32, "先评论后上报"),  # its case is reported next: rejected
+        _report(30, 32, cf.cell(2, 1)),
+        _comment(31, 54, 32, "复核"),
+        _attach(32, 53, 1),
+        _report(33, 33, cf.cell(2, 2), _photo(53)),  # the photo of mid 32
     ]
     merchant = [
         _report(1, 21, cf.cell(1, 1), _photo(21)),  # at the shop: the case has its shop
@@ -260,13 +271,18 @@ def test_runs_of_reports_taken_together_write_what_one_by_one_writes(
         ("applied", None),
         ("rejected", "not_found"),
         ("applied", None),
+        ("rejected", "not_found"),
+        ("applied", None),
+        ("applied", None),
+        ("applied", None),
+        ("applied", None),
     ]
     assert taken >= 10 + 5, "most of the reports and follow-ups went in together"
     for name in WRITTEN:
         assert rows_together.get(name) == rows_one_by_one.get(name), name
     cases = rows_together["cases"]
-    assert len(cases) == 1 + 11 + 2, statuses
-    assert len(rows_together["case_comments"]) == 3
+    assert len(cases) == 1 + 13 + 2, statuses
+    assert len(rows_together["case_comments"]) == 4
     assert len(rows_together["case_duplicates"]) >= 3
     assert len(rows_together["routing_gaps"]) >= 2
     assert any("'available'" in row for row in rows_together["photos"])
@@ -307,3 +323,80 @@ def test_an_edit_after_photos_taken_together_sees_the_case_version_they_made(
     assert detail["description"] == "路边暴露垃圾三袋"
     assert detail["version"] == version + 4
     assert len(detail["photos"]["problem"]) == 3
+
+
+def _checking(client, cw) -> tuple[str, str]:
+    """A case reported, handled and sent to check: its id and the inspector's check task."""
+
+    def h(role):
+        return factories.login_headers(client, cw.users[role].username)
+
+    case_id = cf.report(client, h("street_chief"), cw.category, location=cf.cell(0, 1))["id"]
+    cf.act(client, h("dispatcher"), case_id, "register")
+    detail = cf.act(
+        client, h("dispatcher"), case_id, "dispatch", department_id=cw.world.department.id
+    )
+    handle = cf.open_task(detail, "handle")
+    cf.task_post(client, h("handler"), handle["id"], "complete", photos=[cf.photo("closure")])
+    check = cf.open_task(cf.act(client, h("dispatcher"), case_id, "send_check"), "check")
+    return case_id, check["id"]
+
+
+def _checked(mid: int, task: str) -> dict:
+    args = {"action": "complete", "result": "pass", "note": "核查通过"}
+    return mutation(mid, "task.update", task, {**args, "photos": [cf.photo("check")]})
+
+
+def test_task_moves_go_in_a_segment_and_keep_the_order_of_what_names_their_case(
+    app, client, cw, session, monkeypatch
+):
+    """Task moves join the reports, comments and photos around them, applied last; a
+    comment or photo sent after a move on its case is not moved ahead of it. The same walk,
+    batch off and on, on two sets of cases: the same answers and the same flow in order."""
+    walks = {}
+    moved: list[int] = []
+    real_moves = batches.FieldBatch._moves
+
+    def moves(self, stretch):
+        done = real_moves(self, stretch)
+        moved.append(len(done))
+        return done
+
+    monkeypatch.setattr(batches.FieldBatch, "_moves", moves)
+    for together in (False, True):
+        (x, tx), (y, ty), (z, tz) = (_checking(client, cw) for _ in range(3))
+        base = 1000 if together else 2000
+        walk = [
+            _report(1, base + 1, cf.cell(0, 0), _photo(base + 1)),
+            _checked(2, tx),
+            _comment(3, base + 3, y, "复核中"),
+            _attach(4, base + 4, x),  # after the move on its case: not ahead of it
+            _report(5, base + 5, cf.cell(0, 2)),
+            _checked(6, ty),
+            _comment(7, base + 7, z, "待核查"),
+            _attach(8, base + 8, base + 1),
+            _checked(9, tz),
+            _checked(10, tz),  # the same check again: not applied, one by one
+            _comment(11, base + 11, base + 5, "新案件"),
+        ]
+        monkeypatch.setitem(app.config, "SYNC_BATCH_APPLY", together)
+        headers = factories.login_headers(
+            client, cw.users["inspector"].username, device_id=f"walk-{together}"
+        )
+        answer = push(client, headers, f"walk-{together}", *walk)
+        dispatcher = factories.login_headers(client, cw.users["dispatcher"].username)
+        flows = [
+            [
+                (e["action"], e["from_state"], e["to_state"])
+                for e in cf.case(client, dispatcher, c)["flow"]
+            ]
+            for c in (x, y, z)
+        ]
+        walks[together] = ([(r["mid"], r["status"], r["reason"]) for r in answer["results"]], flows)
+
+    assert walks[True] == walks[False]
+    assert sum(moved) >= 3, moved  # the checks went in with the segments around them
+    statuses, flows = walks[True]
+    assert [s[1] for s in statuses[:9]] == ["applied"] * 9 and statuses[10][1] == "applied"
+    x_flow = [action for action, *_ in flows[0]]
+    assert x_flow.index("check_pass") < x_flow.index("attach_photos"), x_flow

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.cases.services import publish_photos_added
+from app.core.models import OutboxMessage
 from app.evidence import recheck, services
 from app.evidence.models import EvidenceFlag
 from app.photos.events import blob_processed, photos_available
@@ -450,3 +451,62 @@ def test_the_recheck_command_prints_what_it_found_and_did(
     assert "photos with a missed evidence check: 1 on 1 cases" in result.output
     assert f"[1/1] case {case.id}: 1 new flags" in result.output
     assert "rechecked 1 photos on 1 cases: 1 new flags; 0 cases failed" in result.output
+
+
+def test_many_cases_photos_added_in_one_commit_are_checked_together_as_one_by_one(
+    app, session, new_case, inspector_id, handler_id, monkeypatch
+):
+    """A push's many ``case.photos_added`` rows are claimed together and checked by
+    ``check_many_added_photos``: the same flags as one row at a time, for the cases that
+    have something to check, and none for the cases that have only problem photos."""
+    copied, far, plain = new_case(), new_case(), new_case()
+    picture = ef.jpeg(seed=30, gps=HERE)
+    ef.attach(session, copied, "problem", inspector_id, data=picture)
+    copy = ef.attach(session, copied, "closure", handler_id, data=picture)
+    away = ef.attach(
+        session, far, "closure", handler_id, data=ef.jpeg(seed=31, gps=ONE_KM_AWAY, taken_at=AFTER)
+    )
+    problem = ef.attach(session, plain, "problem", inspector_id, data=ef.jpeg(seed=32, gps=HERE))
+    checked: list[uuid.UUID] = []
+    real = services.check_case_photos
+
+    def spy(own, case_id, *args, **kwargs):
+        checked.append(case_id)
+        return real(own, case_id, *args, **kwargs)
+
+    monkeypatch.setattr(services, "check_case_photos", spy)
+    with app.app_context():
+        publish_photos_added(session, copied.id, [copy.id], "closure")
+        publish_photos_added(session, far.id, [away.id], "closure")
+        publish_photos_added(session, plain.id, [problem.id], "problem")
+        publish_photos_added(session, copied.id, [copy.id], None)  # a merge's mixed kinds
+        session.commit()
+
+    assert kinds(session, copied) == {(copy.id, "same_as_problem")}
+    assert kinds(session, far) == {(away.id, "far_from_case")}
+    assert kinds(session, plain) == set()
+    # One call: the two cases with closure photos checked once each (the copied case's two
+    # rows together, all its photos), the case with a problem photo only not at all.
+    assert sorted(checked) == sorted([copied.id, far.id])
+    session.expire_all()
+    stored = session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert [row.status for row in stored][-4:] == ["done"] * 4
+
+
+def test_a_check_of_many_with_a_case_gone_falls_back_to_one_row_at_a_time(
+    app, session, new_case, inspector_id, handler_id
+):
+    case = new_case()
+    picture = ef.jpeg(seed=33, gps=HERE)
+    ef.attach(session, case, "problem", inspector_id, data=picture)
+    copy = ef.attach(session, case, "closure", handler_id, data=picture)
+    with app.app_context():
+        publish_photos_added(session, case.id, [copy.id], "closure")
+        publish_photos_added(session, uuid.uuid4(), [copy.id], "closure")  # no such case
+        session.commit()
+
+    assert kinds(session, case) == {(copy.id, "same_as_problem")}
+    session.expire_all()
+    stored = session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert [row.status for row in stored][-2:] == ["done", "pending"]
+    assert "does not exist" in stored[-1].last_error

@@ -231,3 +231,46 @@ def test_done_rows_are_pruned_after_their_keep_failed_and_pending_ones_stay(
         assert outbox.prune_done(session, now - dt.timedelta(days=7)) == 0
         assert outbox.prune_done(session, now + dt.timedelta(seconds=1)) == 1
     assert [row.payload["n"] for row in rows(session)] == ["pending"]
+
+
+def test_a_kind_with_a_many_handler_runs_its_rows_in_one_call_and_falls_back_one_by_one(
+    app, session, handler, monkeypatch
+):
+    """Rows of one kind claimed together go to its ``many`` handler in one call and are
+    marked done together; when ``many`` raises, each row runs through its own handler and
+    settles alone (the one that fails retries, the others are done)."""
+    calls: list[list[dict]] = []
+    broken = {"many": False}
+
+    def many(_session: Session, payloads: list[dict]) -> None:
+        if broken["many"]:
+            raise RuntimeError("the batch failed")
+        calls.append(payloads)
+
+    monkeypatch.setitem(outbox._many, "test.record", many)
+    with app.app_context():
+        for n in range(3):
+            outbox.publish(session, TOPIC, {"n": n})
+        session.commit()
+    assert calls == [[{"n": 0}, {"n": 1}, {"n": 2}]] and handler.ran == []
+    assert [(row.status, row.attempts) for row in rows(session)] == [("done", 1)] * 3
+
+    broken["many"] = True
+    failing_once = {"n": 4}
+    real = handler.__call__
+
+    def picky(own: Session, payload: dict) -> None:
+        if payload == failing_once:
+            raise RuntimeError("this one fails")
+        real(own, payload)
+
+    monkeypatch.setitem(outbox._handlers, "test.record", picky)
+    with app.app_context():
+        for n in (3, 4, 5):
+            outbox.publish(session, TOPIC, {"n": n})
+        session.commit()
+    assert handler.ran == [{"n": 3}, {"n": 5}]
+    stored = rows(session)[3:]
+    assert [row.status for row in stored] == ["done", "pending", "done"]
+    assert stored[1].last_error == "RuntimeError: this one fails"
+    assert stored[0].last_error is None and stored[1].attempts == 1
