@@ -15,13 +15,20 @@ services write), is read back, deleted, and inserted again with Core ``insert()`
 executemany, table by table, one transaction per push's worth of rows. The ratio says what
 the services, the engine and the savepoints cost over the bare writes (target ≤ 5×).
 
-``--mix`` makes the pushes mixed, as a walk with follow-ups is: of every ten mutations
-four are ``report.create``, three ``comment.add`` and three ``photo.attach`` on cases this
-phone reported earlier (in an earlier push or earlier in the same one). Task moves are not
-in the mix: they need dispatched cases with tasks assigned to the pushing user.
+``--mix`` makes the pushes mixed, as a walk with follow-ups and checks is: of every ten
+mutations four are ``report.create``, then ``comment.add`` and ``photo.attach`` on cases
+this phone reported earlier (in an earlier push or earlier in the same one), and
+``--checks`` (default 1) ``task.update`` completing a check (核查 passed, with a check
+photo) of a case sent to check: 4 : 3 : 2 : 1 by default, 4 : 3 : 3 : 0 with
+``--checks 0``, 4 : 2 : 2 : 2 with ``--checks 2``. Those cases are made before each
+round, outside the timing: reported in ``demo_inspector``'s community, filed, dispatched,
+handled and sent to check through the services, so each round's check tasks are the
+inspector's. The baseline inserts the rows the push inserted; what it updates (the cases
+and tasks a check moves) is the push's alone.
 
     .venv/bin/python bench/sync_bench.py [--db sqlite|postgresql|both] [--url URL]
-        [--mutations 1000] [--batch 200] [--photos 1] [--rounds 1] [--one-by-one] [--mix]
+        [--mutations 1000] [--batch 200] [--photos 1] [--rounds 1] [--one-by-one]
+        [--mix [--checks 0-3]]
 
 ``--url`` names the PostgreSQL database; its ``public`` schema is dropped and re-created.
 """
@@ -47,7 +54,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import create_app
 from app.accounts.models import User
 from app.accounts.passwords import use_fast_hashing_for_tests
+from app.cases.models import Task
+from app.cases.moves import move_case
 from app.cases.services import CasePolicy
+from app.cases.task_progress import TaskUpdate, update_task
 from app.demo import district
 from app.demo.services import load_demo
 from app.extensions import db
@@ -96,10 +106,17 @@ def report(mid: int, rng: random.Random, photos: int) -> dict:
     }
 
 
-def mixed(count: int, rng: random.Random, photos: int) -> list[dict]:
-    """``count`` mutations: reports, and comments and photos on the reports before them."""
+def mixed(
+    count: int, rng: random.Random, photos: int, checks: list[str], in_ten: int = 1
+) -> list[dict]:
+    """``count`` mutations: reports, comments and photos on the reports before them, and
+    ``in_ten`` of every ten completions of the check tasks ``checks`` (photos in their
+    place once those run out)."""
     mutations: list[dict] = []
     reported: list[str] = []
+    checks = list(checks)
+    last_comment = 4 + (7 - in_ten) // 2  # slots 4 … before it comments, then photos
+    first_check = 10 - in_ten
     for mid in range(1, count + 1):
         slot = (mid - 1) % 10
         taken = T0 + dt.timedelta(minutes=mid)
@@ -109,13 +126,17 @@ def mixed(count: int, rng: random.Random, photos: int) -> list[dict]:
             mutations.append(mutation)
             continue
         case_id = rng.choice(reported)
-        if slot < 7:
+        if slot < last_comment:
             entity = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             kind, args = "comment.add", {"case_id": case_id, "text": f"第{mid}条：已现场复核"}
-        else:
+        elif slot < first_check or not checks:
             photo = _photo(rng, taken)
             entity = photo.pop("photo_id")
             kind, args = "photo.attach", {"case_id": case_id, **photo}
+        else:
+            entity, kind = checks.pop(), "task.update"
+            photo = {**_photo(rng, taken), "kind": "check"}
+            args = {"action": "complete", "result": "pass", "note": "核查通过", "photos": [photo]}
         mutations.append(
             {
                 "mid": mid,
@@ -127,6 +148,62 @@ def mixed(count: int, rng: random.Random, photos: int) -> list[dict]:
             }
         )
     return mutations
+
+
+def sent_to_check(app, count: int, rng: random.Random, tag: str) -> list[str]:
+    """``count`` cases in ``demo_inspector``'s community taken as far as 核查 through the
+    services (reported, filed, dispatched, handled with a closure photo, sent to check):
+    the ids of their check tasks, each the inspector's."""
+    if not count:
+        return []
+    reports = []
+    for mid in range(1, count + 1):
+        mutation = report(mid, rng, 1)
+        mutation["args"]["location"] = {
+            "lat": round(district.NORTH - rng.uniform(0.0003, 2 * district.CELL_LAT - 0.0003), 6),
+            "lon": round(district.WEST + rng.uniform(0.0003, 4 * district.CELL_LON - 0.0003), 6),
+            "crs": "wgs84",
+        }
+        reports.append(mutation)
+    _push(app, f"setup-{tag}", reports)
+    with app.app_context():
+        session, store = db.session, media()
+        users = {u.username: u for u in session.scalars(sa.select(User))}
+        dispatcher, handler = users["demo_dispatcher"], users["demo_handler"]
+        inspector = users[REPORTER]
+        tasks = []
+        for mutation in reports:
+            case_id = uuid.UUID(mutation["entity_id"])
+            move_case(session, store, dispatcher, None, case_id, "register")
+            move_case(
+                session,
+                store,
+                dispatcher,
+                None,
+                case_id,
+                "dispatch",
+                {"department_id": handler.org_unit_id},
+            )
+            handle = _open_task(session, case_id, "handle")
+            closure = {**_photo(rng, T0), "kind": "closure", "taken_at": T0}
+            closure["photo_id"] = uuid.UUID(closure["photo_id"])
+            update_task(
+                session, store, handler, None, handle.id, TaskUpdate("complete", photos=[closure])
+            )
+            move_case(session, store, dispatcher, None, case_id, "send_check")
+            check = _open_task(session, case_id, "check")
+            if check.assignee_id != inspector.id:
+                raise SystemExit(f"the check of {case_id} went to user {check.assignee_id}")
+            tasks.append(str(check.id))
+        return tasks
+
+
+def _open_task(session, case_id: uuid.UUID, kind: str) -> Task:
+    return session.scalars(
+        sa.select(Task).where(
+            Task.case_id == case_id, Task.kind == kind, Task.state.in_(("open", "accepted"))
+        )
+    ).one()
 
 
 # -- the database --------------------------------------------------------------------------
@@ -215,17 +292,15 @@ def _by_mutation(batch: dict[str, list[dict]]) -> list[dict[str, list[dict]]]:
     case_of_photo = {row["photo_id"]: row["case_id"] for row in batch.get("case_photos", ())}
 
     def case_of(table: str, row: dict):
-        if table == "cases":
-            return row["id"]
+        if table == "case_duplicates":  # with the later of its two cases (rows come unordered)
+            return max((row["case_id"], row["other_case_id"]), key=lambda c: order.get(c, -1))
         if table == "photos":
             return case_of_photo.get(row["id"])
-        if table == "sync_mutations":
-            return row["entity_id"]
-        if table == "case_duplicates":  # with the later of its two cases (rows come unordered)
-            pair = (row["case_id"], row["other_case_id"])
-            return max(pair, key=lambda case: order.get(case, -1))
-        if "case_id" in row:
-            return row["case_id"]
+        key = {"cases": "id", "sync_mutations": "entity_id"}.get(table)
+        if key is None and "case_id" in row:
+            key = "case_id"
+        if key is not None:
+            return row[key]
         if "entity_id" in row:  # the change log names cases and photos by id
             ident = uuid.UUID(str(row["entity_id"]))
             return ident if ident in order else case_of_photo.get(ident)
@@ -321,7 +396,9 @@ def run(url: str, label: str, args: argparse.Namespace, folder: Path) -> dict:
     for round_ in range(args.rounds):
         device_id = f"bench-{round_}"
         if args.mix:
-            mutations = mixed(args.mutations, rng, args.photos)
+            wanted = args.mutations * args.checks // 10 + 1
+            checks = sent_to_check(app, wanted, rng, str(round_))
+            mutations = mixed(args.mutations, rng, args.photos, checks, args.checks)
         else:
             mutations = [report(mid, rng, args.photos) for mid in range(1, args.mutations + 1)]
         pushes: list[float] = []
@@ -372,7 +449,8 @@ def report_run(figures: dict, args: argparse.Namespace) -> None:
     rows = sum(written.values())
     how = "one by one" if args.one_by_one else "runs taken together"
     what = (
-        "mixed mutations (4 reports : 3 comments : 3 photo.attach)"
+        f"mixed mutations (4 reports : {(7 - args.checks) // 2} comments : "
+        f"{6 - args.checks - (7 - args.checks) // 2} photo.attach : {args.checks} check task moves)"
         if args.mix
         else ("report.create")
     )
@@ -430,7 +508,16 @@ def main() -> None:
         help="every mutation in a savepoint of its own (SYNC_BATCH_APPLY=0), for comparison",
     )
     parser.add_argument(
-        "--mix", action="store_true", help="reports, comments and photo.attach mixed"
+        "--mix",
+        action="store_true",
+        help="reports, comments, photo.attach and check task moves mixed",
+    )
+    parser.add_argument(
+        "--checks",
+        type=int,
+        default=1,
+        choices=range(0, 4),
+        help="with --mix: check task moves in every ten mutations",
     )
     args = parser.parse_args()
     if args.db != "sqlite" and not args.url:

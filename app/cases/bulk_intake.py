@@ -29,7 +29,7 @@ from app.accounts.models import User
 from app.cases import queries
 from app.cases.duplicates import distance_m, duplicate_row
 from app.cases.events import case_reported
-from app.cases.frontage import Binding, bind_report
+from app.cases.frontage import Binding, bind_reports
 from app.cases.intake import case_number_prefix, reserve_case_numbers
 from app.cases.models import (
     Case,
@@ -118,7 +118,7 @@ def report_cases(
         session, [case_number_prefix(session, place, user, day) for place in where]
     )
     near_m = policy.merchant_near_m
-    bindings = [bind_report(session, user, place.lat, place.lon, near_m) for place in where]
+    bindings = bind_reports(session, user, [(place.lat, place.lon) for place in where], near_m)
     shas = {ref.sha256.lower() for r in ready for ref in r.checked.refs}
     available = available_hashes(session, media, user, shas)
 

@@ -25,6 +25,8 @@ from app.merchants.models import Shop
 # report cannot have the report in its zone.
 SEARCH_M = 200.0
 FAR_FROM_OWN_SHOP = "far_from_own_shop"
+# Points whose boxes one query ORs together (SQLite's expression depth is 1,000).
+_POINTS_PER_QUERY = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,21 +51,33 @@ def _zone(shop: Shop):
         return None
 
 
+def _near(lat: float, lon: float) -> sa.ColumnElement[bool]:
+    min_lon, min_lat, max_lon, max_lat = geo.bounds_around(lat, lon, SEARCH_M)
+    return sa.and_(Shop.lat.between(min_lat, max_lat), Shop.lon.between(min_lon, max_lon))
+
+
+def _holding(shops, lat: float, lon: float, zones: dict) -> Shop | None:
+    """Of ``shops``, the one whose zone holds the point (the nearest if zones overlap);
+    ``zones`` keeps each shop's parsed zone."""
+    min_lon, min_lat, max_lon, max_lat = geo.bounds_around(lat, lon, SEARCH_M)
+    point = Point(lon, lat)
+    holding = []
+    for shop in shops:
+        if not (min_lat <= shop.lat <= max_lat and min_lon <= shop.lon <= max_lon):
+            continue
+        if shop.id not in zones:
+            zones[shop.id] = _zone(shop)
+        if zones[shop.id] is not None and zones[shop.id].covers(point):
+            holding.append(shop)
+    return min(holding, key=lambda s: (s.lat - lat) ** 2 + (s.lon - lon) ** 2, default=None)
+
+
 def frontage_shop(session: Session, lat: float, lon: float) -> Shop | None:
     """The shop whose frontage zone holds the point (the nearest shop if zones overlap)."""
-    min_lon, min_lat, max_lon, max_lat = geo.bounds_around(lat, lon, SEARCH_M)
     candidates = session.scalars(
-        sa.select(Shop).where(
-            Shop.frontage.is_not(None),
-            Shop.lat.between(min_lat, max_lat),
-            Shop.lon.between(min_lon, max_lon),
-        )
+        sa.select(Shop).where(Shop.frontage.is_not(None), _near(lat, lon))
     ).all()
-    point = Point(lon, lat)
-    holding = [
-        shop for shop in candidates if (zone := _zone(shop)) is not None and zone.covers(point)
-    ]
-    return min(holding, key=lambda s: (s.lat - lat) ** 2 + (s.lon - lon) ** 2, default=None)
+    return _holding(candidates, lat, lon, {})
 
 
 def _distance_m(shop: Shop, lat: float, lon: float) -> float:
@@ -73,7 +87,29 @@ def _distance_m(shop: Shop, lat: float, lon: float) -> float:
 
 def bind_report(session: Session, user: User, lat: float, lon: float, near_m: float) -> Binding:
     """The binding of a report by ``user`` at the point (see the module docstring)."""
-    shop = frontage_shop(session, lat, lon)
+    return _bound(session, user, lat, lon, near_m, frontage_shop(session, lat, lon))
+
+
+def bind_reports(
+    session: Session, user: User, points: list[tuple[float, float]], near_m: float
+) -> list[Binding]:
+    """``bind_report`` for each of many points (a push's reports): the candidate shops of
+    them all in one query, each point judged among those near it."""
+    candidates: dict[int, Shop] = {}
+    for start in range(0, len(points), _POINTS_PER_QUERY):
+        near = [_near(lat, lon) for lat, lon in points[start : start + _POINTS_PER_QUERY]]
+        shops = session.scalars(sa.select(Shop).where(Shop.frontage.is_not(None), sa.or_(*near)))
+        candidates.update((shop.id, shop) for shop in shops)
+    zones: dict[int, object] = {}
+    return [
+        _bound(session, user, lat, lon, near_m, _holding(candidates.values(), lat, lon, zones))
+        for lat, lon in points
+    ]
+
+
+def _bound(
+    session: Session, user: User, lat: float, lon: float, near_m: float, shop: Shop | None
+) -> Binding:
     if shop is not None:
         return Binding(shop.id)
     if user.role != Role.MERCHANT:

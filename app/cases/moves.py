@@ -99,8 +99,16 @@ def _has_closure_photo(session: Session, case: Case, since: dt.datetime | None) 
     return session.scalar(stmt.limit(1)) is not None
 
 
+def _needs(action: str) -> frozenset[Evidence]:
+    try:
+        return workflow.MOVES[Action(action)].needs
+    except (ValueError, KeyError):
+        return frozenset()
+
+
 def evidence(session: Session, case: Case, action: str, args: MoveArgs) -> set[Evidence]:
-    """What ``action`` on ``case`` would carry with ``args``, for ``workflow.decide``."""
+    """What ``action`` on ``case`` would carry with ``args`` of what it needs, for
+    ``workflow.decide``."""
     present: set[Evidence] = set()
     if case.category_id is not None or args.category_id is not None:
         present.add(Evidence.CATEGORY)
@@ -111,7 +119,10 @@ def evidence(session: Session, case: Case, action: str, args: MoveArgs) -> set[E
     kinds = {ref.kind for ref in args.photos}
     # A handling round's closure needs an after-photo of this round (a rework's new one).
     since = case.limit_started_at if action == Action.SUBMIT_CLOSURE else None
-    if "closure" in kinds or _has_closure_photo(session, case, since):
+    # The case's photos are read only for a move that needs one (a check's pass does not).
+    if "closure" in kinds or (
+        Evidence.CLOSURE_PHOTO in _needs(action) and _has_closure_photo(session, case, since)
+    ):
         present.add(Evidence.CLOSURE_PHOTO)
     if "check" in kinds:
         present.add(Evidence.CHECK_PHOTO)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, has_app_context
@@ -138,3 +139,34 @@ def transaction(session: Session) -> Iterator[Session]:
     except BaseException:
         session.rollback()
         raise
+
+
+T = TypeVar("T")
+
+
+# -- reference data held for one unit of work ------------------------------------------------
+
+_HELD = "reference_memo"
+
+
+def hold_reference_data(session: Session) -> None:
+    """Let ``session`` keep what ``held`` computes from reference data (the work calendar …)
+    until it is closed: for a unit of work that reads the same reference data again and
+    again and is one transaction anyway (a push). Its writers ``forget`` what they change."""
+    session.info[_HELD] = {}
+
+
+def held(session: Session, key: str, compute: Callable[[], T]) -> T:
+    """``compute()``, kept in ``session`` if it holds reference data (else computed again)."""
+    memo = session.info.get(_HELD)
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def forget(session: Session, key: str) -> None:
+    memo = session.info.get(_HELD)
+    if memo is not None:
+        memo.pop(key, None)

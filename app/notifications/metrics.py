@@ -33,6 +33,8 @@ def outbox_oldest_age() -> list[tuple[tuple[str, ...], float]]:
 def register(metrics: ScrapeGauges) -> None:
     metrics.gauge("queue_depth", "Jobs waiting, by queue.", outbox_depth, ("queue",))
     metrics.gauge(
-        "queue_oldest_age_seconds", "How long the oldest waiting job has waited, by queue.",
-        outbox_oldest_age, ("queue",),
+        "queue_oldest_age_seconds",
+        "How long the oldest waiting job has waited, by queue.",
+        outbox_oldest_age,
+        ("queue",),
     )

@@ -32,8 +32,10 @@ def processing_lag() -> float:
 def register(metrics: ScrapeGauges) -> None:
     metrics.gauge("queue_depth", "Jobs waiting, by queue.", queue_depth, ("queue",))
     metrics.gauge(
-        "queue_oldest_age_seconds", "How long the oldest waiting job has waited, by queue.",
-        queue_oldest_age, ("queue",),
+        "queue_oldest_age_seconds",
+        "How long the oldest waiting job has waited, by queue.",
+        queue_oldest_age,
+        ("queue",),
     )
     metrics.gauge(
         "photo_processing_lag_seconds",

@@ -12,6 +12,7 @@ from app.accounts.models import User
 from app.cases.services import CasePolicy
 from app.categories.models import Category
 from app.core import events
+from app.core.db import hold_reference_data
 from app.core.errors import DomainError
 from app.grids.models import ResponsibilityGrid, ResponsibilityGridMember, Road, UnitGrid
 from app.orgunits.models import OrgUnit
@@ -77,6 +78,7 @@ def push(
         bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
     )
     _hold_reference_rows(work)
+    hold_reference_data(work)  # the work calendar, read once for the push's many moves
     # The services' signals wait for the push's own commit: before it, their rows are not
     # visible to anyone else (the evidence checks read in sessions of their own).
     with events.deferred() as announcements:

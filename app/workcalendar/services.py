@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.core.clock import utcnow
-from app.core.db import transaction
+from app.core.db import forget, held, transaction
 from app.core.errors import NotFound, ValidationFailed
 from app.workcalendar import worktime
 from app.workcalendar.models import DEFAULT_CALENDAR, CalendarDay, CalendarSettings
@@ -93,7 +93,15 @@ def _settings(session: Session) -> CalendarSettings | None:
 
 
 def get_calendar(session: Session) -> WorkCalendar:
-    """The city's work calendar: stored settings (or the defaults) and every day override."""
+    """The city's work calendar: stored settings (or the defaults) and every day override
+    (read once in a session that holds reference data: a push's every move needs it)."""
+    return held(session, _HELD_KEY, lambda: _read_calendar(session))
+
+
+_HELD_KEY = "workcalendar"
+
+
+def _read_calendar(session: Session) -> WorkCalendar:
     overrides = {
         day: is_workday
         for day, is_workday in session.execute(sa.select(CalendarDay.day, CalendarDay.is_workday))
@@ -120,6 +128,7 @@ def update_calendar_settings(session: Session, *, timezone: str, periods: list) 
             settings = CalendarSettings(name=DEFAULT_CALENDAR, timezone=timezone, periods=stored)
             session.add(settings)
         settings.timezone, settings.periods = timezone, stored
+    forget(session, _HELD_KEY)
     return CalendarInfo.of(get_calendar(session))
 
 
@@ -134,7 +143,8 @@ def set_day_override(
             session.add(override)
         override.is_workday, override.note = is_workday, note
         session.flush()
-        return override
+    forget(session, _HELD_KEY)
+    return override
 
 
 def remove_day_override(session: Session, day: dt.date) -> None:
@@ -144,6 +154,7 @@ def remove_day_override(session: Session, day: dt.date) -> None:
         if override is None:
             raise NotFound(f"no override for {day.isoformat()}")
         session.delete(override)
+    forget(session, _HELD_KEY)
 
 
 def calendar_range(

@@ -204,3 +204,42 @@ def test_set_day_command(app, session):
     assert runner.invoke(args=["workcalendar", "set-day", "2026-10-12"]).exit_code != 0
     assert runner.invoke(args=["workcalendar", "remove-day", "2026-10-12"]).exit_code == 0
     assert runner.invoke(args=["workcalendar", "remove-day", "2026-10-12"]).exit_code != 0
+
+
+def test_a_session_holding_reference_data_reads_the_calendar_once_and_sees_its_own_changes(
+    session,
+):
+    """A push's session holds the calendar it read (``hold_reference_data``): read once,
+    however many moves need it; a change made through the calendar's own services in that
+    session is seen at once. A session not holding reads it every time."""
+    from sqlalchemy import event
+
+    from app.core.db import hold_reference_data
+    from app.workcalendar.models import CalendarDay
+
+    day = dt.date(2027, 3, 1)  # a Monday
+    reads: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if "calendar_days" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        services.get_calendar(session), services.get_calendar(session)
+        assert len(reads) == 2  # not holding: read each time
+        hold_reference_data(session)
+        first = services.get_calendar(session)
+        assert services.get_calendar(session) is first and len(reads) == 3
+        assert first.is_workday(day)
+        services.set_day_override(session, day, False, "调休")
+        assert not services.get_calendar(session).is_workday(day)
+        services.remove_day_override(session, day)
+        assert services.get_calendar(session).is_workday(day)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+        session.info.clear()
+        session.rollback()
+        session.query(CalendarDay).filter(CalendarDay.day == day).delete()
+        session.commit()
