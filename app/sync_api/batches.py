@@ -40,7 +40,7 @@ from typing import Protocol
 import sqlalchemy as sa
 
 from app.cases import bulk_photos, comments
-from app.cases.models import Task
+from app.cases.models import Case, Task
 from app.sync_api.apply import Applier, ReportBatch, attached_photo
 from sync.envelope import Mutation
 from sync.mutation_types import MutationType
@@ -138,6 +138,7 @@ class _Stopped(Exception):
 class FieldBatch:
     applier: Applier
     store: Savepoints
+    _held: list = dataclasses.field(default_factory=list, repr=False)
 
     def accepts(self, mutation: Mutation) -> bool:
         return True
@@ -173,10 +174,13 @@ class FieldBatch:
                     ids.add(uuid.UUID(str(mutation.entity_id)))
         if not ids:
             return {}
-        rows = self.applier.session.execute(
-            sa.select(Task.id, Task.case_id).where(Task.id.in_(sorted(ids)))
-        )
-        return {str(task_id): str(case_id) for task_id, case_id in rows}
+        # Loaded whole, with their cases, and held while the batch lives: each move then
+        # finds its task and case in the session instead of selecting them again.
+        session = self.applier.session
+        found = session.scalars(sa.select(Task).where(Task.id.in_(sorted(ids)))).all()
+        cases = {task.case_id for task in found}
+        self._held = [*found, *session.scalars(sa.select(Case).where(Case.id.in_(cases)))]
+        return {str(task.id): str(task.case_id) for task in found}
 
     def _segment(self, segment: Sequence[Mutation]) -> list[Outcome]:
         """Reports, comments, photos and task moves, kind by kind: the outcomes of the

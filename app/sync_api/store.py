@@ -85,6 +85,9 @@ class SqlSyncStore:
             self._settle(commit=False)
             if nested.is_active:
                 nested.rollback()
+            # The session's objects may hold what the services wrote and "committed" (their
+            # own savepoints, released) inside this one: they are read again when next used.
+            self.session.expire_all()
             events.discard_since(mark)  # what was rolled back is not announced
             feed.discard_since(self._connection, noted)  # nor fed to the phones
             raise
