@@ -364,7 +364,7 @@ def test_task_moves_go_in_a_segment_and_keep_the_order_of_what_names_their_case(
 
     monkeypatch.setattr(batches.FieldBatch, "_moves", moves)
     for together in (False, True):
-        (x, tx), (y, ty), (z, tz) = (_checking(client, cw) for _ in range(3))
+        (x, tx), (y, ty), (z, tz), (w, tw) = (_checking(client, cw) for _ in range(4))
         base = 1000 if together else 2000
         walk = [
             _report(1, base + 1, cf.cell(0, 0), _photo(base + 1)),
@@ -378,6 +378,10 @@ def test_task_moves_go_in_a_segment_and_keep_the_order_of_what_names_their_case(
             _checked(9, tz),
             _checked(10, tz),  # the same check again: not applied, one by one
             _comment(11, base + 11, base + 5, "新案件"),
+            # A photo bumps the version of a case the batch holds for the move after it:
+            # the move must see the new version, not fail as a concurrent change.
+            _attach(12, base + 12, w),
+            _checked(13, tw),
         ]
         monkeypatch.setitem(app.config, "SYNC_BATCH_APPLY", together)
         headers = factories.login_headers(
@@ -390,13 +394,16 @@ def test_task_moves_go_in_a_segment_and_keep_the_order_of_what_names_their_case(
                 (e["action"], e["from_state"], e["to_state"])
                 for e in cf.case(client, dispatcher, c)["flow"]
             ]
-            for c in (x, y, z)
+            for c in (x, y, z, w)
         ]
         walks[together] = ([(r["mid"], r["status"], r["reason"]) for r in answer["results"]], flows)
 
     assert walks[True] == walks[False]
-    assert sum(moved) >= 3, moved  # the checks went in with the segments around them
+    # The checks went in with the segments around them: mid 2; mids 6 and 9 (10, a repeat,
+    # stops the segment, which is applied again up to it); mid 13 after the photo on its
+    # case, first time (a stale case version would stop it and send it one by one).
+    assert moved == [1, 2, 2, 1], moved
     statuses, flows = walks[True]
-    assert [s[1] for s in statuses[:9]] == ["applied"] * 9 and statuses[10][1] == "applied"
+    assert [s[1] for s in statuses] == ["applied"] * 9 + ["merged"] + ["applied"] * 3
     x_flow = [action for action, *_ in flows[0]]
     assert x_flow.index("check_pass") < x_flow.index("attach_photos"), x_flow
