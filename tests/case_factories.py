@@ -97,6 +97,18 @@ def make_shop(
     return shop
 
 
+def square_zone(lat: float, lon: float, half: float = 0.0003) -> dict:
+    """A GeoJSON square of ``2 * half`` degrees around the point (a frontage zone)."""
+    ring = [
+        [lon - half, lat - half],
+        [lon + half, lat - half],
+        [lon + half, lat + half],
+        [lon - half, lat + half],
+        [lon - half, lat - half],
+    ]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
 def make_merchant(session: Session, world: World) -> User:
     """Another merchant of world's community."""
     merchant = factories.make_user(session, "merchant", world.community)

@@ -28,17 +28,6 @@ def cw(session, world):
     return cf.make_case_world(session, world)
 
 
-def _square(lat: float, lon: float, half: float = 0.0003) -> dict:
-    ring = [
-        [lon - half, lat - half],
-        [lon + half, lat - half],
-        [lon + half, lat + half],
-        [lon - half, lat + half],
-        [lon - half, lat - half],
-    ]
-    return {"type": "Polygon", "coordinates": [ring]}
-
-
 @pytest.fixture
 def frontage_shop(session, cw):
     """The world's merchant's shop at cell (1, 1), with its frontage zone drawn around it."""
@@ -51,7 +40,7 @@ def frontage_shop(session, cw):
         lat=lat,
         lon=lon,
         merchant_id=cw.users["merchant"].id,
-        frontage=_square(lat, lon),
+        frontage=cf.square_zone(lat, lon),
     )
     session.commit()
     return shop

@@ -9,21 +9,11 @@ import random
 from app.accounts.models import Role
 from app.cases import frontage
 from app.merchants.services import add_shop
+from tests import case_factories as cf
 from tests import factories
 
 LAT, LON = 24.46, 118.08
 STEP = 0.0006  # about 60 m between shops along a street
-
-
-def _square(lat: float, lon: float, half: float) -> dict:
-    ring = [
-        [lon - half, lat - half],
-        [lon + half, lat - half],
-        [lon + half, lat + half],
-        [lon - half, lat + half],
-        [lon - half, lat - half],
-    ]
-    return {"type": "Polygon", "coordinates": [ring]}
 
 
 def test_many_points_are_bound_as_each_alone(session, world):
@@ -31,7 +21,7 @@ def test_many_points_are_bound_as_each_alone(session, world):
     for index in range(12):
         lat, lon = LAT, LON + index * STEP
         # Zones of 80 m across: neighbours 60 m apart overlap; every third has none.
-        zone = None if index % 3 == 2 else _square(lat, lon, 0.0004)
+        zone = None if index % 3 == 2 else cf.square_zone(lat, lon, 0.0004)
         add_shop(
             session,
             name=f"店{index}",
