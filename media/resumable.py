@@ -56,7 +56,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -193,6 +193,10 @@ class UploadStore:
         self._hashers.put(upload_id, (0, hashlib.sha256()))
         return upload
 
+    def expires_in(self, upload_id: str) -> timedelta:
+        """How long the upload lives after its last append (as created)."""
+        return self._info(upload_id)[1]
+
     # -- tus core ----------------------------------------------------------------------
 
     def get(self, upload_id: str) -> Upload:
@@ -243,14 +247,7 @@ class UploadStore:
             finally:
                 if write.sha256 is not None and write.kept:
                     self._hashers.put(upload_id, (offset + write.written, write.sha256))
-            return Upload(
-                upload.id,
-                upload.length,
-                offset + written,
-                upload.metadata,
-                upload.created_at,
-                expires_at,
-            )
+            return replace(upload, offset=offset + written, expires_at=expires_at)
 
     # -- tus termination and expiration -----------------------------------------------
 
@@ -276,14 +273,7 @@ class UploadStore:
             _set_expiry(directory, expires_at)
             (directory / "data").unlink(missing_ok=True)
             self._hashers.pop(upload_id)
-            return Upload(
-                upload.id,
-                upload.length,
-                upload.offset,
-                upload.metadata,
-                upload.created_at,
-                expires_at,
-            )
+            return replace(upload, expires_at=expires_at)
 
     def expired(self, now: datetime | None = None) -> list[str]:
         """Ids of uploads whose expiry time has passed at ``now`` (default: the clock)."""
