@@ -22,6 +22,10 @@ Why these choices:
   fsynced, with its directory, on every PATCH: two more fsyncs.) Bytes a killed writer got
   into ``data`` without an fsync are bytes the client sent; they count if they survive,
   and the whole file's sha256 is checked at completion either way.
+* A HEAD while a PATCH writes reports where that PATCH began, never bytes in ``data``
+  not yet fsynced: the PATCH write-locks ``data`` from its offset on (an open file
+  description lock, ``F_OFD_SETLK``) until after its fsync, and HEAD probes the lock
+  (``F_OFD_GETLK``) without waiting. A killed writer's lock goes with its process.
 * Creation builds the directory aside and renames it into place, with one file fsync and
   two directory fsyncs (the new directory's entries, then its name in ``root``).
 * Concurrency uses ``fcntl.flock`` on the lock file. The kernel drops such a lock when
@@ -61,6 +65,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from media import appending
 from media.appending import AppendBytes, Bounded, from_ns, hash_file, hash_range, set_mtime, to_ns
 from media.errors import (
     EmptyBody,
@@ -200,10 +205,13 @@ class UploadStore:
     # -- tus core ----------------------------------------------------------------------
 
     def get(self, upload_id: str) -> Upload:
-        """The upload's state (tus HEAD); :class:`UploadNotFound` or :class:`UploadExpired`."""
+        """The upload's state (tus HEAD); :class:`UploadNotFound` or :class:`UploadExpired`.
+        While a PATCH writes, its bytes are in ``data`` before their fsync: the offset is
+        then where that PATCH began, never a byte a power cut could take back."""
         upload, _ = self._load(upload_id)
         self._check_not_expired(upload)
-        return upload
+        offset = appending.durable_offset(self._dir(upload_id) / "data", upload.offset)
+        return upload if offset == upload.offset else replace(upload, offset=offset)
 
     def append(
         self,
