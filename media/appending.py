@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import os
 import struct
 import sys
@@ -17,6 +18,8 @@ from typing import Any
 
 from media.errors import ChecksumMismatch, TooLarge
 from media.storage import Readable
+
+log = logging.getLogger(__name__)
 
 
 class AppendBytes:
@@ -101,10 +104,14 @@ _OFD = hasattr(fcntl, "F_OFD_SETLK") and sys.platform == "linux"
 
 
 def _claim_from(fd: int, offset: int) -> None:
-    """Write-lock bytes ``offset``… of ``data`` for as long as ``fd`` is open."""
+    """Write-lock bytes ``offset``… of ``data`` for as long as ``fd`` is open. A filesystem
+    without such locks (``ENOLCK``, ``EINVAL``) costs HEAD its precision, not the PATCH."""
     if _OFD:
         lock = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, offset, 0, 0)
-        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, lock)
+        try:
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, lock)
+        except OSError:
+            log.warning("tus: no byte-range lock on data; HEAD may count unsynced bytes")
 
 
 def durable_offset(path: Path, length: int) -> int:
@@ -121,6 +128,8 @@ def durable_offset(path: Path, length: int) -> int:
     try:
         probe = _FLOCK.pack(fcntl.F_RDLCK, os.SEEK_SET, 0, 0, 0)
         kind, _, start, _, _ = _FLOCK.unpack(fcntl.fcntl(fd, fcntl.F_OFD_GETLK, probe))
+    except OSError:
+        return length  # no byte-range locks here: the length, as before
     finally:
         os.close(fd)
     return length if kind == fcntl.F_UNLCK else min(start, length)
