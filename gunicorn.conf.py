@@ -80,3 +80,13 @@ def child_exit(server, worker) -> None:
 def on_exit(server) -> None:
     if _OWN_METRICS_DIR:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def post_worker_init(worker) -> None:
+    """The app is loaded: move its modules, metadata and caches out of the collector's way.
+    A request allocates many short-lived objects (werkzeug, SQLAlchemy), and every full
+    collection they trigger walked all of the app's long-lived ones too (issue 16: 2.6 %
+    of a worker's CPU on the tus bench, in perf)."""
+    import gc
+
+    gc.freeze()

@@ -4,8 +4,12 @@ small helpers the upload store keeps in memory or in file times."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import logging
 import os
+import struct
+import sys
 import threading
 from collections import OrderedDict
 from datetime import UTC, datetime, timedelta
@@ -14,6 +18,8 @@ from typing import Any
 
 from media.errors import ChecksumMismatch, TooLarge
 from media.storage import Readable
+
+log = logging.getLogger(__name__)
 
 
 class AppendBytes:
@@ -37,6 +43,9 @@ class AppendBytes:
     ) -> int:
         fd = os.open(self.path, os.O_WRONLY)
         try:
+            # Until the fsync (or the cut) and the close, bytes from ``offset`` on are not
+            # yet durable: a HEAD meanwhile reports ``offset`` (:func:`durable_offset`).
+            _claim_from(fd, self.offset)
             try:
                 self._receive(fd, stream, limit, chunk_size, hasher)
             except TooLarge:
@@ -85,6 +94,45 @@ class AppendBytes:
         os.fsync(fd)
         self.written = 0
         self.sha256 = None
+
+
+# ``struct flock`` of 64-bit Linux; open file description locks (Linux 3.15+) belong to
+# the open file, not the process, so another thread's close never drops them and a probe
+# from the same process sees them. Elsewhere: no claim, and HEAD reports the length.
+_FLOCK = struct.Struct("hhqqi4x")
+_OFD = hasattr(fcntl, "F_OFD_SETLK") and sys.platform == "linux"
+
+
+def _claim_from(fd: int, offset: int) -> None:
+    """Write-lock bytes ``offset``… of ``data`` for as long as ``fd`` is open. A filesystem
+    without such locks (``ENOLCK``, ``EINVAL``) costs HEAD its precision, not the PATCH."""
+    if _OFD:
+        lock = _FLOCK.pack(fcntl.F_WRLCK, os.SEEK_SET, offset, 0, 0)
+        try:
+            fcntl.fcntl(fd, fcntl.F_OFD_SETLK, lock)
+        except OSError:
+            log.warning("tus: no byte-range lock on data; HEAD may count unsynced bytes")
+
+
+def durable_offset(path: Path, length: int) -> int:
+    """``length`` (read before this call) of ``data`` at ``path``, or less: where a PATCH
+    in flight started writing, if one is (on any process of this host, or of another host
+    where the filesystem forwards byte-range locks, as NFS v4 does). With no claim left,
+    every byte of that length was fsynced (or outlived a killed writer)."""
+    if not _OFD:
+        return length
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return length  # complete and retired
+    try:
+        probe = _FLOCK.pack(fcntl.F_RDLCK, os.SEEK_SET, 0, 0, 0)
+        kind, _, start, _, _ = _FLOCK.unpack(fcntl.fcntl(fd, fcntl.F_OFD_GETLK, probe))
+    except OSError:
+        return length  # no byte-range locks here: the length, as before
+    finally:
+        os.close(fd)
+    return length if kind == fcntl.F_UNLCK else min(start, length)
 
 
 class Bounded:

@@ -22,6 +22,10 @@ Why these choices:
   fsynced, with its directory, on every PATCH: two more fsyncs.) Bytes a killed writer got
   into ``data`` without an fsync are bytes the client sent; they count if they survive,
   and the whole file's sha256 is checked at completion either way.
+* A HEAD while a PATCH writes reports where that PATCH began, never bytes in ``data``
+  not yet fsynced: the PATCH write-locks ``data`` from its offset on (an open file
+  description lock, ``F_OFD_SETLK``) until after its fsync, and HEAD probes the lock
+  (``F_OFD_GETLK``) without waiting. A killed writer's lock goes with its process.
 * Creation builds the directory aside and renames it into place, with one file fsync and
   two directory fsyncs (the new directory's entries, then its name in ``root``).
 * Concurrency uses ``fcntl.flock`` on the lock file. The kernel drops such a lock when
@@ -56,11 +60,12 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from media import appending
 from media.appending import AppendBytes, Bounded, from_ns, hash_file, hash_range, set_mtime, to_ns
 from media.errors import (
     EmptyBody,
@@ -193,13 +198,20 @@ class UploadStore:
         self._hashers.put(upload_id, (0, hashlib.sha256()))
         return upload
 
+    def expires_in(self, upload_id: str) -> timedelta:
+        """How long the upload lives after its last append (as created)."""
+        return self._info(upload_id)[1]
+
     # -- tus core ----------------------------------------------------------------------
 
     def get(self, upload_id: str) -> Upload:
-        """The upload's state (tus HEAD); :class:`UploadNotFound` or :class:`UploadExpired`."""
+        """The upload's state (tus HEAD); :class:`UploadNotFound` or :class:`UploadExpired`.
+        While a PATCH writes, its bytes are in ``data`` before their fsync: the offset is
+        then where that PATCH began, never a byte a power cut could take back."""
         upload, _ = self._load(upload_id)
         self._check_not_expired(upload)
-        return upload
+        offset = appending.durable_offset(self._dir(upload_id) / "data", upload.offset)
+        return upload if offset == upload.offset else replace(upload, offset=offset)
 
     def append(
         self,
@@ -243,14 +255,7 @@ class UploadStore:
             finally:
                 if write.sha256 is not None and write.kept:
                     self._hashers.put(upload_id, (offset + write.written, write.sha256))
-            return Upload(
-                upload.id,
-                upload.length,
-                offset + written,
-                upload.metadata,
-                upload.created_at,
-                expires_at,
-            )
+            return replace(upload, offset=offset + written, expires_at=expires_at)
 
     # -- tus termination and expiration -----------------------------------------------
 
@@ -276,14 +281,7 @@ class UploadStore:
             _set_expiry(directory, expires_at)
             (directory / "data").unlink(missing_ok=True)
             self._hashers.pop(upload_id)
-            return Upload(
-                upload.id,
-                upload.length,
-                upload.offset,
-                upload.metadata,
-                upload.created_at,
-                expires_at,
-            )
+            return replace(upload, expires_at=expires_at)
 
     def expired(self, now: datetime | None = None) -> list[str]:
         """Ids of uploads whose expiry time has passed at ``now`` (default: the clock)."""

@@ -29,6 +29,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import (
@@ -173,6 +174,25 @@ def metrics_view() -> Response:
     return Response(exposition(), mimetype=CONTENT_TYPE_LATEST)
 
 
+# (method, route, status) → the counter's and the histogram's child. Resolving a child
+# through ``labels()`` stringifies the values and takes the metric's lock on every request;
+# the set is bounded (methods × URL rules × statuses), so each is resolved once per process.
+_Series = tuple[Any, Any]
+_series: dict[tuple[str, str, int], _Series] = {}
+
+
+def _series_of(method: str, route: str, status: int) -> _Series:
+    key = (method, route, status)
+    series = _series.get(key)
+    if series is None:
+        series = (
+            HTTP_REQUESTS.labels(method, route, str(status)),
+            HTTP_LATENCY.labels(method, route),
+        )
+        _series[key] = series  # a race only resolves the same children twice
+    return series
+
+
 def init_metrics(app: Flask) -> None:
     """Time and count every request by its URL rule, and serve ``/metrics``."""
 
@@ -184,11 +204,16 @@ def init_metrics(app: Flask) -> None:
     def _observe(response: Response) -> Response:
         started = g.get("metrics_started")
         # The rule, never the raw path: one series per route, whatever ids a client sends.
-        route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        method = request.method if request.method in METHODS else "other"
-        HTTP_REQUESTS.labels(method, route, str(response.status_code)).inc()
+        rule = request.url_rule
+        method = request.method
+        requests, latency = _series_of(
+            method if method in METHODS else "other",
+            rule.rule if rule is not None else "unmatched",
+            response.status_code,
+        )
+        requests.inc()
         if started is not None:
-            HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
+            latency.observe(time.perf_counter() - started)
         return response
 
     app.add_url_rule("/metrics", "metrics", metrics_view, methods=["GET"])

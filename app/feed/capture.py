@@ -30,7 +30,6 @@ from collections.abc import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, attributes
 from sqlalchemy.pool import Pool
 
@@ -200,16 +199,19 @@ def _add_followers(connection: sa.Connection, keys: dict[tuple[str, str], set[st
                 keys.setdefault(thing, set()).update(keys[(entity_type, entity_id)])
 
 
+# Text, so SQLAlchemy caches its compiled form: the dialects' ``insert`` with
+# ``on_conflict_do_update`` has ``inherit_cache = False`` and was compiled anew at every
+# commit that had changes (issue 16's profile: a tenth of an upload's completion).
+# SQLite (3.35+) and PostgreSQL spell it alike.
+_ADVANCE_COUNTER = sa.text(
+    f"INSERT INTO {FeedCounter.__tablename__} (id, seq, floor) VALUES (1, :count, 0) "
+    f"ON CONFLICT (id) DO UPDATE SET seq = {FeedCounter.__tablename__}.seq + excluded.seq "
+    "RETURNING seq"
+).bindparams(sa.bindparam("count", type_=sa.BigInteger()))
+
+
 def _advance_counter(connection: sa.Connection, count: int) -> int:
-    table = FeedCounter.__table__
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert(table)
-        .values(id=1, seq=count, floor=0)
-        .on_conflict_do_update(index_elements=[table.c.id], set_={"seq": table.c.seq + count})
-        .returning(table.c.seq)
-    )
-    return connection.execute(stmt).scalar_one()
+    return connection.execute(_ADVANCE_COUNTER, {"count": count}).scalar_one()
 
 
 def head(connection: sa.Connection) -> tuple[int, int]:

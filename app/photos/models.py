@@ -124,9 +124,10 @@ class TusUpload(Base):
     """A resumable (tus) upload as every app server sees it (issue 15): who started it,
     how long it is, and — on the S3 backend — how far it got and where its pieces are.
 
-    With ``backend = 'disk'`` the bytes and the live offset stay in the shared
-    ``UPLOADS_ROOT`` (:mod:`media.resumable`'s fast path); this row is written at creation
-    and completion only, so a PATCH costs no database write. With ``backend = 's3'`` the row
+    With ``backend = 'disk'`` the bytes, the live offset and the owner stay in the shared
+    ``UPLOADS_ROOT`` (:mod:`media.resumable`'s fast path); this row is the finished
+    upload's record, written by the completion in the blob's transaction (issue 16), so
+    neither the creation nor a PATCH costs a database write. With ``backend = 's3'`` the row
     *is* the upload's state: ``upload_offset`` advances under the row's lock, and ``state``
     lists the objects (``{"pieces": [[key, size], ...]}``) that hold the bytes in order.
     """

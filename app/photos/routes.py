@@ -179,7 +179,9 @@ class UploadView(MethodView):
         """Where to resume: the upload's offset, length and expiry."""
         tus.check_version(request.headers)
         upload = uploads.get_upload(db.session, media(), current_user(), upload_id)
-        metadata = {k: v for k, v in upload.metadata.items() if k != uploads.OWNER_METADATA_KEY}
+        metadata = {
+            k: v for k, v in upload.metadata.items() if k not in uploads.SERVER_METADATA_KEYS
+        }
         headers = {
             **tus.base_headers(),
             "Upload-Offset": str(upload.offset),

@@ -114,12 +114,20 @@ def _inspect_or_discard(media: Media, sha256: str, created: bool) -> images.Imag
 
 
 def _record_blob(
-    session: Session, media: Media, sha256: str, size: int, facts: images.ImageFacts, holder: int
+    session: Session,
+    media: Media,
+    sha256: str,
+    size: int,
+    facts: images.ImageFacts,
+    holder: int,
+    also: Callable[[Session], None] | None = None,
 ) -> Received:
     """Insert the blob row once (a concurrent twin's insert does nothing), note that
     ``holder`` sent these bytes, make the holder's pending photos of them available and
     queue the blob's processing. Two ``INSERT … ON CONFLICT DO NOTHING``: no read first and
-    no savepoint (issue 16: the savepoint dance was a tenth of an upload's time)."""
+    no savepoint (issue 16: the savepoint dance was a tenth of an upload's time). ``also``
+    writes the caller's own rows in the same transaction (the tus upload's record: one
+    commit for the whole completion)."""
     row = _facts_to_blob(sha256, size, facts)
     values = {
         column.key: getattr(row, column.key)
@@ -148,6 +156,8 @@ def _record_blob(
         for photo in waiting:
             photo.status, photo.available_at = PhotoStatus.AVAILABLE, now
         arrived = [photo.id for photo in waiting]
+        if also is not None:
+            also(session)
     if created:
         media.queue.enqueue("process_blob", {"sha256": sha256, "app": media.app_token})
     if arrived:
@@ -194,12 +204,19 @@ def receive_blob(
 
 
 def _record_or_discard(
-    session: Session, media: Media, sha256: str, stored, facts: images.ImageFacts, holder: int
+    session: Session,
+    media: Media,
+    sha256: str,
+    stored,
+    facts: images.ImageFacts,
+    holder: int,
+    also: Callable[[Session], None] | None = None,
 ) -> Received:
-    """Record the blob; if that fails, remove the bytes this request stored: no file is
-    ever kept without its row (a retry stores them again)."""
+    """Record the blob (and run ``also`` in the same transaction); if that fails, remove
+    the bytes this request stored: no file is ever kept without its row (a retry stores
+    them again)."""
     try:
-        return _record_blob(session, media, sha256, stored.size, facts, holder)
+        return _record_blob(session, media, sha256, stored.size, facts, holder, also)
     except Exception:
         if stored.created and session.get(Blob, sha256) is None:
             media.store.delete(sha256)

@@ -1,18 +1,21 @@
 """Resumable (tus) uploads that any app server can continue (issue 15).
 
-Every upload has a ``tus_uploads`` row, so every host knows it. Where the bytes are
-depends on the media backend:
+Every host must know every upload; where it learns of one depends on the media backend:
 
-* **disk** — the bytes, the live offset and the expiry stay in ``UPLOADS_ROOT`` as
-  :mod:`media.resumable` keeps them (one fsync per PATCH, ``flock`` between requests; issue
-  16's fast path). Several hosts must share that directory (NFS v4 with working ``flock``,
-  see docs/photos.md "Several hosts"). The row is written at creation, completion and
-  termination only: a PATCH costs no database round trip at all.
-* **s3** — the bytes are pieces in the bucket (:mod:`media.s3uploads`) and the row is the
-  upload's state. A PATCH checks the offset, writes its pieces *without* holding a lock,
-  then advances the offset under the row's lock (``SELECT … FOR UPDATE``): of two PATCHes
-  racing at one offset on two hosts, exactly one advances it, the other answers 409 and
-  deletes its pieces. No lock or transaction is held while bytes travel.
+* **disk** — the bytes, the live offset, the expiry and the metadata (owner and device
+  included) stay in the shared ``UPLOADS_ROOT`` as :mod:`media.resumable` keeps them (one
+  fsync per PATCH, ``flock`` between requests; issue 16's fast path). Several hosts must
+  share that directory (NFS v4 with working ``flock``, see docs/photos.md "Several
+  hosts"), and it is what HEAD, PATCH and DELETE ask. Neither the creation nor a PATCH
+  touches the database: the ``tus_uploads`` row is written by the completion, in the
+  blob's own transaction (one commit for the whole completion; issue 16), and removed by
+  termination and purge.
+* **s3** — the bytes are pieces in the bucket (:mod:`media.s3uploads`) and the row,
+  written at creation, is the upload's state. A PATCH checks the offset, writes its
+  pieces *without* holding a lock, then advances the offset under the row's lock
+  (``SELECT … FOR UPDATE``): of two PATCHes racing at one offset on two hosts, exactly
+  one advances it, the other answers 409 and deletes its pieces. No lock or transaction
+  is held while bytes travel.
 
 Completion is the same on both: the bytes are hashed and checked against the sha256 the
 client declared, stored as a blob, inspected and recorded exactly as ``PUT /blobs`` does
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import secrets
 
@@ -43,6 +47,10 @@ from media.storage import StoredBlob, validate_sha256
 
 log = logging.getLogger(__name__)
 OWNER_METADATA_KEY = services.OWNER_METADATA_KEY
+#: The creating device of a disk upload, kept in its metadata until the row is written.
+DEVICE_METADATA_KEY = "owner_device"
+#: Metadata the server adds; HEAD never shows them to the client.
+SERVER_METADATA_KEYS = frozenset({OWNER_METADATA_KEY, DEVICE_METADATA_KEY})
 # How long a completed upload still answers HEAD with its final offset (then purged).
 COMPLETED_UPLOAD_KEPT = dt.timedelta(hours=24)
 
@@ -80,29 +88,27 @@ def create_upload(
         raise ValidationFailed("Upload-Length must be positive", {"Upload-Length": ["> 0"]})
     metadata = {**metadata, OWNER_METADATA_KEY: str(user.id)}
     if media.parts is None:
-        upload = media.uploads.create(length, metadata, expires_in)
-    else:
-        upload = _new_s3_upload(media, length, metadata, expires_in)
+        # No row yet: the shared directory is what every host asks until completion,
+        # which writes the row in its own transaction (issue 16: one commit fewer).
+        if device_id is not None:
+            metadata[DEVICE_METADATA_KEY] = device_id
+        return media.uploads.create(length, metadata, expires_in)
+    upload = _new_s3_upload(media, length, metadata, expires_in)
     row = TusUpload(
         id=upload.id,
         owner_id=user.id,
         device_id=device_id,
-        backend="disk" if media.parts is None else "s3",
+        backend="s3",
         length=upload.length,
         upload_offset=0,
         upload_metadata=dict(upload.metadata),
-        state={"pieces": []} if media.parts is not None else {},
+        state={"pieces": []},
         created_at=upload.created_at,
         expires_at=upload.expires_at,
         expires_in_seconds=int(expires_in.total_seconds()),
     )
-    try:
-        with transaction(session):
-            session.add(row)
-    except Exception:
-        if media.parts is None:
-            media.uploads.terminate(upload.id)
-        raise
+    with transaction(session):
+        session.add(row)
     return upload
 
 
@@ -214,17 +220,70 @@ def _complete_upload(session: Session, media: Media, user: User, upload: Upload)
         _terminate(session, media, upload.id)
         raise
     holder = int(upload.metadata[OWNER_METADATA_KEY])
+    # Disk: the upload's row goes in with the blob's, in one transaction and one commit.
+    record = None
+    if media.parts is None:
+        record = _disk_row_writer(upload, sha256, media.uploads.expires_in(upload.id))
     try:
-        services._record_or_discard(session, media, sha256, stored, facts, holder)
+        services._record_or_discard(session, media, sha256, stored, facts, holder, record)
     except Exception:
         # Left complete, the upload would tell a resuming client (HEAD) that it is done,
         # and the photo would wait for bytes never sent again: the client starts over.
         _terminate(session, media, upload.id)
         raise
-    expires_at = utcnow() + COMPLETED_UPLOAD_KEPT
-    pieces: list = []
     if media.parts is None:
         media.uploads.retire(upload.id, COMPLETED_UPLOAD_KEPT)
+        return
+    _finish_s3_row(session, media, upload, sha256)
+
+
+def _disk_row_writer(upload: Upload, sha256: str, expires_in: dt.timedelta):
+    """What writes a finished disk upload's row inside the completion's transaction:
+    an upsert, so a row written at creation by an older release is finished too."""
+    now = utcnow()
+    owner = int(upload.metadata[OWNER_METADATA_KEY])
+    values = {
+        "id": upload.id,
+        "owner_id": owner,
+        "device_id": upload.metadata.get(DEVICE_METADATA_KEY),
+        "backend": "disk",
+        "length": upload.length,
+        "upload_offset": upload.length,
+        "upload_metadata": {k: v for k, v in upload.metadata.items() if k != DEVICE_METADATA_KEY},
+        "state": {},
+        "created_at": upload.created_at,
+        "expires_at": now + COMPLETED_UPLOAD_KEPT,
+        "expires_in_seconds": int(expires_in.total_seconds()),
+        "completed_sha256": sha256,
+        "completed_at": now,
+    }
+
+    def write(session: Session) -> None:
+        session.execute(_finished_row_upsert(), values)
+
+    return write
+
+
+@functools.cache
+def _finished_row_upsert() -> sa.TextClause:
+    # Cached text (as services._upsert_text): SQLite and PostgreSQL spell it alike.
+    table = TusUpload.__table__
+    columns = [column.key for column in table.columns]
+    finished = ("upload_offset", "state", "expires_at", "completed_sha256", "completed_at")
+    statement = sa.text(
+        f"INSERT INTO {table.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(':' + name for name in columns)}) "
+        f"ON CONFLICT (id) DO UPDATE SET "
+        + ", ".join(f"{name} = excluded.{name}" for name in finished)
+    )
+    return statement.bindparams(*(sa.bindparam(name, type_=table.c[name].type) for name in columns))
+
+
+def _finish_s3_row(session: Session, media: Media, upload: Upload, sha256: str) -> None:
+    """Mark an S3 upload complete under its row's lock, then delete its pieces."""
+    assert media.parts is not None
+    expires_at = utcnow() + COMPLETED_UPLOAD_KEPT
+    pieces: list = []
     with transaction(session):
         row = session.scalars(
             sa.select(TusUpload)
@@ -232,12 +291,12 @@ def _complete_upload(session: Session, media: Media, user: User, upload: Upload)
             .with_for_update()
             .execution_options(populate_existing=True)
         ).one_or_none()
-        if row is not None:  # (a disk upload begun before its table existed has none)
+        if row is not None:
             pieces = row.state.get("pieces", [])
             row.upload_offset = row.length
             row.completed_sha256, row.completed_at = sha256, utcnow()
             row.expires_at, row.state = expires_at, {"pieces": []} if pieces else {}
-    if media.parts is not None and pieces:
+    if pieces:
         media.parts.delete_pieces(pieces)
 
 
