@@ -247,6 +247,16 @@ def empty_all_tables(engine: sa.Engine, attempts: int = 3) -> None:
             time.sleep(0.2)
 
 
+def drain_workers(*apps: Flask, timeout: float = 30) -> None:
+    """Let each app's in-process photo worker finish what a test queued: a test's own apps
+    (two hosts, an S3 app) have workers of their own, which ``committing`` does not wait
+    for, and a job of theirs left running retries into the next test."""
+    for app in apps:
+        queue = app.extensions["media"].queue
+        if hasattr(queue, "join"):
+            assert queue.join(timeout=timeout), "a test's photo jobs did not finish"
+
+
 @contextlib.contextmanager
 def committing(app: Flask) -> Iterator[sa.Engine]:
     """Real commits: the tables are emptied after the test."""

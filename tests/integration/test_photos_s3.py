@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 from app import create_app
+from tests import database
 from tests.factories import login_headers, make_world
 from tests.media import photos as pictures
 
@@ -65,7 +66,7 @@ def bucket(s3_endpoint, monkeypatch):
 @pytest.fixture
 def s3_app(app, committing, clean_db, tmp_path, bucket, s3_endpoint):
     name, _ = bucket
-    return create_app(
+    application = create_app(
         {
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URL"],
@@ -79,6 +80,8 @@ def s3_app(app, committing, clean_db, tmp_path, bucket, s3_endpoint):
             "MEDIA_JOB_DELAY": 0.05,
         }
     )
+    yield application
+    database.drain_workers(application)  # before the tables are emptied
 
 
 def _everything(bucket) -> set[str]:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from app import create_app
 from app.photos import uploads
 from app.photos.models import Blob, TusUpload
+from tests import database
 from tests.factories import login_headers, make_world
 from tests.integration import test_photos_s3 as s3
 from tests.integration.test_photos_s3 import PREFIX, REGION, _everything, _photo
@@ -49,10 +50,12 @@ def _s3_app(app, tmp_path, name: str, bucket_name: str, endpoint: str):
 def hosts(app, committing, clean_db, tmp_path, bucket, s3_endpoint):
     """Two apps, as two hosts: one database and one bucket, upload folders of their own."""
     name, _ = bucket
-    return (
+    apps = (
         _s3_app(app, tmp_path, "a", name, s3_endpoint),
         _s3_app(app, tmp_path, "b", name, s3_endpoint),
     )
+    yield apps
+    database.drain_workers(*apps)  # before the tables are emptied
 
 
 def _sha(data: bytes) -> str:
