@@ -17,11 +17,9 @@ HEAD until the kept state expires.
 Why these choices:
 
 * A PATCH writes and fsyncs ``data`` and nothing else: one fsync per PATCH, and the
-  offset reported is the length after that fsync, so it never claims bytes a power cut
-  could lose. (Until issue 16 the offset lived in ``info.json``, rewritten and
-  fsynced, with its directory, on every PATCH: two more fsyncs.) Bytes a killed writer got
-  into ``data`` without an fsync are bytes the client sent; they count if they survive,
-  and the whole file's sha256 is checked at completion either way.
+  offset reported is the length after that fsync (never bytes a power cut could lose).
+  Bytes a killed writer got into ``data`` without an fsync are bytes the client sent;
+  they count if they survive, and the whole file's sha256 is checked at completion.
 * A HEAD while a PATCH writes reports where that PATCH began, never bytes in ``data``
   not yet fsynced: the PATCH write-locks ``data`` from its offset on (an open file
   description lock, ``F_OFD_SETLK``) until after its fsync, and HEAD probes the lock
@@ -42,8 +40,7 @@ Why these choices:
   behind: the next PATCH this process takes first catches it up from the file (the bytes
   it missed, already fsynced, under the lock), so the last PATCH's answer never waits for
   the whole file to be read again. Only if that read fails does :meth:`UploadStore.finish`
-  re-read the file. Nothing durable depends on the hasher: it is a cache of a pure
-  function of ``data``.
+  re-read the file. Nothing durable depends on the hasher: a cache of ``data``'s hash.
 * Times come from an injected clock so tests and callers agree on "now".
 """
 
@@ -122,6 +119,17 @@ class Upload:
     @property
     def complete(self) -> bool:
         return self.offset == self.length
+
+    def takes_at(self, offset: int, stream: Readable) -> bool:
+        """Whether a PATCH at ``offset`` has bytes to write (False: complete, an empty body
+        answered as it is); ``OffsetMismatch`` at another offset, ``TooLarge`` past the end."""
+        if offset != self.offset:
+            raise OffsetMismatch(self.offset, offset)
+        if self.complete:
+            if stream.read(1):
+                raise TooLarge("the upload is complete; it takes no more bytes")
+            return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -236,11 +244,7 @@ class UploadStore:
         hasher = _checksum_hasher(checksum)
         with self._locked(upload_id) as (upload, expires_in):
             self._check_not_expired(upload)
-            if offset != upload.offset:
-                raise OffsetMismatch(upload.offset, offset)
-            if upload.complete:
-                if stream.read(1):
-                    raise TooLarge("the upload is complete; it takes no more bytes")
+            if not upload.takes_at(offset, stream):
                 return upload
             limit = upload.length - upload.offset
             if max_chunk is not None:

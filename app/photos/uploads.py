@@ -179,11 +179,7 @@ def _append_s3(
     stream,
     checksum: tuple[str, bytes] | None,
 ) -> Upload:
-    if offset != before.offset:
-        raise OffsetMismatch(before.offset, offset)
-    if before.complete:
-        if stream.read(1):
-            raise TooLarge("the upload is complete; it takes no more bytes")
+    if not before.takes_at(offset, stream):
         return before
     assert media.parts is not None
     session.commit()  # no transaction (nor pooled connection) held while the bytes travel

@@ -34,7 +34,7 @@ import contextlib
 import dataclasses
 import logging
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import sqlalchemy as sa
@@ -184,18 +184,36 @@ class FieldBatch:
 
     def _segment(self, segment: Sequence[Mutation]) -> list[Outcome]:
         """Reports, comments, photos and task moves, kind by kind: the outcomes of the
-        longest prefix of ``segment`` each kind's batch takes. A kind that stops early (a
-        refusal to come) may leave a kind before it past the stop, or its own stop half
-        done: then the segment is rolled back and its prefix up to the stop applied again."""
-        while segment:
+        longest prefix of ``segment`` each kind's batch takes."""
+        return self._settled(segment, self._by_kind)
+
+    def _one_after_another(self, stretch: Sequence[Mutation]) -> list[Outcome]:
+        """Other types through the applier in turn, up to the first not ``applied``."""
+
+        def in_turn(run: Sequence[Mutation]) -> tuple[list[Outcome], bool]:
+            done = self._moves(run)
+            return done, len(done) < len(run)  # the one that stopped went through services
+
+        return self._settled(stretch, in_turn)
+
+    def _settled(
+        self,
+        stretch: Sequence[Mutation],
+        apply: Callable[[Sequence[Mutation]], tuple[list[Outcome], bool]],
+    ) -> list[Outcome]:
+        """``apply(stretch)`` (its outcomes, and whether it wrote past them) in one
+        savepoint; when it wrote past them (a refusal to come, a kind applied past where a
+        later kind stopped) the savepoint is rolled back and the prefix up to the stop
+        applied again, until what is applied is exactly what is answered."""
+        while stretch:
             try:
                 with self.store.savepoint():
-                    outcomes, overrun = self._by_kind(segment)
+                    outcomes, overrun = apply(stretch)
                     if overrun:
                         raise _Stopped(len(outcomes))
                 return outcomes
             except _Stopped as stop:
-                segment = segment[: stop.position]
+                stretch = stretch[: stop.position]
         return []
 
     def _by_kind(self, segment: Sequence[Mutation]) -> tuple[list[Outcome], bool]:
@@ -262,8 +280,9 @@ class FieldBatch:
         return [Outcome(Status.APPLIED, "photo", item.ref.photo_id) for item in wanted[:taken]]
 
     def _moves(self, stretch: Sequence[Mutation]) -> list[Outcome]:
-        """Task moves one after another through the applier, in the segment's savepoint, up
-        to the first that is not ``applied`` (the segment rolls back what it wrote)."""
+        """Mutations one after another through the applier (a segment's task moves, a
+        stretch of other types), up to the first that is not ``applied``; the caller's
+        savepoint is rolled back over what that one wrote."""
         outcomes: list[Outcome] = []
         for mutation in stretch:
             try:
@@ -275,33 +294,4 @@ class FieldBatch:
             if not isinstance(outcome, Outcome) or outcome.status is not Status.APPLIED:
                 break
             outcomes.append(outcome)
-        return outcomes
-
-    def _one_after_another(self, stretch: Sequence[Mutation]) -> list[Outcome]:
-        try:
-            return self._applied(stretch)
-        except _Stopped as stop:
-            if stop.position == 0:
-                return []
-            return self._applied(stretch[: stop.position], must=True)
-
-    def _applied(self, stretch: Sequence[Mutation], *, must: bool = False) -> list[Outcome]:
-        """Each of ``stretch`` through the applier in one savepoint, all ``applied``; else
-        ``_Stopped`` at the first that is not (``must``: re-raise what it raised)."""
-        outcomes: list[Outcome] = []
-        with self.store.savepoint():
-            for position, mutation in enumerate(stretch):
-                try:
-                    outcome = self.applier(mutation)
-                    self.store.settle()
-                except Exception as error:
-                    if must:
-                        raise
-                    log.debug("sync: the batch stops before mid %s: %r", mutation.mid, error)
-                    raise _Stopped(position) from error
-                if not isinstance(outcome, Outcome) or outcome.status is not Status.APPLIED:
-                    if must:
-                        raise TypeError(f"mid {mutation.mid} was {outcome!r} on a second run")
-                    raise _Stopped(position)
-                outcomes.append(outcome)
         return outcomes

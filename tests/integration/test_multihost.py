@@ -43,7 +43,7 @@ from app.photos.models import TusUpload
 from tests import case_factories as cf
 from tests import factories
 from tests.conftest import PG_URL
-from tests.integration.test_sync_crash import report
+from tests.integration.test_sync_crash import report, stop_group
 from tests.integration.test_sync_crash import request as call
 from tests.media import photos as pictures
 from tests.redis_support import reachable_redis
@@ -176,16 +176,9 @@ class Process:
         self.process = None
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        self.process = None
+        if self.process is not None:
+            stop_group(self.process)
+            self.process = None
 
     def log_tail(self) -> str:
         return (self.folder / f"{self.name}.log").read_text(errors="replace")[-4000:]

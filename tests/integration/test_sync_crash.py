@@ -151,6 +151,18 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM to ``process``'s group (a server started with ``start_new_session``), then
+    SIGKILL if it has not ended within 10 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 @dataclasses.dataclass
 class Server:
     """``gunicorn wsgi:app`` with one worker, in a process group of its own so that one
@@ -203,12 +215,7 @@ class Server:
 
     def stop(self) -> None:
         if self.process is not None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+            stop_group(self.process)
             self.process = None
 
     def log_tail(self) -> str:
