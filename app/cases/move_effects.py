@@ -29,6 +29,7 @@ from app.cases.tasks import (
 )
 from app.cases.workflow import FIELD, Action
 from app.categories.services import get_category
+from app.core import db
 from app.core.errors import NotFound, ValidationFailed
 from app.grids.models import UnitGrid
 from app.merchants.models import Shop
@@ -155,7 +156,14 @@ def _close_pause(move: CaseMove) -> CasePause | None:
     )
     if pause is not None:
         pause.ended_at = move.now
+        _pauses_changed(move)
     return pause
+
+
+def _pauses_changed(move: CaseMove) -> None:
+    cached = db.unit_cache(move.session, step_clocks.PAUSES)
+    if cached is not None:
+        cached.pop(move.case.id, None)
 
 
 def _set_deadline(move: CaseMove, deadline: dt.datetime) -> None:
@@ -336,6 +344,7 @@ def _resume(move: CaseMove) -> None:
 
 def _approve_suspension(move: CaseMove) -> None:
     move.session.add(CasePause(case_id=move.case.id, started_at=move.now))
+    _pauses_changed(move)
 
 
 def _approve_extension(move: CaseMove) -> None:

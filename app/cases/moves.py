@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -15,10 +15,12 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Role, User
 from app.cases import bounds, step_clocks, workflow
 from app.cases.events import case_moved, case_photos_added
-from app.cases.models import Case, CasePhoto, CaseRequest, Task
+from app.cases.models import Case, CasePause, CasePhoto, CaseRequest, FlowEntry, Task
 from app.cases.move_effects import EFFECTS, CaseMove, department, rectifying_shop
 from app.cases.notices import add_task_notices
 from app.cases.services import (
+    CASE_PHOTOS,
+    FLOW_SEQ,
     CasePolicy,
     MoveArgs,
     Stamp,
@@ -35,10 +37,11 @@ from app.cases.services import (
 from app.cases.tasks import open_tasks_of, rectify_task
 from app.cases.topics import CASE_ENDED
 from app.cases.workflow import Action, Evidence
-from app.core import events, outbox
+from app.core import db, events, outbox
 from app.core.clock import utcnow
 from app.core.errors import Forbidden, ValidationFailed
 from app.photos.backends import Media
+from app.photos.services import prepare_photos
 from app.workcalendar.services import get_calendar
 from app.workcalendar.worktime import WorkCalendar
 
@@ -230,6 +233,47 @@ def apply_move(
         attached,
         next(iter(kinds)) if len(kinds) == 1 else None,
     )
+
+
+def prepare_moves(
+    session: Session,
+    user: User,
+    case_ids: Iterable[uuid.UUID],
+    photos: Iterable[tuple[uuid.UUID, str]] = (),
+) -> None:
+    """Inside a ``db.joined`` unit of ``user``'s moves on ``case_ids`` with ``photos`` (id,
+    sha256): load at once what each move would select again, the last step of each case's
+    flow, its suspensions and its photos, and the photos and the blobs the user holds
+    (kept in the unit's caches; their writers keep them right)."""
+    ids = sorted(set(case_ids))
+    seqs = db.unit_cache(session, FLOW_SEQ)
+    pauses = db.unit_cache(session, step_clocks.PAUSES)
+    on_cases = db.unit_cache(session, CASE_PHOTOS)
+    if seqs is None or pauses is None or on_cases is None:
+        return
+    prepare_photos(session, user.id, photos)
+    if not ids:
+        return
+    for case_id, last in session.execute(
+        sa.select(FlowEntry.case_id, sa.func.max(FlowEntry.seq))
+        .where(FlowEntry.case_id.in_(ids))
+        .group_by(FlowEntry.case_id)
+    ):
+        seqs[case_id] = last
+    found: dict[uuid.UUID, list] = {case_id: [] for case_id in ids}
+    for row in session.execute(
+        sa.select(CasePause.case_id, CasePause.started_at, CasePause.ended_at)
+        .where(CasePause.case_id.in_(ids))
+        .order_by(CasePause.id)
+    ):
+        found[row.case_id].append((row.started_at, row.ended_at))
+    pauses.update(found)
+    linked: dict[uuid.UUID, set[uuid.UUID]] = {case_id: set() for case_id in ids}
+    for case_id, photo_id in session.execute(
+        sa.select(CasePhoto.case_id, CasePhoto.photo_id).where(CasePhoto.case_id.in_(ids))
+    ):
+        linked[case_id].add(photo_id)
+    on_cases.update(linked)
 
 
 def announce(moves: Sequence[Moved]) -> None:

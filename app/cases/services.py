@@ -36,7 +36,7 @@ from app.cases.models import Case, CasePhoto, FlowEntry
 from app.cases.topics import PHOTOS_ADDED
 from app.categories.models import Category
 from app.categories.services import find_category, get_category
-from app.core import events, outbox
+from app.core import db, events, outbox
 from app.core.clock import utcnow
 from app.core.db import transaction
 from app.core.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
@@ -190,26 +190,36 @@ def case_photo_row(case_id: uuid.UUID, ref: PhotoRef, user: User, now: dt.dateti
     }
 
 
+#: A ``db.joined`` unit's cache of the photos on each case (``moves.prepare_moves``).
+CASE_PHOTOS = "case_photos"
+
+
 def add_case_photos(
     session: Session, case: Case, user: User, refs: Sequence[PhotoRef], now: dt.datetime
 ) -> list[uuid.UUID]:
     """CasePhoto rows for photos not yet on the case; the ids newly attached."""
     if not refs:
         return []
-    have = set(
-        session.scalars(
-            sa.select(CasePhoto.photo_id).where(
-                CasePhoto.case_id == case.id,
-                CasePhoto.photo_id.in_([ref.photo_id for ref in refs]),
+    on_cases = db.unit_cache(session, CASE_PHOTOS)
+    if on_cases is not None and case.id in on_cases:
+        have = on_cases[case.id]
+    else:
+        have = set(
+            session.scalars(
+                sa.select(CasePhoto.photo_id).where(
+                    CasePhoto.case_id == case.id,
+                    CasePhoto.photo_id.in_([ref.photo_id for ref in refs]),
+                )
             )
         )
-    )
     added = []
     for ref in refs:
         if ref.photo_id in have:
             continue
         session.add(CasePhoto(**case_photo_row(case.id, ref, user, now)))
         added.append(ref.photo_id)
+    if on_cases is not None and case.id in on_cases:
+        on_cases[case.id].update(added)
     by_kind: dict[str | None, list[uuid.UUID]] = {}
     for ref in refs:
         if ref.photo_id in added:
@@ -392,6 +402,10 @@ def opinion_text(text: str | None) -> str | None:
 # The flow log and the move's transaction
 
 
+#: A ``db.joined`` unit's cache of each case's last flow ``seq`` (``moves.prepare_moves``).
+FLOW_SEQ = "flow_seq"
+
+
 def append_flow(
     session: Session,
     case: Case,
@@ -405,12 +419,20 @@ def append_flow(
 ) -> FlowEntry:
     """Add a step to ``case``'s flow log: ``action`` from state ``before`` to the case's
     state now, by ``stamp``'s user and device at its moment, with its duty and clock."""
-    last = session.scalar(sa.select(sa.func.max(FlowEntry.seq)).where(FlowEntry.case_id == case.id))
+    seqs = db.unit_cache(session, FLOW_SEQ)
+    if seqs is not None and case.id in seqs:
+        last = seqs[case.id]
+    else:
+        last = session.scalar(
+            sa.select(sa.func.max(FlowEntry.seq)).where(FlowEntry.case_id == case.id)
+        )
     row = flow_row(
         case.id, stamp, action, before, case.state, opinion=opinion, photo_ids=photo_ids, data=data
     )
     entry = FlowEntry(seq=(last or 0) + 1, **row)
     session.add(entry)
+    if seqs is not None:
+        seqs[case.id] = entry.seq
     return entry
 
 

@@ -30,14 +30,23 @@ import sqlalchemy as sa
 from app.cases.models import CasePause, FlowEntry, Task
 from app.cases.services import StepRecord
 from app.cases.workflow import Action
+from app.core import db
 from app.workcalendar.worktime import used_seconds
 
 if TYPE_CHECKING:
     from app.cases.move_effects import CaseMove
 
 
+#: A ``db.joined`` unit's cache of each case's suspensions (``moves.prepare_moves``); their
+#: writers drop the case's entry.
+PAUSES = "case_pauses"
+
+
 def pauses(move: CaseMove) -> list[tuple[dt.datetime, dt.datetime | None]]:
     """The case's suspensions as (started, ended) pairs."""
+    cached = db.unit_cache(move.session, PAUSES)
+    if cached is not None and move.case.id in cached:
+        return cached[move.case.id]
     return [
         (pause.started_at, pause.ended_at)
         for pause in move.session.scalars(

@@ -132,13 +132,53 @@ class Database:
 
 @contextlib.contextmanager
 def transaction(session: Session) -> Iterator[Session]:
-    """One use case, one transaction: commit on success, roll back on any error."""
+    """One use case, one transaction: commit on success, roll back on any error.
+
+    Inside ``joined`` the use case is part of its caller's unit: it is flushed, not
+    committed, and a failure is left to the caller, who rolls the whole unit back."""
+    if _JOINED in session.info:
+        yield session
+        session.flush()
+        return
     try:
         yield session
         session.commit()
     except BaseException:
         session.rollback()
         raise
+
+
+# -- use cases joined into one unit ------------------------------------------------------------
+
+_JOINED = "joined_unit"
+
+
+@contextlib.contextmanager
+def joined(session: Session) -> Iterator[dict]:
+    """Run use cases as one unit of their caller's: each ``transaction`` inside flushes
+    instead of committing (no savepoint of its own), and whatever fails is left to the
+    caller, who must then roll back everything done inside (a push's run of task moves:
+    its batch stops at the first that is not applied and applies the prefix again).
+
+    Yields the unit's cache (see ``unit_cache``), emptied when the unit ends."""
+    if _JOINED in session.info:
+        yield session.info[_JOINED]
+        return
+    session.info[_JOINED] = caches = {}
+    try:
+        yield caches
+    finally:
+        del session.info[_JOINED]
+
+
+def unit_cache(session: Session, name: str) -> dict | None:
+    """The cache ``name`` of the ``joined`` unit ``session`` is in (None outside one): what
+    the unit's use cases would otherwise select again for each, loaded once for all of them.
+    Whoever writes what a cache holds drops its entry."""
+    caches = session.info.get(_JOINED)
+    if caches is None:
+        return None
+    return caches.setdefault(name, {})
 
 
 T = TypeVar("T")

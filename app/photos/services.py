@@ -12,13 +12,14 @@ import functools
 import hashlib
 import io
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.accounts.models import Role, User
+from app.core import db
 from app.core.clock import utcnow
 from app.core.db import transaction
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -187,8 +188,48 @@ def _upsert_text(table: sa.Table, columns: tuple[str, ...], keys: tuple[str, ...
     return statement.bindparams(*(sa.bindparam(name, type_=table.c[name].type) for name in columns))
 
 
+#: A ``db.joined`` unit's caches (``prepare_photos``): the photos looked up, by id (None: no
+#: such photo), and whether a user holds a blob, by (sha256, user id).
+KNOWN_PHOTOS = "photos"
+HELD_BLOBS = "blob_holders"
+
+
+def prepare_photos(session: Session, user_id: int, named: Iterable[tuple[uuid.UUID, str]]) -> None:
+    """Inside a ``db.joined`` unit whose use cases register the photos ``named`` (id,
+    sha256) for ``user_id``: look them up, and the blobs the user holds, once for all."""
+    known = db.unit_cache(session, KNOWN_PHOTOS)
+    held = db.unit_cache(session, HELD_BLOBS)
+    named = list(named)
+    if known is None or held is None or not named:
+        return
+    ids = {photo_id for photo_id, _ in named}
+    hashes = {sha256.lower() for _, sha256 in named}
+    found = {
+        photo.id: photo for photo in session.scalars(sa.select(Photo).where(Photo.id.in_(ids)))
+    }
+    known.update({photo_id: found.get(photo_id) for photo_id in ids})
+    have = set(
+        session.scalars(
+            sa.select(BlobHolder.sha256).where(
+                BlobHolder.user_id == user_id, BlobHolder.sha256.in_(hashes)
+            )
+        )
+    )
+    held.update({(sha256, user_id): sha256 in have for sha256 in hashes})
+
+
+def _photo(session: Session, photo_id: uuid.UUID) -> Photo | None:
+    known = db.unit_cache(session, KNOWN_PHOTOS)
+    if known is not None and photo_id in known:
+        return known[photo_id]
+    return session.get(Photo, photo_id)
+
+
 def holds(session: Session, user_id: int, sha256: str) -> bool:
     """Whether ``user_id`` has sent these bytes."""
+    held = db.unit_cache(session, HELD_BLOBS)
+    if held is not None and (sha256, user_id) in held:
+        return held[sha256, user_id]
     return session.get(BlobHolder, (sha256, user_id)) is not None
 
 
@@ -264,7 +305,7 @@ def register_photo(  # noqa: PLR0913
         raise ValidationFailed("sha256 is 64 hex digits", {"sha256": ["malformed"]}) from None
     if user.role not in KIND_ROLES[kind]:
         raise Forbidden(f"a {user.role} does not take {kind} photos")
-    existing = session.get(Photo, photo_id)
+    existing = _photo(session, photo_id)
     if existing is not None:
         if (existing.sha256, existing.kind, existing.owner_id) != (sha256, kind, user.id):
             raise Conflict(
@@ -289,6 +330,9 @@ def register_photo(  # noqa: PLR0913
     try:
         with transaction(session):
             session.add(photo)
+        known = db.unit_cache(session, KNOWN_PHOTOS)
+        if known is not None:
+            known[photo_id] = photo
     except sa.exc.IntegrityError:
         # A concurrent twin of this request won; answer as the retry it is.
         return register_photo(

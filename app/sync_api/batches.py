@@ -41,6 +41,8 @@ import sqlalchemy as sa
 
 from app.cases import bulk_photos, comments
 from app.cases.models import Case, Task
+from app.cases.moves import prepare_moves
+from app.core import db
 from app.sync_api.apply import Applier, ReportBatch, attached_photo
 from sync.envelope import Mutation
 from sync.mutation_types import MutationType
@@ -139,6 +141,7 @@ class FieldBatch:
     applier: Applier
     store: Savepoints
     _held: list = dataclasses.field(default_factory=list, repr=False)
+    _case_of: dict[str, uuid.UUID] = dataclasses.field(default_factory=dict, repr=False)
 
     def accepts(self, mutation: Mutation) -> bool:
         return True
@@ -172,6 +175,7 @@ class FieldBatch:
             if mutation.type is MutationType.TASK_UPDATE:
                 with contextlib.suppress(TypeError, ValueError, AttributeError):
                     ids.add(uuid.UUID(str(mutation.entity_id)))
+        self._case_of = {}
         if not ids:
             return {}
         # Loaded whole, with their cases, and held while the batch lives: each move then
@@ -180,7 +184,16 @@ class FieldBatch:
         found = session.scalars(sa.select(Task).where(Task.id.in_(sorted(ids)))).all()
         cases = {task.case_id for task in found}
         self._held = [*found, *session.scalars(sa.select(Case).where(Case.id.in_(cases)))]
-        return {str(task.id): str(task.case_id) for task in found}
+        self._case_of = {str(task.id): task.case_id for task in found}
+        return {task: str(case) for task, case in self._case_of.items()}
+
+    def _case_ids(self, moves: Sequence[Mutation]) -> set[uuid.UUID]:
+        """The cases of the tasks ``moves`` name (as ``_task_cases`` found them)."""
+        found = set()
+        for mutation in moves:
+            with contextlib.suppress(TypeError, ValueError, AttributeError, KeyError):
+                found.add(self._case_of[str(uuid.UUID(str(mutation.entity_id)))])
+        return found
 
     def _segment(self, segment: Sequence[Mutation]) -> list[Outcome]:
         """Reports, comments, photos and task moves, kind by kind: the outcomes of the
@@ -227,7 +240,7 @@ class FieldBatch:
             (MutationType.REPORT_CREATE, ReportBatch(self.applier)),
             (MutationType.COMMENT_ADD, self._comments),
             (MutationType.PHOTO_ATTACH, self._photos),
-            (MutationType.TASK_UPDATE, self._moves),
+            (MutationType.TASK_UPDATE, self._task_moves),
         )
         dirty = False
         for kind, way in ways:
@@ -279,7 +292,20 @@ class FieldBatch:
         )
         return [Outcome(Status.APPLIED, "photo", item.ref.photo_id) for item in wanted[:taken]]
 
-    def _moves(self, stretch: Sequence[Mutation]) -> list[Outcome]:
+    def _task_moves(self, stretch: Sequence[Mutation]) -> list[Outcome]:
+        """A segment's task moves through the applier as one unit (``db.joined``): no
+        savepoint for each service's transaction, the cases' flow and pauses read once. Any
+        stop rolls the segment back (``_by_kind`` says it wrote past it), so what a move
+        that failed halfway wrote is never kept."""
+        session = self.applier.session
+        with db.joined(session):
+            prepare_moves(session, self.applier.user, self._case_ids(stretch), _photos(stretch))
+            done = self._moves(stretch, settle=False)
+        if len(done) == len(stretch):  # else the segment is rolled back
+            self.store.settle()
+        return done
+
+    def _moves(self, stretch: Sequence[Mutation], *, settle: bool = True) -> list[Outcome]:
         """Mutations one after another through the applier (a segment's task moves, a
         stretch of other types), up to the first that is not ``applied``; the caller's
         savepoint is rolled back over what that one wrote."""
@@ -287,7 +313,8 @@ class FieldBatch:
         for mutation in stretch:
             try:
                 outcome = self.applier(mutation)
-                self.store.settle()
+                if settle:
+                    self.store.settle()
             except Exception as error:
                 log.debug("sync: the segment stops before mid %s: %r", mutation.mid, error)
                 break
@@ -295,3 +322,13 @@ class FieldBatch:
                 break
             outcomes.append(outcome)
         return outcomes
+
+
+def _photos(moves: Sequence[Mutation]) -> list[tuple[uuid.UUID, str]]:
+    """The photos (id, sha256) ``moves`` name, those well formed."""
+    named = []
+    for mutation in moves:
+        for photo in (mutation.args or {}).get("photos") or ():
+            with contextlib.suppress(TypeError, ValueError, AttributeError, KeyError):
+                named.append((uuid.UUID(str(photo["photo_id"])), str(photo["sha256"])))
+    return named

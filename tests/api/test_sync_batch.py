@@ -355,14 +355,14 @@ def test_task_moves_go_in_a_segment_and_keep_the_order_of_what_names_their_case(
     batch off and on, on two sets of cases: the same answers and the same flow in order."""
     walks = {}
     moved: list[int] = []
-    real_moves = batches.FieldBatch._moves
+    real_moves = batches.FieldBatch._task_moves
 
     def moves(self, stretch):
         done = real_moves(self, stretch)
         moved.append(len(done))
         return done
 
-    monkeypatch.setattr(batches.FieldBatch, "_moves", moves)
+    monkeypatch.setattr(batches.FieldBatch, "_task_moves", moves)
     for together in (False, True):
         (x, tx), (y, ty), (z, tz), (w, tw) = (_checking(client, cw) for _ in range(4))
         base = 1000 if together else 2000
