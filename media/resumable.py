@@ -300,6 +300,24 @@ class UploadStore:
                     ids.append(upload.id)
         return sorted(ids)
 
+    def stalled(self, older_than: timedelta, now: datetime | None = None) -> list[str]:
+        """Ids of live uploads all of whose bytes arrived more than ``older_than`` before
+        ``now`` (default: the clock) and that were never finished: their ``data`` is still
+        here (``retire`` removes it). The request finishing them died with its process."""
+        now = now or self._clock()
+        ids = []
+        for entry in self.root.iterdir():
+            if not _UPLOAD_ID.fullmatch(entry.name):
+                continue
+            try:
+                upload, _ = self._load(entry.name)
+                arrived = from_ns(os.stat(entry / "data").st_mtime_ns)
+            except (UploadNotFound, FileNotFoundError):
+                continue
+            if upload.complete and arrived <= now - older_than and now < upload.expires_at:
+                ids.append(upload.id)
+        return sorted(ids)
+
     def purge_expired(self, now: datetime | None = None) -> int:
         """Delete expired uploads; return how many. Run it from a periodic CLI command.
 

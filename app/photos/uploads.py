@@ -341,6 +341,8 @@ def purge_uploads(session: Session, media: Media, now: dt.datetime | None = None
     """
     purged = 0
     if media.parts is None:
+        # First what a dead finish left (its bytes would expire with the upload).
+        finish_stalled_uploads(session, media, now)
         purged += media.uploads.purge_expired(now)  # (None: by the store's own clock)
     now = now or utcnow()
     if media.parts is not None:
@@ -395,13 +397,15 @@ STALLED_FINISH = dt.timedelta(minutes=10)
 
 
 def finish_stalled_uploads(session: Session, media: Media, now: dt.datetime | None = None) -> int:
-    """Finish S3 uploads whose bytes all arrived but whose completing request died (its
+    """Finish uploads whose bytes all arrived but whose completing request died (its
     host was killed, or the store failed it) more than :data:`STALLED_FINISH` ago. The
     client was told, or will learn from HEAD, that every byte is here, and will not send
-    them again: the server owes it the blob. Called by :func:`purge_uploads`; each upload
-    is claimed under its row lock (``SKIP LOCKED``), so two hosts never finish one twice.
-    Returns how many became blobs."""
-    assert media.parts is not None
+    them again: the server owes it the blob. Called by :func:`purge_uploads`. On S3 each
+    upload is claimed under its row lock (``SKIP LOCKED``), so two hosts never finish one
+    twice; on disk the shared directory says which are stalled (see
+    :func:`_finish_stalled_on_disk`). Returns how many became blobs."""
+    if media.parts is None:
+        return _finish_stalled_on_disk(session, media, now)
     now = now or utcnow()
     with transaction(session):
         candidates = session.scalars(
@@ -428,6 +432,26 @@ def finish_stalled_uploads(session: Session, media: Media, now: dt.datetime | No
             _complete_upload(session, media, session.get(User, owner_id), upload)
             finished += 1
         except Exception:  # bad bytes (the upload is dropped) or the store is down
+            log.warning("finishing stalled upload %s failed", upload_id, exc_info=True)
+    return finished
+
+
+def _finish_stalled_on_disk(session: Session, media: Media, now: dt.datetime | None) -> int:
+    """A disk upload whose ``data`` is complete but was never retired, its last byte
+    written more than :data:`STALLED_FINISH` ago: the process finishing it was killed
+    between the bytes' fsync and the blob's commit. Two hosts finishing one at once both
+    make the same blob (its rows are inserted once, the bytes linked once), so no claim is
+    needed."""
+    finished = 0
+    for upload_id in media.uploads.stalled(STALLED_FINISH, now):
+        try:
+            upload = media.uploads.get(upload_id)
+            owner = session.get(User, int(upload.metadata[OWNER_METADATA_KEY]))
+            if owner is None:
+                raise UploadNotFound(upload_id)
+            _complete_upload(session, media, owner, upload)
+            finished += 1
+        except Exception:  # bad bytes (the upload is dropped), gone meanwhile, store down
             log.warning("finishing stalled upload %s failed", upload_id, exc_info=True)
     return finished
 

@@ -344,3 +344,54 @@ def test_a_finished_upload_is_linked_into_the_blob_store_and_a_twin_leaves_one_c
     assert blob.stat().st_nlink == 1
     assert not any((uploads.root / upload_id / "data").exists() for upload_id in ids)
     assert not list(store.root.joinpath("tmp").iterdir())
+
+
+def test_a_finish_killed_after_the_last_byte_is_done_by_the_next_purge(
+    client, auth, app, session, monkeypatch
+):
+    """The process finishing an upload is killed between the last byte's fsync and the
+    blob's commit (no handler runs): HEAD says complete, so the client sends nothing more,
+    and the photo waits. The next purge past STALLED_FINISH, on any host sharing the
+    upload directory, makes the blob, the photo available and the upload retired; before
+    that, and after it, it finishes nothing."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from app.extensions import db
+    from app.photos import uploads as tus_uploads
+    from app.photos.models import TusUpload
+
+    headers = auth("inspector")
+    tus = {**headers, "Tus-Resumable": "1.0.0"}
+    patch = {**tus, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    data = _photo_bytes(11)
+    photo_id = str(uuid.uuid4())
+    body = {"id": photo_id, "sha256": _sha(data), "kind": "problem"}
+    assert client.post("/api/v1/photos", json=body, headers=headers).status_code == 201
+    path = urllib.parse.urlsplit(
+        _create(client, headers, len(data), _sha(data)).headers["Location"]
+    ).path
+    monkeypatch.setattr(tus_uploads, "_complete_upload", lambda *_args: None)  # killed
+    assert client.patch(path, data=data, headers=patch).status_code == 204
+    monkeypatch.undo()
+    assert client.head(path, headers=tus).headers["Upload-Offset"] == str(len(data))
+    assert client.get(f"/api/v1/photos/{photo_id}", headers=headers).get_json()["status"] == (
+        "pending"
+    )
+    media = app.extensions["media"]
+    upload_id = path.rsplit("/", 1)[1]
+    with app.app_context():
+        assert tus_uploads.finish_stalled_uploads(db.session, media) == 0  # not stalled yet
+        later = dt.datetime.now(dt.UTC) + tus_uploads.STALLED_FINISH
+        assert media.uploads.stalled(tus_uploads.STALLED_FINISH, later) == [upload_id]
+        tus_uploads.purge_uploads(db.session, media, now=later)
+        assert tus_uploads.finish_stalled_uploads(db.session, media, now=later) == 0  # done
+
+    photo = client.get(f"/api/v1/photos/{photo_id}", headers=headers).get_json()
+    assert photo["status"] == "available"
+    assert media.store.open(_sha(data)).read() == data
+    assert not (media.uploads.root / upload_id / "data").exists()  # retired
+    assert client.head(path, headers=tus).headers["Upload-Offset"] == str(len(data))
+    row = session.scalars(select(TusUpload).where(TusUpload.id == upload_id)).one()
+    assert row.completed_sha256 == _sha(data)

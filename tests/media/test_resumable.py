@@ -488,3 +488,23 @@ def test_purge_clears_debris_of_a_crashed_create(uploads, clock):
     uploads.purge_expired()
 
     assert not debris.exists()
+
+
+def test_stalled_names_the_complete_uploads_never_finished_once_their_last_byte_is_old(tmp_path):
+    """What a finish killed mid-way leaves: every byte here, ``data`` not retired. Not an
+    upload still missing bytes, nor one retired, nor one expired, nor one just written."""
+    store = UploadStore(tmp_path / "uploads")  # the system clock, as the file times
+    complete = store.create(len(PHOTO), {}, HOUR)
+    store.append(complete.id, 0, io.BytesIO(PHOTO))
+    partial = store.create(len(PHOTO), {}, HOUR)
+    store.append(partial.id, 0, io.BytesIO(PHOTO[:1000]))
+    retired = store.create(len(PHOTO), {}, HOUR)
+    store.append(retired.id, 0, io.BytesIO(PHOTO))
+    store.finish(retired.id)
+    store.retire(retired.id, HOUR)
+    wait = timedelta(minutes=10)
+    now = datetime.now(UTC)
+
+    assert store.stalled(wait, now) == []  # just written: a finish may be under way
+    assert store.stalled(wait, now + wait + timedelta(seconds=1)) == [complete.id]
+    assert store.stalled(wait, now + HOUR + timedelta(seconds=1)) == []  # expired by then
