@@ -146,6 +146,33 @@ def add_user(
     return user
 
 
+#: No password hash matches this: a service account never signs in.
+NO_PASSWORD = "!"
+
+
+def service_account(session: Session, username: str, display_name: str) -> User:
+    """The account a system files its cases as (the cameras, the 12345 bridge): a
+    dispatcher that cannot sign in (inactive, no password hash matches), made the first
+    time it is asked for; a concurrent twin's insert wins and is returned."""
+    found = sa.select(User).where(User.username == username)
+    user = session.scalar(found)
+    if user is not None:
+        return user
+    try:
+        with transaction(session):
+            user = User(
+                username=username,
+                display_name=display_name,
+                role=Role.DISPATCHER,
+                password_hash=NO_PASSWORD,
+                is_active=False,
+            )
+            session.add(user)
+    except sa.exc.IntegrityError:
+        user = session.scalar(found)
+    return user
+
+
 def create_user(session: Session, **fields) -> User:
     """Create a user with a role tied to the right kind of org unit."""
     with transaction(session):

@@ -15,7 +15,8 @@ import hmac
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
+from app.accounts.services import service_account
 from app.accounts.tokens import new_token, token_digest
 from app.cameras.models import MODES, Camera, CameraCategorySetting, CameraEvent, CameraSystem
 from app.cases.services import resolve_category
@@ -87,23 +88,7 @@ def authenticate(session: Session, api_key: str | None) -> CameraSystem:
 
 def system_actor(session: Session) -> User:
     """The system user camera events act as; made the first time it is needed."""
-    user = session.scalar(sa.select(User).where(User.username == SYSTEM_USERNAME))
-    if user is not None:
-        return user
-    try:
-        with transaction(session):
-            user = User(
-                username=SYSTEM_USERNAME,
-                display_name=SYSTEM_DISPLAY_NAME,
-                role=Role.DISPATCHER,
-                # No password hash matches "!": nobody logs in as the system.
-                password_hash="!",
-                is_active=False,
-            )
-            session.add(user)
-    except sa.exc.IntegrityError:
-        user = session.scalar(sa.select(User).where(User.username == SYSTEM_USERNAME))
-    return user
+    return service_account(session, SYSTEM_USERNAME, SYSTEM_DISPLAY_NAME)
 
 
 # -- cameras ----------------------------------------------------------------------------------

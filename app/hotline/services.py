@@ -22,7 +22,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
+from app.accounts.services import service_account
 from app.cases.intake import report_case
 from app.cases.models import Case
 from app.cases.reports import NewReport
@@ -111,17 +112,7 @@ def content_hash(order: Mapping[str, Any]) -> str:
 
 def bridge_user(session: Session, settings: BridgeSettings) -> User:
     """The dispatcher account orders are filed as; made (unable to log in) at first use."""
-    user = session.scalar(sa.select(User).where(User.username == settings.reporter))
-    if user is None:
-        with transaction(session):
-            user = User(
-                username=settings.reporter,
-                display_name="12345 热线",
-                role=Role.DISPATCHER,
-                password_hash="!",  # no password: the bridge signs, it does not log in
-            )
-            session.add(user)
-    return user
+    return service_account(session, settings.reporter, "12345 热线")
 
 
 def _category(session: Session, hint: str | None) -> int:
