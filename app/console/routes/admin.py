@@ -9,15 +9,15 @@ from flask import flash, g, redirect, request, url_for
 from app.accounts import services as accounts
 from app.accounts.models import ROLE_VALUES, Role, User
 from app.console import admin
-from app.console.admin_forms import (
+from app.console.schemas import (
     DeviceQuerySchema,
     PasswordSchema,
     ResponsibilityGridsSchema,
     UserCreateSchema,
     UserQuerySchema,
     UserUpdateSchema,
+    load_form,
 )
-from app.console.schemas import load_form
 from app.console.web import blp, flash_error, page, render, safe_next, signed_in_user
 from app.core.clock import utcnow
 from app.core.errors import DomainError

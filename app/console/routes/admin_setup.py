@@ -15,14 +15,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.accounts.models import Role
 from app.console import admin
-from app.console.admin_forms import (
+from app.console.schemas import (
     CalendarQuerySchema,
     DayOverrideSchema,
     DaySchema,
     GridQuerySchema,
     ImportSchema,
+    load_form,
 )
-from app.console.schemas import load_form
 from app.console.services import units_of_kind
 from app.console.web import blp, city_zone, flash_error, page, render
 from app.core.clock import utcnow
