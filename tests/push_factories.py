@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+
+from tests import case_factories as cf
 
 T0 = dt.datetime(2026, 11, 22, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
@@ -73,3 +76,35 @@ def break_reports(monkeypatch, failing=lambda mid: True):
         monkeypatch.setattr(ReportBatch, "__call__", real_many)
 
     return mend
+
+
+def field_conflict(client, headers: dict, device_id: str, dispatcher: dict, photo: dict) -> dict:
+    """A ``field_conflict``: the phone (``headers``, ``device_id``, mids 1 and 2) reports a
+    case with ``photo`` and, offline, corrects its description and address, while the
+    ``dispatcher`` corrects both to other values. The conflict's and the case's ids."""
+    case_id = str(uuid.uuid4())
+    report = {
+        "category_code": "06010",
+        "description": "路边暴露垃圾",
+        "address": "中山路 1 号",
+        "location": cf.cell(0, 0),
+        "photos": [photo],
+    }
+    push(client, headers, device_id, mutation(1, "report.create", case_id, report))
+    version = cf.case(client, dispatcher, case_id)["version"]
+    response = client.patch(
+        f"/api/v1/cases/{case_id}",
+        json={"version": version, "fields": {"description": "两袋垃圾", "address": "中山路 3 号"}},
+        headers=dispatcher,
+    )
+    assert response.status_code == 200, response.get_json()
+    edit = {
+        "fields": {
+            "description": {"base": "路边暴露垃圾", "new": "一堆建筑垃圾"},
+            "address": {"base": "中山路 1 号", "new": "中山路 2 号"},
+        }
+    }
+    sent = mutation(2, "case.edit", case_id, edit, base=version)
+    [result] = push(client, headers, device_id, sent)["results"]
+    assert (result["status"], result["reason"]) == ("conflict", "field_conflict")
+    return {"conflict_id": result["conflict_id"], "case_id": case_id}

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from tests import case_factories as cf
-from tests import factories
+from tests import factories, push_factories
 from tests.browser.conftest import screenshot, sign_in
 from tests.evidence_factories import jpeg
 from tests.push_factories import mutation, push
@@ -45,36 +45,11 @@ def _field_conflict(client, auth, cw) -> dict:
     put = client.put(f"/api/v1/blobs/{sha}", data=data, headers=headers, content_type="image/jpeg")
     assert put.status_code in (200, 201), put.get_json()
     photo = {**cf.photo("problem"), "sha256": sha}
-    case_id = str(uuid.uuid4())
-    report = {
-        "category_code": "06010",
-        "description": "路边暴露垃圾",
-        "address": "中山路 1 号",
-        "location": cf.cell(0, 0),
-        "photos": [photo],
-    }
-    push(client, headers, device, mutation(1, "report.create", case_id, report))
     dispatcher = auth("dispatcher")
-    version = cf.case(client, dispatcher, case_id)["version"]
-    response = client.patch(
-        f"/api/v1/cases/{case_id}",
-        json={"version": version, "fields": {"description": "两袋垃圾", "address": "中山路 3 号"}},
-        headers=dispatcher,
-    )
-    assert response.status_code == 200, response.get_json()
-    edit = {
-        "fields": {
-            "description": {"base": "路边暴露垃圾", "new": "一堆建筑垃圾"},
-            "address": {"base": "中山路 1 号", "new": "中山路 2 号"},
-        }
-    }
-    [result] = push(client, headers, device, mutation(2, "case.edit", case_id, edit, base=version))[
-        "results"
-    ]
-    assert (result["status"], result["reason"]) == ("conflict", "field_conflict")
+    made = push_factories.field_conflict(client, headers, device, dispatcher, photo)
     _wait_for_thumbnails(client, headers, photo["photo_id"])
-    detail = cf.case(client, dispatcher, case_id)
-    return {"id": result["conflict_id"], "case_id": case_id, "number": detail["number"]}
+    detail = cf.case(client, dispatcher, made["case_id"])
+    return {"id": made["conflict_id"], "case_id": made["case_id"], "number": detail["number"]}
 
 
 def test_a_dispatcher_resolves_a_sync_conflict(page, client, auth, cw):

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from app.cases.models import Case, FlowEntry
 from app.sync_api.models import SyncConflict, SyncDevice, SyncMutation
 from tests import case_factories as cf
-from tests import factories
+from tests import factories, push_factories
 from tests.console.support import csrf_token, post_form, sign_in
 from tests.push_factories import mutation, push
 
@@ -39,35 +39,9 @@ def field_conflict(client, auth, cw, phone):
     """The inspector, offline, corrected description and address of their report while the
     dispatcher corrected both to other values: a ``field_conflict``."""
     headers, device = phone
-    case_id = str(uuid.uuid4())
-    report = {
-        "category_code": "06010",
-        "description": "路边暴露垃圾",
-        "address": "中山路 1 号",
-        "location": cf.cell(0, 0),
-        "photos": [cf.photo("problem")],
-    }
-    push(client, headers, device, mutation(1, "report.create", case_id, report))
     dispatcher = auth("dispatcher")
-    version = cf.case(client, dispatcher, case_id)["version"]
-    response = client.patch(
-        f"/api/v1/cases/{case_id}",
-        json={"version": version, "fields": {"description": "两袋垃圾", "address": "中山路 3 号"}},
-        headers=dispatcher,
-    )
-    assert response.status_code == 200, response.get_json()
-    edit = {
-        "fields": {
-            "description": {"base": "路边暴露垃圾", "new": "一堆建筑垃圾"},
-            "address": {"base": "中山路 1 号", "new": "中山路 2 号"},
-        }
-    }
-    [result] = push(client, headers, device, mutation(2, "case.edit", case_id, edit, base=version))[
-        "results"
-    ]
-    assert (result["status"], result["reason"]) == ("conflict", "field_conflict")
-    number = cf.case(client, dispatcher, case_id)["number"]
-    return {"conflict_id": result["conflict_id"], "case_id": case_id, "number": number}
+    made = push_factories.field_conflict(client, headers, device, dispatcher, cf.photo("problem"))
+    return {**made, "number": cf.case(client, dispatcher, made["case_id"])["number"]}
 
 
 def _html(response) -> str:
