@@ -52,7 +52,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
 import time
@@ -67,26 +66,24 @@ from media.appending import AppendBytes, Bounded, from_ns, hash_file, hash_range
 from media.errors import (
     EmptyBody,
     HashMismatch,
-    OffsetMismatch,
     TooLarge,
-    UnsupportedChecksumAlgorithm,
     UploadExpired,
     UploadIncomplete,
     UploadLocked,
     UploadNotFound,
 )
 from media.storage import Readable, fsync_directory
+from media.upload_state import (
+    UPLOAD_ID,
+    Upload,
+    checksum_hasher,
+    from_json,
+    to_json,
+    validate_metadata,
+)
 
 Clock = Callable[[], datetime]
 
-#: Algorithms for the tus checksum extension (``Tus-Checksum-Algorithm``); tus requires sha1.
-CHECKSUM_ALGORITHMS: dict[str, Callable[[], Any]] = {
-    "sha1": hashlib.sha1,
-    "sha256": hashlib.sha256,
-    "md5": hashlib.md5,
-}
-
-_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 _STAGING = ".staging"
 # A staged upload directory older than this is the debris of a crash inside create().
 _STAGING_GRACE = timedelta(hours=1)
@@ -102,34 +99,6 @@ log = logging.getLogger(__name__)
 def system_clock() -> datetime:
     """The default clock: aware UTC now."""
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Upload:
-    """A resumable upload's state as tus reports it (``Upload-Offset``, ``Upload-Length``,
-    ``Upload-Metadata``, ``Upload-Expires``)."""
-
-    id: str
-    length: int
-    offset: int
-    metadata: Mapping[str, str]
-    created_at: datetime
-    expires_at: datetime
-
-    @property
-    def complete(self) -> bool:
-        return self.offset == self.length
-
-    def takes_at(self, offset: int, stream: Readable) -> bool:
-        """Whether a PATCH at ``offset`` has bytes to write (False: complete, an empty body
-        answered as it is); ``OffsetMismatch`` at another offset, ``TooLarge`` past the end."""
-        if offset != self.offset:
-            raise OffsetMismatch(self.offset, offset)
-        if self.complete:
-            if stream.read(1):
-                raise TooLarge("the upload is complete; it takes no more bytes")
-            return False
-        return True
 
 
 @dataclass(frozen=True)
@@ -181,7 +150,7 @@ class UploadStore:
             raise TooLarge(f"Upload-Length exceeds {self.max_length} bytes")
         if expires_in <= timedelta(0):
             raise ValueError("expires_in must be positive")
-        clean = _validate_metadata(metadata)
+        clean = validate_metadata(metadata)
         upload_id = secrets.token_hex(16)
         now = self._clock()
         upload = Upload(upload_id, length, 0, clean, now, now + expires_in)
@@ -196,7 +165,7 @@ class UploadStore:
         finally:
             os.close(fd)
         with (staging / "info.json").open("w", encoding="utf-8") as out:
-            json.dump(_to_json(upload, expires_in), out)
+            json.dump(to_json(upload, expires_in), out)
             out.flush()
             os.fsync(out.fileno())
         fsync_directory(staging)  # the three names in it
@@ -241,7 +210,7 @@ class UploadStore:
         kept and fsynced, the offset advanced (unless a checksum was given), and the
         exception propagates.
         """
-        hasher = _checksum_hasher(checksum)
+        hasher = checksum_hasher(checksum)
         with self._locked(upload_id) as (upload, expires_in):
             self._check_not_expired(upload)
             if not upload.takes_at(offset, stream):
@@ -292,7 +261,7 @@ class UploadStore:
         now = now or self._clock()
         ids = []
         for entry in self.root.iterdir():
-            if not _UPLOAD_ID.fullmatch(entry.name):
+            if not UPLOAD_ID.fullmatch(entry.name):
                 continue
             with contextlib.suppress(UploadNotFound):
                 upload, _ = self._load(entry.name)
@@ -307,7 +276,7 @@ class UploadStore:
         now = now or self._clock()
         ids = []
         for entry in self.root.iterdir():
-            if not _UPLOAD_ID.fullmatch(entry.name):
+            if not UPLOAD_ID.fullmatch(entry.name):
                 continue
             try:
                 upload, _ = self._load(entry.name)
@@ -377,7 +346,7 @@ class UploadStore:
     def _dir(self, upload_id: str) -> Path:
         # An id that is not one of ours cannot name an upload; refusing it here is also
         # what keeps "../x" and friends out of the filesystem.
-        if not isinstance(upload_id, str) or not _UPLOAD_ID.fullmatch(upload_id):
+        if not isinstance(upload_id, str) or not UPLOAD_ID.fullmatch(upload_id):
             raise UploadNotFound(f"malformed upload id {upload_id!r:.80}")
         return self.root / upload_id
 
@@ -388,7 +357,7 @@ class UploadStore:
                 raw = (self._dir(upload_id) / "info.json").read_text("utf-8")
             except (FileNotFoundError, NotADirectoryError):
                 raise UploadNotFound(upload_id) from None
-            cached = _from_json(json.loads(raw))
+            cached = from_json(json.loads(raw))
             self._infos.put(upload_id, cached)
         return cached
 
@@ -468,51 +437,3 @@ class UploadStore:
 def _set_expiry(directory: Path, moment: datetime) -> None:
     ns = to_ns(moment)
     os.utime(directory / "lock", ns=(ns, ns))
-
-
-def _checksum_hasher(checksum: tuple[str, bytes] | None) -> Any:
-    if checksum is None:
-        return None
-    algorithm, digest = checksum
-    factory = CHECKSUM_ALGORITHMS.get(algorithm.lower())
-    if factory is None:
-        raise UnsupportedChecksumAlgorithm(f"unsupported checksum algorithm {algorithm!r:.40}")
-    if not isinstance(digest, bytes):
-        raise TypeError("checksum digest must be the raw bytes, not base64 text")
-    return factory()
-
-
-def _validate_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
-    clean = {}
-    for key, value in metadata.items():
-        # tus: keys are non-empty and contain neither spaces nor commas.
-        if not isinstance(key, str) or not key or " " in key or "," in key:
-            raise ValueError(f"bad Upload-Metadata key {key!r:.40}")
-        if not isinstance(value, str):
-            raise ValueError(f"Upload-Metadata value for {key!r} must be text")
-        clean[key] = value
-    return clean
-
-
-def _to_json(upload: Upload, expires_in: timedelta) -> dict[str, Any]:
-    return {
-        "id": upload.id,
-        "length": upload.length,
-        "offset": upload.offset,
-        "metadata": dict(upload.metadata),
-        "created_at": upload.created_at.isoformat(),
-        "expires_at": upload.expires_at.isoformat(),
-        "expires_in": expires_in.total_seconds(),
-    }
-
-
-def _from_json(raw: dict[str, Any]) -> tuple[Upload, timedelta]:
-    upload = Upload(
-        id=raw["id"],
-        length=int(raw["length"]),
-        offset=int(raw["offset"]),
-        metadata=dict(raw["metadata"]),
-        created_at=datetime.fromisoformat(raw["created_at"]),
-        expires_at=datetime.fromisoformat(raw["expires_at"]),
-    )
-    return upload, timedelta(seconds=float(raw["expires_in"]))

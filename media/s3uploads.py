@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from media.errors import ChecksumMismatch, TooLarge, UploadNotFound
-from media.resumable import _UPLOAD_ID, _checksum_hasher
 from media.storage import Readable
+from media.upload_state import UPLOAD_ID, checksum_hasher
 
 #: At most this much of a PATCH body is held in memory before it is written as a piece.
 PIECE_SIZE = 8 * 1024 * 1024
@@ -67,7 +67,7 @@ class S3UploadParts:
         self.piece_size = piece_size
 
     def folder(self, upload_id: str) -> str:
-        if not isinstance(upload_id, str) or not _UPLOAD_ID.fullmatch(upload_id):
+        if not isinstance(upload_id, str) or not UPLOAD_ID.fullmatch(upload_id):
             raise UploadNotFound(f"malformed upload id {upload_id!r:.80}")
         return f"{self.prefix}{upload_id}/"
 
@@ -87,7 +87,7 @@ class S3UploadParts:
         checksum was given: they cannot be verified) and the error is returned in
         :attr:`Written.error` for the caller to raise after recording them.
         """
-        hasher = _checksum_hasher(checksum)
+        hasher = checksum_hasher(checksum)
         written = Written()
         folder = self.folder(upload_id)
         buffer = bytearray()

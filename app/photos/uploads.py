@@ -42,8 +42,8 @@ from app.photos import services
 from app.photos.backends import Media
 from app.photos.models import TusUpload
 from media.errors import MediaError, OffsetMismatch, TooLarge, UploadExpired, UploadNotFound
-from media.resumable import Upload, _validate_metadata
 from media.storage import StoredBlob, validate_sha256
+from media.upload_state import Upload, validate_metadata
 
 log = logging.getLogger(__name__)
 OWNER_METADATA_KEY = services.OWNER_METADATA_KEY
@@ -119,7 +119,7 @@ def _new_s3_upload(
         raise TooLarge(f"Upload-Length exceeds {media.max_bytes} bytes")
     now = utcnow()
     return Upload(
-        secrets.token_hex(16), length, 0, _validate_metadata(metadata), now, now + expires_in
+        secrets.token_hex(16), length, 0, validate_metadata(metadata), now, now + expires_in
     )
 
 
