@@ -76,14 +76,18 @@ def main() -> None:
         cases = db.session.scalar(sa.text("SELECT count(*) FROM cases"))
         photos = db.session.scalar(sa.text("SELECT count(*) FROM photos"))
     grown = {
-        name: (after[name][0] - before.get(name, (0, 0))[0],
-               after[name][1] - before.get(name, (0, 0))[1])
+        name: (
+            after[name][0] - before.get(name, (0, 0))[0],
+            after[name][1] - before.get(name, (0, 0))[1],
+        )
         for name in after
     }
     total = sum(size for size, _rows in grown.values())
     history = report.history
-    print(f"history: {history.cases if history else 0} cases, desk: "
-          f"{report.desk.line() if report.desk else '-'}; {seconds:.0f} s")
+    print(
+        f"history: {history.cases if history else 0} cases, desk: "
+        f"{report.desk.line() if report.desk else '-'}; {seconds:.0f} s"
+    )
     print(f"cases in the database: {cases}, photos: {photos}")
     print(f"growth: {total / 1024**2:.2f} MiB, {total / cases / 1024:.1f} KiB per case")
     print(f"{'table':<32} {'KiB':>9} {'rows':>8} {'B/case':>8}")

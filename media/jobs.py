@@ -302,7 +302,11 @@ class InProcessQueue:
                 delay = delays[job.attempts - 1]
                 log.warning(
                     "job %s %s (request %s) failed, retry in %.1fs: %s",
-                    job.name, job.id, job.request_id, delay, error,
+                    job.name,
+                    job.id,
+                    job.request_id,
+                    delay,
+                    error,
                 )
                 job.ready_at = self._clock() + delay
                 job.sequence = next(self._sequence)
@@ -311,7 +315,10 @@ class InProcessQueue:
                 return
             log.error(
                 "job %s %s (request %s) failed for good: %s",
-                job.name, job.id, job.request_id, error,
+                job.name,
+                job.id,
+                job.request_id,
+                error,
             )
             with self._changed:
                 self._failed.append(

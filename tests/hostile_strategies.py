@@ -28,12 +28,33 @@ SPECIAL_CHARACTERS = [
     NUL,
     "\ud83d",  # a lone high surrogate (the JSON escape "\ud83d" alone)
     "\udc00",  # a lone low surrogate
-    "\x01", "\x08", "\x1b", "\x7f", "\x85", "\u2028", "\u2029",  # control, separators
-    "\u202e", "\u202d", "\u2066", "\u200f",  # RTL override, LTR override, isolates, RLM
-    "\u200b", "\ufeff", "\ufffd", "\uffff",  # zero width, BOM, replacement, non-character
-    "\U0001f600", "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # 4-byte emoji, a ZWJ family
-    "\U00020000", "\U0002a6d6",  # CJK Extension B
-    "\u0301", "'", '"', "\\", "%", "_", "<script>", "看",
+    "\x01",
+    "\x08",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\u2028",
+    "\u2029",  # control, separators
+    "\u202e",
+    "\u202d",
+    "\u2066",
+    "\u200f",  # RTL override, LTR override, isolates, RLM
+    "\u200b",
+    "\ufeff",
+    "\ufffd",
+    "\uffff",  # zero width, BOM, replacement, non-character
+    "\U0001f600",
+    "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # 4-byte emoji, a ZWJ family
+    "\U00020000",
+    "\U0002a6d6",  # CJK Extension B
+    "\u0301",
+    "'",
+    '"',
+    "\\",
+    "%",
+    "_",
+    "<script>",
+    "看",
 ]
 EDGE_TIMESTAMPS = [
     "0001-01-01T00:00:00+14:00",  # before year 1 in UTC
@@ -47,8 +68,22 @@ EDGE_TIMESTAMPS = [
     "1970-01-01T00:00:00+00:00",
 ]
 EDGE_INTEGERS = [
-    0, 1, -1, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**32,
-    2**53 + 1, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64, 10**30, -(10**30),
+    0,
+    1,
+    -1,
+    2**31 - 1,
+    2**31,
+    -(2**31),
+    -(2**31) - 1,
+    2**32,
+    2**53 + 1,
+    2**63 - 1,
+    2**63,
+    -(2**63),
+    -(2**63) - 1,
+    2**64,
+    10**30,
+    -(10**30),
 ]
 EDGE_FLOATS = [0.0, -0.0, 0.5, -90.0000001, 90.0000001, 180.5, 1e308, -1e308, 5e-324, 1e-7]
 LONG_LENGTHS = [33, 64, 65, 128, 129, 256, 257, 1024, 1025, 2000, 2001, 4000, 4001, 20_000]
@@ -76,8 +111,11 @@ def hostile_text(valid: str | None = None) -> st.SearchStrategy[str]:
     options = [short_text, long_text, st.sampled_from(EDGE_TIMESTAMPS)]
     if valid:
         options.append(
-            st.builds(lambda c, at_end: valid + c if at_end else c + valid, special_characters,
-                      st.booleans())
+            st.builds(
+                lambda c, at_end: valid + c if at_end else c + valid,
+                special_characters,
+                st.booleans(),
+            )
         )
     return st.one_of(*options)
 

@@ -122,6 +122,7 @@ class Caller:
 def _fuzz(operation, mode: GenerationMode, caller: Caller) -> None:
     if mode is GenerationMode.NEGATIVE and not _has_inputs(operation):
         return  # nothing to make invalid
+
     @BOUNDED
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case):

@@ -30,7 +30,9 @@ def post_raw(client, url: str, body: object, headers: dict | None = None):
     """POST ``body`` as JSON with every character escaped (a lone surrogate becomes the
     valid JSON escape ``\\ud83d``, as a phone's JSON library writes it)."""
     return client.post(
-        url, data=json.dumps(body, ensure_ascii=True), content_type="application/json",
+        url,
+        data=json.dumps(body, ensure_ascii=True),
+        content_type="application/json",
         headers=headers or {},
     )
 
@@ -75,22 +77,28 @@ def test_a_bad_character_in_a_pushed_mutation_rejects_it_alone_and_keeps_it(
 @pytest.mark.parametrize("bad", [LONE_SURROGATE, NUL], ids=["lone_surrogate", "nul"])
 def test_a_bad_character_in_a_rest_body_is_a_422_and_changes_nothing(client, cw, session, bad):
     login = post_raw(
-        client, "/api/v1/auth/login",
+        client,
+        "/api/v1/auth/login",
         {"username": f"zhang{bad}", "password": "x", "device_id": "d"},
     )
     assert login.status_code == 422
     assert "username" in login.get_json()["errors"]["json"]
     device = post_raw(
-        client, "/api/v1/auth/login",
+        client,
+        "/api/v1/auth/login",
         {"username": cw.users["inspector"].username, "password": "x", "device_id": f"d{bad}"},
     )
     assert device.status_code == 422
     headers = factories.login_headers(client, cw.users["inspector"].username)
     created = post_raw(
-        client, "/api/v1/cases",
+        client,
+        "/api/v1/cases",
         {
-            "category_code": "06010", "description": f"垃圾{bad}", "address": "中山路 1 号",
-            "location": cf.cell(0, 0), "photos": [cf.photo("problem")],
+            "category_code": "06010",
+            "description": f"垃圾{bad}",
+            "address": "中山路 1 号",
+            "location": cf.cell(0, 0),
+            "photos": [cf.photo("problem")],
         },
         headers,
     )
@@ -104,8 +112,12 @@ def test_a_nul_in_a_query_or_a_path_is_a_4xx(client, cw):
     assert client.get("/api/v1/admin/users?q=a%00b", headers=headers).status_code == 422
     assert client.get("/api/v1/categories?q=%00", headers=headers).status_code == 422
     assert client.get("/api/v1/grids/35%0002", headers=headers).status_code == 404
-    assert client.post("/api/v1/sync/push", json={"device_id": "a\x00b", "mutations": []},
-                       headers=headers).status_code == 400
+    assert (
+        client.post(
+            "/api/v1/sync/push", json={"device_id": "a\x00b", "mutations": []}, headers=headers
+        ).status_code
+        == 400
+    )
 
 
 @pytest.mark.parametrize(
@@ -123,17 +135,19 @@ def test_an_id_past_any_column_is_unknown(client, cw, url):
 
 def test_integers_past_a_column_in_a_query_or_body_are_a_422(client, cw, session):
     headers = factories.login_headers(client, cw.users["admin"].username)
-    assert client.get(
-        "/api/v1/org-units?page=9223372036854775807", headers=headers
-    ).status_code == 422
-    assert client.get(
-        "/api/v1/cases?department_id=2147483648", headers=headers
-    ).status_code == 422
+    assert (
+        client.get("/api/v1/org-units?page=9223372036854775807", headers=headers).status_code == 422
+    )
+    assert client.get("/api/v1/cases?department_id=2147483648", headers=headers).status_code == 422
     too_big = post_raw(
-        client, "/api/v1/cases",
+        client,
+        "/api/v1/cases",
         {
-            "category_id": 2**40, "description": "垃圾", "address": "中山路 1 号",
-            "location": cf.cell(0, 0), "photos": [cf.photo("problem")],
+            "category_id": 2**40,
+            "description": "垃圾",
+            "address": "中山路 1 号",
+            "location": cf.cell(0, 0),
+            "photos": [cf.photo("problem")],
         },
         factories.login_headers(client, cw.users["inspector"].username),
     )
@@ -143,24 +157,34 @@ def test_integers_past_a_column_in_a_query_or_body_are_a_422(client, cw, session
 
 def test_a_pushed_id_past_a_column_rejects_that_mutation(client, cw):
     headers = factories.login_headers(client, cw.users["merchant"].username, device_id="m")
-    check = mutation(1, "selfcheck.create", uuid.uuid4(), {
-        "shop_id": 2**31, "sanitation": "ok", "order": "ok", "greenery": "ok",
-    })
-    answer = post_raw(client, "/api/v1/sync/push", {"device_id": "m", "mutations": [check]},
-                      headers)
+    check = mutation(
+        1,
+        "selfcheck.create",
+        uuid.uuid4(),
+        {
+            "shop_id": 2**31,
+            "sanitation": "ok",
+            "order": "ok",
+            "greenery": "ok",
+        },
+    )
+    answer = post_raw(
+        client, "/api/v1/sync/push", {"device_id": "m", "mutations": [check]}, headers
+    )
     assert answer.status_code == 200
     assert answer.get_json()["results"][0]["status"] == "rejected"
 
 
 @pytest.mark.parametrize(
     "body",
-    ["[" * 100_000 + "]" * 100_000, '{"username": ' + "1" * 5000 + "}",
-     '{"a": ' * 40 + "1" + "}" * 40],
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"username": ' + "1" * 5000 + "}",
+        '{"a": ' * 40 + "1" + "}" * 40,
+    ],
     ids=["deep", "long_integer", "nested_past_limit"],
 )
-@pytest.mark.parametrize(
-    "url", ["/api/v1/auth/login", "/api/v1/sync/push", "/api/v1/photos"]
-)
+@pytest.mark.parametrize("url", ["/api/v1/auth/login", "/api/v1/sync/push", "/api/v1/photos"])
 def test_a_body_too_deep_or_too_long_a_number_is_a_4xx(client, cw, url, body):
     headers = factories.login_headers(client, cw.users["inspector"].username)
     response = client.post(url, data=body, content_type="application/json", headers=headers)
@@ -175,7 +199,10 @@ def server(live_server):
 def _chunked(port: int, url: str, chunks, headers: dict) -> tuple[int, dict]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     connection.request(
-        "POST", url, body=chunks, encode_chunked=True,
+        "POST",
+        url,
+        body=chunks,
+        encode_chunked=True,
         headers={**headers, "Content-Type": "application/json", "Transfer-Encoding": "chunked"},
     )
     response = connection.getresponse()
@@ -193,10 +220,14 @@ def test_a_chunked_body_over_the_limit_is_a_413_as_with_a_content_length(server,
     def big():
         yield b'{"device_id": "ph", "mutations": ['
         for mid in range(1, count):
-            yield json.dumps(
-                mutation(mid, "comment.add", uuid.uuid4(), {"case_id": str(uuid.uuid4()),
-                                                             **filler})
-            ).encode() + b","
+            yield (
+                json.dumps(
+                    mutation(
+                        mid, "comment.add", uuid.uuid4(), {"case_id": str(uuid.uuid4()), **filler}
+                    )
+                ).encode()
+                + b","
+            )
         yield b'{"mid": 999999}]}'
 
     status, body = _chunked(server, "/api/v1/sync/push", big(), headers)

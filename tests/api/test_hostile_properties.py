@@ -34,12 +34,20 @@ from tests.push_factories import T0
 
 PROPERTY = hs.PROPERTY
 SHAPE_REASONS = {
-    "validation", "unknown_type", "invalid_entity_id", "invalid_base_version",
-    "invalid_client_ts", "invalid_args",
+    "validation",
+    "unknown_type",
+    "invalid_entity_id",
+    "invalid_base_version",
+    "invalid_client_ts",
+    "invalid_args",
 }
 FREE_TEXT = {
-    ("args", "description"), ("args", "address"), ("args", "note"), ("args", "text"),
-    ("args", "fields", "description", "new"), ("args", "fields", "address", "new"),
+    ("args", "description"),
+    ("args", "address"),
+    ("args", "note"),
+    ("args", "text"),
+    ("args", "fields", "description", "new"),
+    ("args", "fields", "address", "new"),
 }
 
 
@@ -80,14 +88,20 @@ class Queue:
     def mutation(self, type_: str, entity_id, args: dict, base=None) -> dict:
         self.mid += 1
         return {
-            "mid": self.mid, "type": type_, "entity_id": str(entity_id), "base_version": base,
-            "args": args, "client_ts": T0.isoformat(),
+            "mid": self.mid,
+            "type": type_,
+            "entity_id": str(entity_id),
+            "base_version": base,
+            "args": args,
+            "client_ts": T0.isoformat(),
         }
 
     def push(self, mutations: list[dict]):
         body = {"device_id": self.device_id, "mutations": mutations}
         response = self.client.post(
-            "/api/v1/sync/push", data=hs.as_json(body), content_type="application/json",
+            "/api/v1/sync/push",
+            data=hs.as_json(body),
+            content_type="application/json",
             headers=self.headers,
         )
         if response.status_code == 200:
@@ -98,9 +112,14 @@ class Queue:
 def _report_args(**overrides) -> dict:
     photo = {**cf.photo("problem"), "taken_at": T0.isoformat(), "lat": 24.4801, "lon": 118.0801}
     args = {
-        "category_code": "06010", "category_kind": "event", "category_edition": "gbt47678",
-        "description": "路边暴露垃圾", "address": "中山路 1 号", "location": cf.cell(0, 0),
-        "urgency": "normal", "photos": [photo],
+        "category_code": "06010",
+        "category_kind": "event",
+        "category_edition": "gbt47678",
+        "description": "路边暴露垃圾",
+        "address": "中山路 1 号",
+        "location": cf.cell(0, 0),
+        "urgency": "normal",
+        "photos": [photo],
     }
     return {**args, **overrides}
 
@@ -146,8 +165,11 @@ def _photo_attach(queue, _context):
     before, case_id = _with_case(queue)
     photo = cf.photo("problem")
     args = {
-        "case_id": case_id, "sha256": photo["sha256"], "kind": "problem",
-        "taken_at": T0.isoformat(), "location": cf.cell(0, 0),
+        "case_id": case_id,
+        "sha256": photo["sha256"],
+        "kind": "problem",
+        "taken_at": T0.isoformat(),
+        "location": cf.cell(0, 0),
     }
     target = queue.mutation("photo.attach", photo["photo_id"], args)
     return before, target, lambda: _comment(queue, case_id)
@@ -160,8 +182,12 @@ def _comment_add(queue, _context):
 
 def _selfcheck(shop_id: int, note: str = "门前已清扫") -> dict:
     return {
-        "shop_id": shop_id, "sanitation": "ok", "order": "issue", "greenery": "ok",
-        "note": note, "photos": [cf.photo("selfcheck")],
+        "shop_id": shop_id,
+        "sanitation": "ok",
+        "order": "issue",
+        "greenery": "ok",
+        "note": note,
+        "photos": [cf.photo("selfcheck")],
     }
 
 
@@ -180,8 +206,11 @@ def _task_update(queue, context):
     )
     task = cf.open_task(detail, "handle")
     args = {
-        "action": "complete", "result": None, "note": "已清理",
-        "photos": [cf.photo("closure")], "extension_amount": None,
+        "action": "complete",
+        "result": None,
+        "note": "已清理",
+        "photos": [cf.photo("closure")],
+        "extension_amount": None,
     }
     target = queue.mutation("task.update", task["id"], args, base=0)
     return [], target, lambda: _comment(queue, created["id"])
@@ -221,8 +250,7 @@ def _shape_refused(entry: dict) -> bool:
     return (
         spec is None
         or parse_uuid(entry["entity_id"]) is None
-        or (base is not None and (isinstance(base, bool) or not isinstance(base, int)
-                                  or base < 0))
+        or (base is not None and (isinstance(base, bool) or not isinstance(base, int) or base < 0))
         or parse_timestamp(entry["client_ts"]) is None
         or not isinstance(entry["args"], dict)
         or spec.args(entry["args"]) is not None
@@ -277,7 +305,9 @@ def test_a_mutation_whose_type_is_not_a_string_is_rejected_alone(client, cw, typ
     odd["type"] = type_
     sent = [*before, odd, _comment(queue, case_id)]
     assert _outcomes(queue.push(sent)) == [
-        ("applied", None), ("rejected", "unknown_type"), ("applied", None)
+        ("applied", None),
+        ("rejected", "unknown_type"),
+        ("applied", None),
     ]
     assert [s for s, _ in _outcomes(queue.push(sent))] == ["duplicate"] * 3
 
@@ -292,10 +322,13 @@ def test_a_timestamp_past_the_calendar_in_utc_is_refused_not_a_5xx(client, cw, a
     odd["client_ts"] = moment
     sent = [*before, odd, _comment(queue, case_id)]
     assert _outcomes(queue.push(sent)) == [
-        ("applied", None), ("rejected", "invalid_client_ts"), ("applied", None)
+        ("applied", None),
+        ("rejected", "invalid_client_ts"),
+        ("applied", None),
     ]
     comment = client.post(
-        f"/api/v1/cases/{case_id}/comments", json={"text": "看", "client_ts": moment},
+        f"/api/v1/cases/{case_id}/comments",
+        json={"text": "看", "client_ts": moment},
         headers=auth("inspector"),
     )
     assert comment.status_code == 422, comment.get_json()

@@ -13,14 +13,16 @@ from tests.factories import PASSWORD
 
 
 def _login(client, username, password=PASSWORD, device_id="phone-1", headers=None):
-    body = {"username": username, "password": password, "device_id": device_id,
-            "device_name": "Huawei P60"}
+    body = {
+        "username": username,
+        "password": password,
+        "device_id": device_id,
+        "device_name": "Huawei P60",
+    }
     return client.post("/api/v1/auth/login", json=body, headers=headers or {})
 
 
-def test_a_sprayer_at_a_shared_address_does_not_lock_out_the_users_known_phones(
-    client, world, app
-):
+def test_a_sprayer_at_a_shared_address_does_not_lock_out_the_users_known_phones(client, world, app):
     assert _login(client, "t_inspector", device_id="inspector-phone").status_code == 200
     for _ in range(app.config["LOGIN_MAX_FAILURES_PER_IP"]):
         sprayed = _login(client, f"u{uuid.uuid4().hex[:8]}", password="123456")
@@ -61,8 +63,12 @@ def test_the_address_comes_from_x_forwarded_for_only_through_a_trusted_proxy(
     for n in range(limit):
         spoofed = {"X-Forwarded-For": f"192.0.2.{n}"}
         _login(client, f"v{uuid.uuid4().hex[:8]}", "x", headers=spoofed)
-    assert _login(client, "t_road_chief", device_id="p3",
-                  headers={"X-Forwarded-For": "192.0.2.250"}).status_code == 429
+    assert (
+        _login(
+            client, "t_road_chief", device_id="p3", headers={"X-Forwarded-For": "192.0.2.250"}
+        ).status_code
+        == 429
+    )
 
 
 @pytest.fixture
@@ -86,7 +92,8 @@ def test_parallel_guesses_check_no_more_passwords_than_the_limit(server, world, 
 
     def guess() -> None:
         request = urllib.request.Request(
-            f"{server}/api/v1/auth/login", data=body,
+            f"{server}/api/v1/auth/login",
+            data=body,
             headers={"Content-Type": "application/json"},
         )
         try:

@@ -89,9 +89,7 @@ def test_unready_names_the_blob_store_that_takes_no_writes(app, client, tmp_path
 def test_unready_names_an_unreachable_redis_queue(database_url, tmp_path):
     pytest.importorskip("redis")
     # Nothing listens on port 1: the connection is refused at once.
-    application = _app(
-        database_url, tmp_path, JOB_QUEUE="redis", REDIS_URL="redis://127.0.0.1:1/3"
-    )
+    application = _app(database_url, tmp_path, JOB_QUEUE="redis", REDIS_URL="redis://127.0.0.1:1/3")
     response = application.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["failing"] == ["queue"]
@@ -115,8 +113,9 @@ def test_requests_are_counted_by_url_rule_and_status(client, app):
     for photo_id in ids:
         assert client.get(f"/api/v1/photos/{photo_id}").status_code == 401
     assert sample(client, "chengguan_http_requests_total", **labels) == before + 3
-    count = sample(client, "chengguan_http_request_duration_seconds_count", method="GET",
-                   route=rule)
+    count = sample(
+        client, "chengguan_http_request_duration_seconds_count", method="GET", route=rule
+    )
     assert count is not None and count >= 3
     text = client.get("/metrics").get_data(as_text=True)
     assert not any(photo_id in text for photo_id in ids)
@@ -129,8 +128,9 @@ def test_requests_are_counted_by_url_rule_and_status(client, app):
     assert "12345" not in labels and "BREW" not in labels
 
 
-def test_metrics_are_closed_to_other_clients_and_open_with_the_token(database_url, tmp_path,
-                                                                     client):
+def test_metrics_are_closed_to_other_clients_and_open_with_the_token(
+    database_url, tmp_path, client
+):
     outside = {"REMOTE_ADDR": "203.0.113.5"}
     assert client.get("/metrics", environ_overrides=outside).status_code == 403
     guarded = _app(database_url, tmp_path, METRICS_TOKEN="s3cret").test_client()
@@ -146,13 +146,18 @@ def test_metrics_are_closed_to_other_clients_and_open_with_the_token(database_ur
 def test_push_outcomes_are_counted_by_status(client, session, world):
     cw = cf.make_case_world(session, world)
     headers = factories.login_headers(client, cw.users["inspector"].username, device_id="ops-1")
-    sent = mutation(1, "report.create", uuid.uuid4(), {
-        "category_code": "06010",
-        "description": "路边暴露垃圾",
-        "address": "中山路 1 号",
-        "location": cf.cell(0, 0),
-        "photos": [cf.photo("problem")],
-    })
+    sent = mutation(
+        1,
+        "report.create",
+        uuid.uuid4(),
+        {
+            "category_code": "06010",
+            "description": "路边暴露垃圾",
+            "address": "中山路 1 号",
+            "location": cf.cell(0, 0),
+            "photos": [cf.photo("problem")],
+        },
+    )
     name = "chengguan_sync_push_outcomes_total"
     applied, duplicate = (sample(client, name, status=s) or 0 for s in ("applied", "duplicate"))
     push(client, headers, "ops-1", sent)
@@ -164,12 +169,28 @@ def test_push_outcomes_are_counted_by_status(client, session, world):
 def test_lags_are_read_at_scrape_time(client, session, world):
     assert sample(client, "chengguan_photo_processing_lag_seconds") == 0
     hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-    session.add(Blob(sha256="a" * 64, size=1, media_type="image/jpeg", width=1, height=1,
-                     processing="queued", received_at=hour_ago))
-    session.add(Delivery(kind="probe", channel="log", payload={}, status="pending",
-                         created_at=hour_ago, next_attempt_at=hour_ago))
-    session.add(FeedChange(seq=10**9, key="ops", entity_type="probe", entity_id="1",
-                           at=hour_ago))
+    session.add(
+        Blob(
+            sha256="a" * 64,
+            size=1,
+            media_type="image/jpeg",
+            width=1,
+            height=1,
+            processing="queued",
+            received_at=hour_ago,
+        )
+    )
+    session.add(
+        Delivery(
+            kind="probe",
+            channel="log",
+            payload={},
+            status="pending",
+            created_at=hour_ago,
+            next_attempt_at=hour_ago,
+        )
+    )
+    session.add(FeedChange(seq=10**9, key="ops", entity_type="probe", entity_id="1", at=hour_ago))
     session.flush()
     assert 3590 < sample(client, "chengguan_photo_processing_lag_seconds") < 3700
     assert sample(client, "chengguan_queue_depth", queue="notifications") >= 1
@@ -200,7 +221,8 @@ def test_a_trusted_proxy_s_request_id_is_kept_and_another_client_s_is_not(proxie
     )
     assert via_proxy.headers["X-Request-ID"] == "nginx-7f3a"
     direct = client.get(
-        "/healthz", headers={"X-Request-ID": "phone-made"},
+        "/healthz",
+        headers={"X-Request-ID": "phone-made"},
         environ_base={"REMOTE_ADDR": "198.51.100.4"},
     )
     assert direct.headers["X-Request-ID"] not in ("phone-made", "")
@@ -312,13 +334,11 @@ def test_the_login_throttle_counts_the_real_address_not_a_spoofed_one(proxied, s
     client = proxied.test_client()
     body = {"username": "nobody", "password": "x", "device_id": "d1", "device_name": "t"}
     spoof = {"X-Forwarded-For": "203.0.113.50"}
-    client.post("/api/v1/auth/login", json=body, headers=spoof,
-                environ_base={"REMOTE_ADDR": "198.51.100.4"})
-    client.post("/api/v1/auth/login", json=body, headers=spoof,
-                environ_base={"REMOTE_ADDR": PROXY})
-    addresses = session.scalars(
-        sa.select(LoginAttempt.remote_addr).order_by(LoginAttempt.id)
-    ).all()
+    client.post(
+        "/api/v1/auth/login", json=body, headers=spoof, environ_base={"REMOTE_ADDR": "198.51.100.4"}
+    )
+    client.post("/api/v1/auth/login", json=body, headers=spoof, environ_base={"REMOTE_ADDR": PROXY})
+    addresses = session.scalars(sa.select(LoginAttempt.remote_addr).order_by(LoginAttempt.id)).all()
     assert addresses == ["198.51.100.4", "203.0.113.50"]
 
 
@@ -328,8 +348,11 @@ def test_a_gauge_that_fails_leaves_the_others_their_reads(app, session, caplog):
 
     gauges = ScrapeGauges()
     gauges.isolate_reads_with(lambda: db.session.begin_nested())
-    gauges.gauge("ops_broken", "reads a table that is not there",
-                 lambda: db.session.scalar(sa.text("SELECT count(*) FROM no_such_table")))
+    gauges.gauge(
+        "ops_broken",
+        "reads a table that is not there",
+        lambda: db.session.scalar(sa.text("SELECT count(*) FROM no_such_table")),
+    )
     gauges.gauge("ops_fine", "reads after it", lambda: db.session.scalar(sa.text("SELECT 7")))
     with app.test_request_context():
         text = exposition(gauges).decode()

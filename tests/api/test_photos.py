@@ -333,16 +333,21 @@ def test_knowing_a_hash_is_not_possession(client, auth, media):
     sha = _sha(data)
     assert _put(client, b_headers, data).status_code == 201
     b_photo = str(uuid.uuid4())
-    assert client.post(
-        "/api/v1/photos", json={"id": b_photo, "sha256": sha, "kind": "problem"},
-        headers=b_headers,
-    ).get_json()["status"] == "available"
+    assert (
+        client.post(
+            "/api/v1/photos",
+            json={"id": b_photo, "sha256": sha, "kind": "problem"},
+            headers=b_headers,
+        ).get_json()["status"]
+        == "available"
+    )
 
     a_headers = auth("road_chief")  # another field user: takes problem photos too
     assert client.head(f"/api/v1/blobs/{sha}", headers=a_headers).status_code == 404
     a_photo = str(uuid.uuid4())
     made = client.post(
-        "/api/v1/photos", json={"id": a_photo, "sha256": sha.upper(), "kind": "problem"},
+        "/api/v1/photos",
+        json={"id": a_photo, "sha256": sha.upper(), "kind": "problem"},
         headers=a_headers,
     )
     assert made.status_code == 201 and made.get_json()["status"] == "pending"
@@ -352,9 +357,10 @@ def test_knowing_a_hash_is_not_possession(client, auth, media):
     # A's own upload of the same bytes: checked, not stored twice, and A's photo is A's.
     again = _put(client, a_headers, data)
     assert again.status_code == 200 and again.get_json()["created"] is False
-    assert client.get(f"/api/v1/photos/{a_photo}", headers=a_headers).get_json()[
-        "status"
-    ] == "available"
+    assert (
+        client.get(f"/api/v1/photos/{a_photo}", headers=a_headers).get_json()["status"]
+        == "available"
+    )
     assert client.get(f"/api/v1/photos/{a_photo}/original", headers=a_headers).status_code == 200
     assert client.head(f"/api/v1/blobs/{sha}", headers=a_headers).status_code == 200
     # The command centre sees every photo, so HEAD answers for it.

@@ -344,7 +344,8 @@ def test_a_first_pull_brings_the_work_calendar_a_phone_needs_offline(client, pho
     changes, _ = pull_all(client, headers, limit=200)
     calendar = {c["entity_id"]: c["data"] for c in changes if c["entity_type"] == "calendar"}
     assert calendar["settings"] == {
-        "timezone": "Asia/Shanghai", "periods": [["08:00", "12:00"], ["14:00", "18:00"]]
+        "timezone": "Asia/Shanghai",
+        "periods": [["08:00", "12:00"], ["14:00", "18:00"]],
     }
     this_year = dt.date.today().year
     national_day = calendar.get(f"{this_year}-10-01")
@@ -354,8 +355,7 @@ def test_a_first_pull_brings_the_work_calendar_a_phone_needs_offline(client, pho
     # A plain weekday is not listed: Monday–Friday says it.
     plain = [k for k in calendar if k != "settings"]
     assert all(
-        dt.date.fromisoformat(k).weekday() >= 5 or calendar[k]["is_workday"] is False
-        for k in plain
+        dt.date.fromisoformat(k).weekday() >= 5 or calendar[k]["is_workday"] is False for k in plain
     )
 
 

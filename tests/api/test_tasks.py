@@ -279,7 +279,10 @@ def test_a_task_reassigned_away_before_its_inspector_acted_takes_the_case_from_t
     created = cf.report(client, auth("street_chief"), cw.category)
     a = factories.login_headers(client, cw.other_inspector.username, device_id="a-phone")
     verifying = cf.act(
-        client, auth("dispatcher"), created["id"], "send_verify",
+        client,
+        auth("dispatcher"),
+        created["id"],
+        "send_verify",
         inspector_id=cw.other_inspector.id,
     )
     task = cf.open_task(verifying, "verify")

@@ -63,8 +63,16 @@ def _start(folder: Path, port: int, **extra: str) -> subprocess.Popen:
     log = (folder / "server.log").open("ab")
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind",
-             f"127.0.0.1:{port}", "wsgi:app"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "wsgi:app",
+            ],
             cwd=ROOT,
             env=_environment(folder, **extra),
             stdout=log,
@@ -104,7 +112,9 @@ def _healthz_count(port: int) -> float:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "chengguan_http_requests_total" and sample.labels == {
-                "method": "GET", "route": "/healthz", "status": "200"
+                "method": "GET",
+                "route": "/healthz",
+                "status": "200",
             }:
                 return sample.value
     return 0.0
@@ -142,7 +152,9 @@ def test_gunicorn_serves_with_the_repo_settings_and_sums_its_workers_metrics(ser
     os.kill(victim, signal.SIGKILL)
     _wait_for(
         lambda: victim not in _workers(process.pid) and len(_workers(process.pid)) == 2,
-        30, "the killed worker was not replaced", tmp_path,
+        30,
+        "the killed worker was not replaced",
+        tmp_path,
     )
     _wait_for(lambda: _get(port, "/healthz")[0] == 200, 30, "no /healthz after", tmp_path)
     assert _healthz_count(port) >= before + 21

@@ -115,7 +115,10 @@ def test_pruning_forgets_applied_outcomes_and_keeps_what_people_must_see(
     assert (pruned.mutations, pruned.kept_rejected, pruned.kept_open_conflicts) == (1, 2, 1)
     # mid 1's outcome and payload are gone; the mid and its fingerprint stay (a husk).
     assert kept(session) == [
-        (1, None, "expired"), (2, None, "rejected"), (3, None, "conflict"), (None, 1, "rejected")
+        (1, None, "expired"),
+        (2, None, "rejected"),
+        (3, None, "conflict"),
+        (None, 1, "rejected"),
     ]
     husk = session.scalar(sa.select(SyncMutation).where(SyncMutation.mid == 1))
     assert husk.payload == {} and husk.fingerprint
@@ -168,7 +171,10 @@ def test_the_outcome_of_a_resolved_conflict_is_pruned_and_the_conflict_kept(
     pruned = prune_mutations(session, utcnow() + LATER, RETENTION)
     assert (pruned.mutations, pruned.kept_open_conflicts) == (2, 0)
     assert kept(session) == [
-        (1, None, "expired"), (2, None, "rejected"), (3, None, "expired"), (None, 1, "rejected")
+        (1, None, "expired"),
+        (2, None, "rejected"),
+        (3, None, "expired"),
+        (None, 1, "rejected"),
     ]
     conflict = session.get(SyncConflict, pushed["conflict_id"])
     assert (conflict.status, conflict.payload["mid"]) == ("resolved", 3)

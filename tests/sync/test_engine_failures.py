@@ -114,9 +114,7 @@ def test_a_stage_that_fails_for_one_mutation_every_time_ends_in_apply_failed(
     assert [r.status for r in again.results] == [Status.DUPLICATE] * 3
 
 
-def test_a_failure_noting_a_failure_fails_the_push_whole_and_it_is_sent_again(
-    server, monkeypatch
-):
+def test_a_failure_noting_a_failure_fails_the_push_whole_and_it_is_sent_again(server, monkeypatch):
     raised = failing_at(monkeypatch, MemoryStore, "note_failure", lambda args: True, times=1)
     failing_at(monkeypatch, MemoryStore, "record", about_mid(2), times=2)
     result = push_until_decided(server, report(1), comment(2), comment(3))

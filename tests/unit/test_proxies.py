@@ -24,16 +24,26 @@ def _seen(networks: str, peer: str, **headers: str) -> dict:
 
 
 def test_a_trusted_peer_speaks_for_the_client_it_forwards():
-    seen = _seen("10.0.0.0/8, ::1", "10.0.0.2", x_forwarded_for="203.0.113.9",
-                 x_forwarded_proto="https", x_forwarded_host="cg.example.cn")
+    seen = _seen(
+        "10.0.0.0/8, ::1",
+        "10.0.0.2",
+        x_forwarded_for="203.0.113.9",
+        x_forwarded_proto="https",
+        x_forwarded_host="cg.example.cn",
+    )
     assert seen["REMOTE_ADDR"] == "203.0.113.9"
     assert seen["wsgi.url_scheme"] == "https" and seen["HTTP_HOST"] == "cg.example.cn"
     assert seen[TRUSTED_PEER] is True
 
 
 def test_any_other_peer_is_taken_as_the_socket_saw_it():
-    seen = _seen("10.0.0.0/8", "198.51.100.4", x_forwarded_for="203.0.113.9",
-                 x_forwarded_proto="https", x_forwarded_host="evil.example")
+    seen = _seen(
+        "10.0.0.0/8",
+        "198.51.100.4",
+        x_forwarded_for="203.0.113.9",
+        x_forwarded_proto="https",
+        x_forwarded_host="evil.example",
+    )
     assert seen["REMOTE_ADDR"] == "198.51.100.4"
     assert seen["wsgi.url_scheme"] == "http" and seen["HTTP_HOST"] == "app1:8000"
     assert TRUSTED_PEER not in seen
